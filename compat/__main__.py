@@ -1,0 +1,3 @@
+from compat.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""``compat detect``: the host profile, as a summary a person reads or as JSON."""
+from __future__ import annotations
+
+import json
+import sys
+
+from compat.cli.common import host_from_args
+from compat.host.profile import Host
+
+
+def _v(x, unknown="unknown"):
+    return unknown if x is None or x == "" else str(x)
+
+
+def summary(h: Host) -> str:
+    lines = []
+    o, c = h.os, h.cpu
+    plat = f"{o.name}/{_v(o.arch)}" + (f"/{o.variant}" if o.variant else "")
+    lines.append(f"platform   {plat}")
+    lines.append(f"os         {_v(o.distro_name or o.distro)}, kernel {_v(o.kernel)}, glibc {_v(o.glibc)}"
+                 + (f", inside {o.container}" if o.container else ""))
+    level = f", x86-64-v{c.x86_64_level}" if c.x86_64_level else ""
+    glv = f" (glibc: v{c.glibc_level})" if c.glibc_level and c.glibc_level != c.x86_64_level else ""
+    lines.append(f"cpu        {_v(c.target)} ({_v(c.vendor)}, generic {_v(c.generic)}{level}{glv})"
+                 + (f" - {c.model}" if c.model else ""))
+    if h.gpus is None:
+        lines.append("gpus       unknown")
+    elif not h.gpus:
+        lines.append("gpus       none")
+    for g in h.gpus or ():
+        what = f"cc {g.cc}" if g.cc else (g.gfx or "arch unknown")
+        extra = ", ".join(x for x in (g.driver and f"driver {g.driver}", g.cuda and f"CUDA {g.cuda}",
+                                      g.rocm and f"ROCm {g.rocm}", g.memory_mib and f"{g.memory_mib} MiB",
+                                      g.mig and "MIG on") if x)
+        lines.append(f"gpu {g.index:<6} {g.vendor} {_v(g.model, 'model unknown')}, {what}"
+                     + (f", {extra}" if extra else ""))
+    if h.fabrics is None:
+        lines.append("fabric     unknown")
+    elif not h.fabrics:
+        lines.append("fabric     tcp only")
+    for f in h.fabrics or ():
+        lines.append(f"fabric     {f.type} {_v(f.device, '')} ({', '.join(x for x in (f.driver, f.state, f.rate) if x)})")
+    if h.libfabric:
+        lines.append(f"libfabric  {_v(h.libfabric.version)}: {', '.join(h.libfabric.providers) or 'no providers'}")
+    if h.mpi is None:
+        lines.append("mpi        unknown")
+    elif not h.mpi:
+        lines.append("mpi        none")
+    for m in h.mpi or ():
+        where = m.launcher or m.library or ""
+        lines.append(f"mpi        {m.implementation} {_v(m.version)} (ABI {_v(m.abi)}) {where}".rstrip())
+    lines.append(f"pmi        {', '.join(h.pmi) if h.pmi else ('unknown' if h.pmi is None else 'none')}")
+    if h.runtimes is not None:
+        rts = ", ".join(f"{r.name} {r.version or ''}".strip() for r in h.runtimes) or "none"
+        lines.append(f"runtimes   {rts}")
+    lines.append("sources")
+    for k, v in sorted(h.sources.items()):
+        lines.append(f"  {k:<22} {v}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    h = host_from_args(args)
+    if args.json:
+        json.dump(h.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(summary(h))
+    return 0

@@ -1,0 +1,73 @@
+"""``compat`` entry point: parse arguments, run one command, map errors to exit codes.
+
+Exit codes (spec/cli.md): 0 success; 1 ``validate`` found problems; 2 bad input (unreadable
+reference, malformed index or profile, registry or network failure, bad option); 3 no
+compatible candidate.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from compat.errors import CompatError
+
+
+def _host_options(p: argparse.ArgumentParser, with_host_file: bool = True) -> None:
+    g = p.add_argument_group("host")
+    g.add_argument("--sysroot", metavar="DIR",
+                   help="read /proc, /sys, /etc, /usr, /opt below DIR (another machine's files; "
+                        "nothing is executed). Env: COMPAT_SYSROOT")
+    g.add_argument("--assume", metavar="KEY=VALUE", action="append", default=[],
+                   help="state a host fact instead of detecting it (repeatable), e.g. gpu.cc=9.0")
+    if with_host_file:
+        g.add_argument("--host", metavar="FILE", help="load a saved profile (compat detect --json) "
+                                                     "instead of detecting")
+    g.add_argument("--probe-tools", action="store_true",
+                   help="also ask fi_info for libfabric providers (adds 100-300 ms)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="compat", description="HPC container compatibility resolver: "
+                                "detect the host, rank an extended image index, pin the best digest.")
+    p.add_argument("--version", action="version", version="compat 0.1.0")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    d = sub.add_parser("detect", help="print the host profile")
+    d.add_argument("--json", action="store_true", help="print the profile as JSON (schemas/host.schema.json)")
+    _host_options(d, with_host_file=True)
+    d.set_defaults(run="compat.cli.detect")
+
+    s = sub.add_parser("select", help="pick the best image of an index for this host")
+    s.add_argument("ref", help="registry reference (host/repo[:tag][@digest]) or oci:DIR[:tag]")
+    s.add_argument("--explain", action="store_true", help="table of every candidate, its verdict, score and reasons")
+    s.add_argument("--json", action="store_true", help="same as --format json")
+    s.add_argument("--format", choices=["ref", "digest", "apptainer", "podman", "enroot", "json"],
+                   default="ref", help="how to print the pinned image (default: ref)")
+    s.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="select for this platform, not the host's")
+    s.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
+    s.add_argument("--allow-unknown", action="store_true",
+                   help="keep candidates with unknown org.hpc-compat.* keys (ranked as if absent)")
+    s.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
+    _host_options(s)
+    s.set_defaults(run="compat.cli.select")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    import importlib
+
+    try:
+        module = importlib.import_module(args.run)
+        return int(module.run(args) or 0)
+    except CompatError as exc:
+        print(f"compat: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("compat: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

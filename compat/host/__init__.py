@@ -1,0 +1,125 @@
+"""Host probes: what machine are we on (or what machine do these files describe)?
+
+``detect()`` runs every probe below one :class:`~compat.host.root.Root`, records where
+each fact came from, then applies ``--assume`` overrides.  No probe may crash detection:
+a probe that fails leaves its fact unknown and says why in ``sources``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform as _platform
+from typing import Callable, Dict, Iterable, Mapping, Optional, Union
+
+from compat.errors import BadInput, ValueProblem
+from compat.host import assume as _assume
+from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime
+
+__all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Runtime", "load"]
+
+
+def _guard(name: str, sources: Dict[str, str], fn: Callable, default=None):
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - the contract: a failing probe never crashes
+        sources[name] = f"unknown: probe failed ({type(exc).__name__}: {exc})"
+        return default
+
+
+def detect(sysroot: Optional[str] = None,
+           assume: Union[None, Mapping[str, str], Iterable[str]] = None,
+           probe_tools: bool = False, env: Optional[Mapping[str, str]] = None) -> Host:
+    """Detect the host (or the machine whose files lie below ``sysroot``).
+
+    ``assume`` overrides facts (``{"gpu.cc": "9.0"}`` or ``["gpu.cc=9.0"]``);
+    ``probe_tools`` also asks ``fi_info`` for libfabric providers (adds 100-300 ms).
+    """
+    from compat.host import cpu as cpu_probe, fabric, gpu, mpi, system
+    from compat.host.cache import ProbeCache
+    from compat.host.root import Root
+
+    assumptions = _assume.parse(assume)
+    sysroot = sysroot or (env if env is not None else os.environ).get("COMPAT_SYSROOT") or None
+    if sysroot and not os.path.isdir(sysroot):
+        raise BadInput(f"--sysroot {sysroot}: not a directory")
+    root = Root(sysroot, env=env)
+    cache = ProbeCache()
+    sources: Dict[str, str] = {}
+
+    # architecture: --assume, else the capture's cpuinfo (sysroot), else this machine
+    if "os.arch" in assumptions:
+        arch = _assume.V.oci_arch(assumptions["os.arch"])
+    else:
+        arch = None
+        if not root.live:
+            info = cpu_probe.read_cpuinfo(root)
+            arch = info and cpu_probe.arch_from_cpuinfo(info)
+            if arch:
+                sources["os.arch"] = f"shape of {root.path('/proc/cpuinfo')}"
+        if arch is None:
+            arch = cpu_probe.running_arch()
+            sources["os.arch"] = "platform.machine() of the running machine" + \
+                (" (the sysroot did not say)" if not root.live else "")
+
+    cpu = _guard("cpu", sources, lambda: cpu_probe.probe_cpu(root, arch, sources), CPU())
+    if root.live and cpu.family == "x86_64":
+        flags = ",".join(cpu.features or ())
+        level = _guard("cpu.glibc_level", sources, lambda: cache.get(
+            f"ldso-level|{hash(flags)}", ["/lib64/ld-linux-x86-64.so.2"],
+            lambda: cpu_probe.glibc_level(root)))
+        if level:
+            cpu = dataclasses.replace(cpu, glibc_level=level)
+            sources["cpu.glibc_level"] = "ld.so --help (glibc-hwcaps supported)"
+            if cpu.x86_64_level and level != cpu.x86_64_level:
+                sources["cpu.level_disagreement"] = (
+                    f"archspec says x86-64-v{cpu.x86_64_level}, glibc says x86-64-v{level}; "
+                    f"compat uses v{min(level, cpu.x86_64_level)}")
+
+    release = _guard("os.distro", sources, lambda: system.os_release(root, sources), {})
+    os_ = OS(name="linux", arch=arch,
+             kernel=_guard("os.kernel", sources, lambda: system.kernel(root, sources)),
+             distro=release.get("ID"), distro_version=release.get("VERSION_ID"),
+             distro_name=release.get("PRETTY_NAME"),
+             glibc=_guard("os.glibc", sources, lambda: system.glibc(root, sources)),
+             container=_guard("os.container", sources, lambda: system.container(root)))
+    os_ = dataclasses.replace(os_, variant=_assume.oci_variant(arch, cpu))
+
+    host = Host(
+        os=os_, cpu=cpu,
+        gpus=_guard("gpus", sources, lambda: gpu.probe_gpus(root, sources)),
+        fabrics=_guard("fabrics", sources, lambda: fabric.probe_fabrics(root, sources)),
+        libfabric=_guard("libfabric", sources, lambda: fabric.probe_libfabric(root, sources))
+        if probe_tools else None,
+        mpi=_guard("mpi", sources, lambda: mpi.probe_mpi(root, sources, cache)),
+        pmi=_guard("pmi", sources, lambda: mpi.probe_pmi(root, sources, cache)),
+        runtimes=_guard("runtimes", sources, lambda: system.runtimes(root, sources, cache)),
+        sources=sources,
+    )
+    if not probe_tools:
+        sources.setdefault("libfabric", "not probed (use --probe-tools, or --assume fabric.providers=...)")
+    cache.save()
+    try:
+        return _assume.apply(host, assumptions)
+    except ValueProblem as exc:
+        raise BadInput(f"--assume {exc}") from None
+
+
+def load(path: str, assume: Union[None, Mapping[str, str], Iterable[str]] = None) -> Host:
+    """Load a saved profile (``compat detect --json > node.json``), then apply ``assume``."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise BadInput(f"--host {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise BadInput(f"--host {path}: not JSON ({exc})") from None
+    from compat.schema import validate_host
+    problem = validate_host(data)
+    if problem:
+        raise BadInput(f"--host {path}: {problem}")
+    try:
+        return _assume.apply(Host.from_dict(data), _assume.parse(assume))
+    except ValueProblem as exc:
+        raise BadInput(f"--assume {exc}") from None

@@ -1,0 +1,212 @@
+"""``--assume KEY=VALUE``: state a host fact instead of detecting it.
+
+Keys are the flat annotation keys without the ``org.hpc-compat.`` prefix, describing the
+host.  An assumed fact replaces the detected one and its source reads
+``assumed (--assume KEY=VALUE)``.  ``gpu.vendor=none``, ``mpi.implementation=none`` and
+``fabric=tcp`` state an absence.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from compat.errors import BadInput
+from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
+from compat.vocab import values as V
+
+KEYS = ("os.arch", "os.variant", "os.kernel", "os.glibc", "libc.glibc", "os.distro",
+        "cpu.target", "cpu.vendor", "cpu.features",
+        "gpu.vendor", "gpu.count", "gpu.cc", "gpu.driver", "gpu.cuda.version",
+        "gpu.amd.arch", "gpu.rocm.version",
+        "mpi.implementation", "mpi.version", "mpi.abi", "mpi.pmi",
+        "fabric", "fabric.providers")
+
+
+def parse(items: Union[None, Mapping[str, str], Iterable[str]]) -> Dict[str, str]:
+    """``["k=v", ...]`` or a mapping -> validated dict; unknown keys are bad input."""
+    if not items:
+        return {}
+    pairs: List[Tuple[str, str]] = []
+    if isinstance(items, Mapping):
+        pairs = [(str(k), str(v)) for k, v in items.items()]
+    else:
+        for item in items:
+            key, sep, value = str(item).partition("=")
+            if not sep or not key.strip():
+                raise BadInput(f"--assume {item!r}: expected KEY=VALUE")
+            pairs.append((key.strip(), value.strip()))
+    out = {}
+    for key, value in pairs:
+        if key.startswith(V.PREFIX):
+            key = key[len(V.PREFIX):]
+        if key not in KEYS:
+            raise BadInput(f"--assume {key}: unknown key (known: {', '.join(KEYS)})")
+        out[key] = value
+    return out
+
+
+def arch_of_family(family: str) -> Optional[str]:
+    from compat.host.cpu import OCI_ARCH
+    return OCI_ARCH.get(family)
+
+
+def cpu_from_target(name: str) -> CPU:
+    from archspec.cpu import TARGETS
+    from compat.host.cpu import x86_level
+
+    t = TARGETS.get(name)
+    if t is None:
+        raise BadInput(f"--assume cpu.target={name}: not an archspec microarchitecture")
+    generic = t.generic.name
+    return CPU(target=t.name, vendor=t.vendor, family=t.family.name, generic=generic,
+               features=tuple(sorted(t.features)), model=None, x86_64_level=x86_level(generic))
+
+
+def apply(host: Host, a: Mapping[str, str]) -> Host:
+    if not a:
+        return host
+    sources = dict(host.sources)
+
+    def mark(*keys):
+        for k in keys:
+            sources[k] = f"assumed (--assume {k}={a[k]})"
+
+    os_ = host.os
+    cpu = host.cpu
+    if "cpu.target" in a:
+        cpu = cpu_from_target(a["cpu.target"].strip().lower())
+        mark("cpu.target")
+        if "os.arch" not in a:
+            os_ = dataclasses.replace(os_, arch=arch_of_family(cpu.family), variant=None)
+    if "cpu.vendor" in a:
+        cpu = dataclasses.replace(cpu, vendor=V.cpu_vendor(a["cpu.vendor"]))
+        mark("cpu.vendor")
+    if "cpu.features" in a:
+        cpu = dataclasses.replace(cpu, features=tuple(sorted(V.csv(a["cpu.features"]))))
+        mark("cpu.features")
+    if "os.arch" in a:
+        os_ = dataclasses.replace(os_, arch=V.oci_arch(a["os.arch"]), variant=None)
+        mark("os.arch")
+    if "os.variant" in a:
+        os_ = dataclasses.replace(os_, variant=a["os.variant"] or None)
+        mark("os.variant")
+    if "os.kernel" in a:
+        os_ = dataclasses.replace(os_, kernel=a["os.kernel"])
+        mark("os.kernel")
+    for k in ("os.glibc", "libc.glibc"):
+        if k in a:
+            os_ = dataclasses.replace(os_, glibc=a[k])
+            mark(k)
+    if "os.distro" in a:
+        os_ = dataclasses.replace(os_, distro=a["os.distro"])
+        mark("os.distro")
+    if os_.variant is None:
+        os_ = dataclasses.replace(os_, variant=oci_variant(os_.arch, cpu))
+
+    return dataclasses.replace(host, os=os_, cpu=cpu, gpus=_gpus(host, a, mark),
+                               mpi=_mpi(host, a, mark), pmi=_pmi(host, a, mark),
+                               fabrics=_fabrics(host, a, mark), libfabric=_libfabric(host, a, mark),
+                               sources=sources)
+
+
+def oci_variant(arch: Optional[str], cpu: CPU) -> Optional[str]:
+    """The highest OCI platform variant the CPU runs: amd64 ``v3``, arm64 ``v8.2``/``v9``."""
+    if arch == "amd64" and cpu.x86_64_level:
+        level = cpu.x86_64_level
+        if cpu.glibc_level:
+            level = min(level, cpu.glibc_level)
+        return f"v{level}" if level > 1 else "v1"
+    if arch == "arm64" and cpu.generic:
+        g = cpu.generic
+        if g.startswith("armv9"):
+            minor = g[len("armv9."):-1]
+            return "v9" if minor in ("0", "") else f"v9.{minor}"
+        if g.startswith("armv8"):
+            minor = g[len("armv8."):-1]
+            return "v8" if minor in ("0", "") else f"v8.{minor}"
+        return "v8"
+    return None
+
+
+def _gpus(host: Host, a, mark):
+    keys = [k for k in ("gpu.vendor", "gpu.count", "gpu.cc", "gpu.driver", "gpu.cuda.version",
+                        "gpu.amd.arch", "gpu.rocm.version") if k in a]
+    if not keys:
+        return host.gpus
+    mark(*keys)
+    vendor = V.gpu_vendor(a["gpu.vendor"]) if "gpu.vendor" in a else None
+    if vendor == "none":
+        return ()
+    if vendor is None:
+        vendor = "amd" if ("gpu.amd.arch" in a or "gpu.rocm.version" in a) else "nvidia"
+    existing = [g for g in (host.gpus or ()) if g.vendor == vendor]
+    others = [g for g in (host.gpus or ()) if g.vendor != vendor]
+    count = len(existing) or 1
+    if "gpu.count" in a:
+        try:
+            count = int(a["gpu.count"])
+        except ValueError:
+            raise BadInput(f"--assume gpu.count={a['gpu.count']}: not an integer") from None
+    base = existing or [GPU(vendor=vendor)]
+    gpus = []
+    for i in range(count):
+        g = dataclasses.replace(base[min(i, len(base) - 1)], index=i)
+        if "gpu.cc" in a:
+            g = dataclasses.replace(g, cc=V.compute_capability(a["gpu.cc"], "--assume gpu.cc"))
+        if "gpu.driver" in a:
+            from compat.host.gpu import cuda_for_driver
+            g = dataclasses.replace(g, driver=a["gpu.driver"],
+                                    cuda=g.cuda if "gpu.cuda.version" in a else cuda_for_driver(a["gpu.driver"]))
+        if "gpu.cuda.version" in a:
+            g = dataclasses.replace(g, cuda=V.major_minor(a["gpu.cuda.version"], "--assume gpu.cuda.version"))
+        if "gpu.amd.arch" in a:
+            g = dataclasses.replace(g, gfx=a["gpu.amd.arch"].strip().lower())
+        if "gpu.rocm.version" in a:
+            g = dataclasses.replace(g, rocm=a["gpu.rocm.version"])
+        gpus.append(g)
+    return tuple(others + gpus)
+
+
+def _mpi(host: Host, a, mark):
+    keys = [k for k in ("mpi.implementation", "mpi.version", "mpi.abi") if k in a]
+    if not keys:
+        return host.mpi
+    mark(*keys)
+    impl = V.mpi_implementation(a["mpi.implementation"]) if "mpi.implementation" in a else None
+    if impl == "none":
+        return ()
+    current = list(host.mpi or ())
+    first = current[0] if current else None
+    if impl is None:
+        if first is None:
+            raise BadInput("--assume mpi.version/mpi.abi need mpi.implementation on a host without MPI")
+        impl = first.implementation
+    from compat.host.mpi import abi_of
+    entry = MPI(implementation=impl,
+                version=a.get("mpi.version") or (first.version if first and first.implementation == impl else None),
+                abi=V.mpi_abi(a["mpi.abi"]) if "mpi.abi" in a else abi_of(impl),
+                launcher="assumed")
+    return (entry,) + tuple(m for m in current if m.implementation != impl)
+
+
+def _pmi(host: Host, a, mark):
+    if "mpi.pmi" not in a:
+        return host.pmi
+    mark("mpi.pmi")
+    return tuple(V.pmi_list(a["mpi.pmi"], "--assume mpi.pmi"))
+
+
+def _fabrics(host: Host, a, mark):
+    if "fabric" not in a:
+        return host.fabrics
+    mark("fabric")
+    kinds = [f for f in V.fabric_list(a["fabric"], "--assume fabric") if f != "tcp"]
+    return tuple(Fabric(type=k, device="assumed") for k in kinds)
+
+
+def _libfabric(host: Host, a, mark):
+    if "fabric.providers" not in a:
+        return host.libfabric
+    mark("fabric.providers")
+    version = host.libfabric.version if host.libfabric else None
+    return Libfabric(version=version, providers=tuple(V.csv(a["fabric.providers"])))

@@ -1,0 +1,233 @@
+"""GPUs: NVIDIA through NVML, else /proc/driver/nvidia and sysfs; AMD through the KFD
+topology; Intel through sysfs DRM.  Every path ends in an answer, "none" or "unknown".
+
+Order of preference per vendor (the first source that answers wins, and says so in
+``sources``):
+
+* NVIDIA: NVML (``pynvml``, live machine only) -> ``/proc/driver/nvidia`` (driver version,
+  per-GPU model) + sysfs PCI IDs (compute capability from ``nvidia_pci.json``) -> sysfs PCI.
+* AMD: ``/sys/class/kfd/kfd/topology/nodes/*/properties`` (``gfx_target_version``) ->
+  sysfs PCI.
+* Intel: ``/sys/class/drm/card*/device`` with driver ``i915``/``xe`` -> sysfs PCI.
+
+A device is a GPU only if its PCI vendor is one of the three and its class is display (0x03)
+or processing accelerator (0x12): the ASPEED BMC VGA chip of many servers is not a GPU.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Tuple
+
+from compat.host.profile import GPU
+from compat.host.root import Root
+from compat.vocab.data import load as load_data
+
+VENDORS = {"0x10de": "nvidia", "0x1002": "amd", "0x8086": "intel"}
+GPU_CLASS_PREFIXES = ("0x0300", "0x0302", "0x0380", "0x1200")
+
+
+class PciDevice:
+    __slots__ = ("bdf", "vendor", "device", "cls", "driver")
+
+    def __init__(self, bdf, vendor, device, cls, driver):
+        self.bdf, self.vendor, self.device, self.cls, self.driver = bdf, vendor, device, cls, driver
+
+
+def pci_devices(root: Root) -> List[PciDevice]:
+    """Every device under /sys/bus/pci/devices; empty or unreadable attributes become None."""
+    base = "/sys/bus/pci/devices"
+    out = []
+    for bdf in root.listdir(base):
+        d = f"{base}/{bdf}"
+        out.append(PciDevice(bdf, (root.read(f"{d}/vendor") or "").strip().lower() or None,
+                             (root.read(f"{d}/device") or "").strip().lower() or None,
+                             (root.read(f"{d}/class") or "").strip().lower() or None,
+                             root.link_name(f"{d}/driver")))
+    return out
+
+
+def pci_gpus(devices: List[PciDevice]) -> List[PciDevice]:
+    return [d for d in devices if d.vendor in VENDORS and d.cls
+            and d.cls.startswith(GPU_CLASS_PREFIXES)]
+
+
+# -- NVIDIA -----------------------------------------------------------------------------------
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def nvidia_nvml(sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
+    """NVML's view, or None when NVML cannot answer (no library, no driver, no permission)."""
+    try:
+        import pynvml
+    except ImportError:
+        sources["gpu.nvml"] = "unavailable: pynvml not installed"
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded ...
+        sources["gpu.nvml"] = f"unavailable: {type(exc).__name__}"
+        return None
+    try:
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        try:
+            v = pynvml.nvmlSystemGetCudaDriverVersion_v2()
+        except Exception:  # noqa: BLE001 - v2 needs libcuda; v1 answers from the driver
+            v = pynvml.nvmlSystemGetCudaDriverVersion()
+        cuda = f"{v // 1000}.{(v % 1000) // 10}" if v else None
+        gpus = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            try:
+                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
+                cc = f"{major}.{minor}"
+            except Exception:  # noqa: BLE001 - a device that cannot say stays unknown
+                cc = None
+            try:
+                mem = pynvml.nvmlDeviceGetMemoryInfo(h).total // (1 << 20)
+            except Exception:  # noqa: BLE001
+                mem = None
+            try:
+                mig = bool(pynvml.nvmlDeviceGetMigMode(h)[0])
+            except Exception:  # noqa: BLE001 - NOT_SUPPORTED on GPUs without MIG
+                mig = False
+            gpus.append(GPU(vendor="nvidia", index=i, model=_text(pynvml.nvmlDeviceGetName(h)),
+                            cc=cc, driver=driver, cuda=cuda, memory_mib=mem, mig=mig))
+        sources["gpus.nvidia"] = "NVML (libnvidia-ml.so.1)"
+        return tuple(gpus)
+    except Exception as exc:  # noqa: BLE001
+        sources["gpu.nvml"] = f"failed: {type(exc).__name__}: {exc}"
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def nvidia_driver_version(root: Root) -> Tuple[Optional[str], Optional[str]]:
+    for path in ("/proc/driver/nvidia/version", "/sys/module/nvidia/version"):
+        text = root.read(path)
+        if not text:
+            continue
+        line = text.splitlines()[0]
+        m = re.search(r"Module\b.*?\s(\d+\.\d+(?:\.\d+)?)\s", line + " ") \
+            or re.match(r"\s*(\d+\.\d+(?:\.\d+)?)\s*$", line)
+        if m:
+            return m.group(1), path
+    return None, None
+
+
+def cuda_for_driver(driver: Optional[str]) -> Optional[str]:
+    if not driver:
+        return None
+    return load_data("cuda")["driver_branch_cuda"].get(driver.split(".")[0])
+
+
+def nvidia_files(root: Root, pci: List[PciDevice], sources: Dict[str, str]) -> Tuple[GPU, ...]:
+    """NVIDIA GPUs from procfs and sysfs alone (no NVML): model, driver, CC from PCI IDs."""
+    driver, driver_src = nvidia_driver_version(root)
+    cc_table = load_data("nvidia_pci")["devices"]
+    models: Dict[str, str] = {}
+    for bdf in root.listdir("/proc/driver/nvidia/gpus"):
+        info = root.read(f"/proc/driver/nvidia/gpus/{bdf}/information") or ""
+        m = re.search(r"^Model:\s*(.+)$", info, re.M)
+        if m:
+            models[bdf.lower()] = m.group(1).strip()
+    gpus = []
+    for i, dev in enumerate(d for d in pci if d.vendor == "0x10de"):
+        entry = cc_table.get(dev.device or "", {})
+        gpus.append(GPU(vendor="nvidia", index=i, pci=dev.bdf,
+                        model=models.get(dev.bdf.lower()) or entry.get("name"),
+                        cc=entry.get("cc"), driver=driver, cuda=cuda_for_driver(driver)))
+    if gpus:
+        parts = ["sysfs PCI"]
+        if models:
+            parts.append("/proc/driver/nvidia/gpus")
+        if driver_src:
+            parts.append(driver_src)
+        sources["gpus.nvidia"] = " + ".join(parts) + " (compute capability from PCI device ID)"
+        if driver:
+            sources["gpu.cuda"] = "driver branch table (compat/data/cuda.json)"
+    return tuple(gpus)
+
+
+# -- AMD --------------------------------------------------------------------------------------
+
+def gfx_name(version: int) -> str:
+    major, minor, step = version // 10000 % 100, version // 100 % 100, version % 100
+    return f"gfx{major}{minor}{step:x}"
+
+
+def amd_kfd(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
+    base = "/sys/class/kfd/kfd/topology/nodes"
+    nodes = root.listdir(base)
+    if not nodes:
+        return None
+    rocm = (root.read("/opt/rocm/.info/version") or "").strip() or None
+    rocm = re.match(r"\d+\.\d+(?:\.\d+)?", rocm).group(0) if rocm and re.match(r"\d", rocm) else None
+    driver = (root.read("/sys/module/amdgpu/version") or "").strip() or None
+    gpus = []
+    for node in sorted(nodes, key=lambda n: int(n) if n.isdigit() else 0):
+        props = root.read(f"{base}/{node}/properties") or ""
+        m = re.search(r"^gfx_target_version\s+(\d+)", props, re.M)
+        if not m or int(m.group(1)) == 0:
+            continue  # CPU node
+        gpus.append(GPU(vendor="amd", index=len(gpus), gfx=gfx_name(int(m.group(1))),
+                        driver=driver, rocm=rocm))
+    sources["gpus.amd"] = "KFD topology (/sys/class/kfd)" + (" + /opt/rocm/.info/version" if rocm else "")
+    return tuple(gpus)
+
+
+# -- Intel ------------------------------------------------------------------------------------
+
+def intel_drm(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
+    cards = [c for c in root.listdir("/sys/class/drm") if re.fullmatch(r"card\d+", c)]
+    gpus = []
+    for card in cards:
+        if (root.read(f"/sys/class/drm/{card}/device/vendor") or "").strip().lower() != "0x8086":
+            continue
+        driver = root.link_name(f"/sys/class/drm/{card}/device/driver")
+        gpus.append(GPU(vendor="intel", index=len(gpus), driver=driver,
+                        model=(root.read(f"/sys/class/drm/{card}/device/device") or "").strip() or None))
+    if not cards:
+        return None
+    sources["gpus.intel"] = "sysfs DRM (/sys/class/drm)"
+    return tuple(gpus)
+
+
+# -- all vendors ------------------------------------------------------------------------------
+
+def probe_gpus(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
+    pci = pci_gpus(pci_devices(root))
+    pci_seen = bool(root.listdir("/sys/bus/pci/devices"))
+    gpus: List[GPU] = []
+
+    nvidia = nvidia_nvml(sources) if root.live else None
+    if nvidia is None:
+        nvidia = nvidia_files(root, pci, sources)
+    gpus += nvidia
+
+    amd = amd_kfd(root, sources)
+    if amd is None:
+        amd = tuple(GPU(vendor="amd", index=i, pci=d.bdf)
+                    for i, d in enumerate(d for d in pci if d.vendor == "0x1002"))
+        if amd:
+            sources["gpus.amd"] = "sysfs PCI (no KFD topology: gfx target unknown)"
+    gpus += amd
+
+    intel = intel_drm(root, sources)
+    if intel is None:
+        intel = tuple(GPU(vendor="intel", index=i, pci=d.bdf, driver=d.driver)
+                      for i, d in enumerate(d for d in pci if d.vendor == "0x8086"))
+        if intel:
+            sources["gpus.intel"] = "sysfs PCI"
+    gpus += intel
+
+    if not gpus and not pci_seen and "gpus.nvidia" not in sources:
+        sources["gpus"] = f"unknown: {root.path('/sys/bus/pci/devices')} unreadable"
+        return None
+    if not gpus:
+        sources["gpus"] = "sysfs PCI: no display or accelerator device of NVIDIA, AMD or Intel"
+    return tuple(gpus)

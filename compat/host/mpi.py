@@ -1,0 +1,221 @@
+"""MPI: every MPI a user could launch with, and what the site launcher speaks (PMI).
+
+Sources, strongest first:
+
+1. the library's own ``MPI_Get_library_version`` (legal before ``MPI_Init``), called through
+   ctypes in a child Python with a timeout, for each ABI soname the loader can find;
+2. ``mpirun``/``mpiexec`` on PATH and their ``--version`` texts (Open MPI, MPICH Hydra,
+   Intel MPI, MVAPICH, Cray);
+3. the Cray programming environment (``CRAY_MPICH_VERSION``);
+4. under a sysroot, files only: pkg-config files and library sonames.
+
+The ``mpirun`` on PATH comes first in the list: it is the MPI a user gets by default.
+PMI: ``srun --mpi=list`` or Slurm's ``mpi_*.so`` plugin files.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import sys
+from typing import Dict, List, Optional, Tuple
+
+from compat.host.cache import ProbeCache
+from compat.host.profile import MPI
+from compat.host.root import Root
+from compat.vocab.data import load as load_data
+
+#: sonames tried by the library probe, and the ABI each one promises
+SONAMES = (("libmpi.so.40", "openmpi"), ("libmpi.so.12", "mpich"), ("libmpich.so.12", "mpich"),
+           ("libmpi_cray.so.12", "mpich"), ("libmpi_abi.so", "mpi-abi"),
+           ("libmpi_abi.so.0", "mpi-abi"))
+
+_CHILD = r"""
+import ctypes, json, sys
+out = []
+for name in sys.argv[1:]:
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        continue
+    buf = ctypes.create_string_buffer(8192)
+    n = ctypes.c_int(0)
+    try:
+        rc = lib.MPI_Get_library_version(buf, ctypes.byref(n))
+    except AttributeError:
+        continue
+    out.append({"soname": name, "text": buf.value.decode("utf-8", "replace") if rc == 0 else None})
+print(json.dumps(out))
+"""
+
+
+def abi_of(implementation: str) -> Optional[str]:
+    return load_data("mpi")["implementations"].get(implementation, {}).get("abi")
+
+
+def parse_version_text(text: str) -> Optional[Tuple[str, Optional[str]]]:
+    """(implementation, version) from an ``mpirun --version`` or library version text."""
+    m = re.search(r"Intel\(R\) MPI Library[^\n]*?Version\s+([\w.]+)", text)
+    if m:
+        return "intel-mpi", m.group(1)
+    m = re.search(r"\((?:Open MPI|OpenRTE)\)\s+(\d[\w.]*)", text) or \
+        re.search(r"Open MPI v(\d[\w.]*)", text)
+    if m:
+        return "openmpi", m.group(1)
+    m = re.search(r"MVAPICH2?\s+(?:Version:?\s*)?(\d[\w.]*)", text, re.I)
+    if m:
+        return "mvapich", m.group(1)
+    if re.search(r"cray", text, re.I) and re.search(r"MPICH", text):
+        m = re.search(r"(?:CRAY MPICH version|Version:?)\s*(\d[\w.]*)", text, re.I)
+        return "cray-mpich", m.group(1) if m else None
+    m = re.search(r"MPICH Version:\s*(\d[\w.]*)", text) or \
+        (re.search(r"HYDRA build details", text) and re.search(r"Version:\s+(\d[\w.]*)", text))
+    if m:
+        return "mpich", m.group(1)
+    return None
+
+
+def _launcher_pmi(implementation: str, text: str) -> Tuple[str, ...]:
+    if implementation == "openmpi":
+        return ("pmix",)
+    if "Process Manager:" in text and re.search(r"Process Manager:\s+pmi\b", text):
+        return ("pmi1", "pmi2")
+    return ()
+
+
+def _merge(found: List[MPI], new: MPI) -> None:
+    for i, old in enumerate(found):
+        same_version = not old.version or not new.version or old.version == new.version
+        if old.implementation == new.implementation and same_version:
+            found[i] = MPI(implementation=old.implementation, version=old.version or new.version,
+                           abi=old.abi or new.abi, launcher=old.launcher or new.launcher,
+                           library=old.library or new.library, pmi=old.pmi or new.pmi)
+            return
+    found.append(new)
+
+
+def _library_probe(root: Root, cache: ProbeCache) -> List[dict]:
+    names = [s for s, _ in SONAMES]
+
+    def compute():
+        out = root.run([sys.executable, "-S", "-c", _CHILD, *names], timeout=5.0)
+        if not out:
+            return []
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return []
+
+    key = "mpi-libs|" + root.env.get("LD_LIBRARY_PATH", "")
+    return cache.get(key, ["/etc/ld.so.cache"], compute)
+
+
+def _launchers(root: Root, cache: ProbeCache) -> List[Tuple[str, str]]:
+    seen = {}
+    for name in ("mpirun", "mpiexec"):
+        path = root.which(name)
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        text = cache.get(f"version|{real}", [real],
+                         lambda: root.run([real, "--version"]) or root.run([real, "-V"]) or "")
+        seen[real] = (path, text)
+    return list(seen.values())
+
+
+def probe_live(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Tuple[MPI, ...]:
+    found: List[MPI] = []
+    used = []
+    for path, text in _launchers(root, cache):
+        parsed = parse_version_text(text or "")
+        if parsed:
+            impl, ver = parsed
+            _merge(found, MPI(implementation=impl, version=ver, abi=abi_of(impl), launcher=path,
+                              pmi=_launcher_pmi(impl, text)))
+            used.append(f"{path} --version")
+    if root.env.get("CRAY_MPICH_VERSION") or root.env.get("CRAY_MPICH_DIR"):
+        _merge(found, MPI(implementation="cray-mpich", abi="mpich",
+                          version=root.env.get("CRAY_MPICH_VERSION"),
+                          launcher="srun (CRAY_MPICH_* environment)", pmi=("pmi2",)))
+        used.append("CRAY_MPICH_* environment")
+    abi_by_soname = dict(SONAMES)
+    for entry in _library_probe(root, cache):
+        parsed = parse_version_text(entry.get("text") or "")
+        abi = abi_by_soname.get(entry["soname"])
+        if parsed:
+            impl, ver = parsed
+            _merge(found, MPI(implementation=impl, version=ver,
+                              abi="mpi-abi" if abi == "mpi-abi" else abi_of(impl),
+                              library=entry["soname"]))
+            used.append(f"MPI_Get_library_version({entry['soname']})")
+    sources["mpi"] = ", ".join(used) if used else "no mpirun/mpiexec on PATH, no MPI library found"
+    return tuple(found)
+
+
+def probe_files(root: Root, sources: Dict[str, str]) -> Tuple[MPI, ...]:
+    """Under a sysroot: pkg-config files and library names, nothing executed."""
+    found: List[MPI] = []
+    used = []
+    pcs = {"ompi.pc": "openmpi", "mpich.pc": "mpich", "impi.pc": "intel-mpi",
+           "mvapich2.pc": "mvapich", "cray-mpich.pc": "cray-mpich"}
+    libdirs = ["/usr/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+               "/usr/lib/powerpc64le-linux-gnu", "/usr/local/lib"]
+    libdirs += [d[len(root.path("/")) - 1:] for d in glob.glob(root.path("/opt/*/lib"))]
+    for d in libdirs:
+        for pc, impl in pcs.items():
+            text = root.read(f"{d}/pkgconfig/{pc}")
+            if text:
+                m = re.search(r"^Version:\s*(\S+)", text, re.M)
+                _merge(found, MPI(implementation=impl, version=m.group(1) if m else None,
+                                  abi=abi_of(impl), library=f"{d}/pkgconfig/{pc}"))
+                used.append(root.path(f"{d}/pkgconfig/{pc}"))
+        names = set(root.listdir(d))
+        if "libmpi_abi.so" in names or any(n.startswith("libmpi_abi.so.") for n in names):
+            _merge(found, MPI(implementation="mpich", abi="mpi-abi", library=f"{d}/libmpi_abi.so"))
+            used.append(root.path(f"{d}/libmpi_abi.so"))
+    sources["mpi"] = ", ".join(used) if used else f"no MPI pkg-config file or library below {root.path('/')}"
+    return tuple(found)
+
+
+def probe_mpi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Tuple[MPI, ...]:
+    return probe_live(root, sources, cache) if root.live else probe_files(root, sources)
+
+
+SLURM_PLUGIN_DIRS = ("/usr/lib64/slurm", "/usr/lib/slurm", "/usr/lib/x86_64-linux-gnu/slurm-wlm",
+                     "/usr/lib/aarch64-linux-gnu/slurm-wlm", "/usr/local/lib/slurm",
+                     "/opt/slurm/lib/slurm", "/opt/slurm/lib64/slurm")
+
+
+def normalise_pmi(names) -> Tuple[str, ...]:
+    out = []
+    for raw in names:
+        n = raw.lower()
+        if n.startswith("pmix"):
+            out.append("pmix")
+        elif n in ("pmi2", "cray_shasta"):   # Cray PMI speaks the PMI-2 wire protocol
+            out.append("pmi2")
+        elif n in ("pmi", "pmi1"):
+            out.append("pmi1")
+    return tuple(dict.fromkeys(out))
+
+
+def probe_pmi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optional[Tuple[str, ...]]:
+    srun = root.which("srun")
+    if srun:
+        text = cache.get(f"srun-mpi-list|{srun}", [os.path.realpath(srun)],
+                         lambda: root.run([srun, "--mpi=list"]) or "")
+        names = re.findall(r"^\s*(?:srun:\s*)?(?:mpi/)?([\w-]+)\s*$", text, re.M)
+        names = [n for n in names if n not in ("MPI", "none")]
+        if names:
+            sources["pmi"] = f"{srun} --mpi=list"
+            return normalise_pmi(names)
+    for d in SLURM_PLUGIN_DIRS:
+        plugins = [n[4:-3] for n in root.listdir(d) if n.startswith("mpi_") and n.endswith(".so")]
+        if plugins:
+            sources["pmi"] = f"Slurm MPI plugins in {root.path(d)}"
+            return normalise_pmi(plugins)
+    sources["pmi"] = "no Slurm launcher found"
+    return ()

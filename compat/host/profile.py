@@ -1,0 +1,159 @@
+"""The host profile: what compat knows about a machine, as small immutable values.
+
+A profile is data, not behaviour: probes build it, ``--assume`` rewrites parts of it,
+matchers read it, and it round-trips through JSON (``compat detect --json`` /
+``--host FILE``).  Unknown is a first-class answer: ``None`` means "nobody could tell",
+an empty tuple means "looked, found none".
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+SCHEMA_ID = "compat.host/v1"
+
+
+@dataclass(frozen=True)
+class OS:
+    name: str = "linux"
+    arch: Optional[str] = None            # OCI spelling: amd64, arm64, ppc64le, riscv64 ...
+    variant: Optional[str] = None         # OCI variant the CPU supports: v3 (amd64), v8 (arm64)
+    kernel: Optional[str] = None
+    distro: Optional[str] = None          # os-release ID
+    distro_version: Optional[str] = None
+    distro_name: Optional[str] = None     # PRETTY_NAME
+    glibc: Optional[str] = None
+    features: Tuple[str, ...] = ()        # platform os.features the host offers (none on Linux)
+    container: Optional[str] = None       # which container we run in, if any
+
+
+@dataclass(frozen=True)
+class CPU:
+    target: Optional[str] = None          # archspec microarchitecture name
+    vendor: Optional[str] = None          # archspec vendor spelling
+    family: Optional[str] = None          # archspec family: x86_64, aarch64, ppc64le ...
+    generic: Optional[str] = None         # x86_64_v3, armv8.4a, ...
+    features: Optional[Tuple[str, ...]] = None
+    model: Optional[str] = None           # model name / brand string, for people
+    x86_64_level: Optional[int] = None    # 1..4 on x86-64
+    glibc_level: Optional[int] = None     # what ld.so --help says, when it could be asked
+
+
+@dataclass(frozen=True)
+class GPU:
+    vendor: str                           # nvidia, amd, intel
+    index: int = 0
+    model: Optional[str] = None
+    pci: Optional[str] = None
+    cc: Optional[str] = None              # NVIDIA compute capability "9.0"
+    gfx: Optional[str] = None             # AMD gfx target "gfx90a"
+    driver: Optional[str] = None
+    cuda: Optional[str] = None            # the driver's CUDA version "12.4"
+    rocm: Optional[str] = None
+    memory_mib: Optional[int] = None
+    mig: Optional[bool] = None
+
+
+@dataclass(frozen=True)
+class Fabric:
+    type: str                             # infiniband, roce, efa, slingshot, omnipath
+    device: Optional[str] = None
+    driver: Optional[str] = None
+    link_layer: Optional[str] = None
+    state: Optional[str] = None
+    rate: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Libfabric:
+    version: Optional[str] = None
+    providers: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MPI:
+    implementation: str                   # openmpi, mpich, intel-mpi, cray-mpich, mvapich
+    version: Optional[str] = None
+    abi: Optional[str] = None             # mpich, openmpi, mpi-abi
+    launcher: Optional[str] = None        # path of mpirun/mpiexec, or env that revealed it
+    library: Optional[str] = None         # the library that answered MPI_Get_library_version
+    pmi: Tuple[str, ...] = ()             # what the MPI's own launcher speaks
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    version: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Host:
+    os: OS = field(default_factory=OS)
+    cpu: CPU = field(default_factory=CPU)
+    gpus: Optional[Tuple[GPU, ...]] = None
+    fabrics: Optional[Tuple[Fabric, ...]] = None
+    libfabric: Optional[Libfabric] = None
+    mpi: Optional[Tuple[MPI, ...]] = None
+    pmi: Optional[Tuple[str, ...]] = None  # what the site launcher (srun --mpi=list) offers
+    runtimes: Optional[Tuple[Runtime, ...]] = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        d = _plain(self)
+        d["sources"] = dict(sorted(self.sources.items()))
+        return {"schema": SCHEMA_ID, **d}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Host":
+        """Load a profile written by :meth:`to_dict` (``compat detect --json``)."""
+        def many(key, typ):
+            raw = data.get(key)
+            return None if raw is None else tuple(_build(typ, x) for x in raw)
+
+        lf = data.get("libfabric")
+        return cls(
+            os=_build(OS, data.get("os") or {}),
+            cpu=_build(CPU, data.get("cpu") or {}),
+            gpus=many("gpus", GPU),
+            fabrics=many("fabrics", Fabric),
+            libfabric=None if lf is None else _build(Libfabric, lf),
+            mpi=many("mpi", MPI),
+            pmi=None if data.get("pmi") is None else tuple(data["pmi"]),
+            runtimes=many("runtimes", Runtime),
+            sources=dict(data.get("sources") or {}),
+        )
+
+    # -- convenience views used by the matchers -------------------------------------------
+    def gpus_of(self, vendor: str) -> Optional[Tuple[GPU, ...]]:
+        if self.gpus is None:
+            return None
+        return tuple(g for g in self.gpus if g.vendor == vendor)
+
+    def fabric_types(self) -> Optional[Tuple[str, ...]]:
+        if self.fabrics is None:
+            return None
+        return tuple(dict.fromkeys(f.type for f in self.fabrics))
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple):
+        return [_plain(x) for x in obj]
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _build(typ, raw: Mapping[str, Any]):
+    names = {f.name: f for f in dataclasses.fields(typ)}
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in names:
+            continue  # tolerate fields written by newer versions
+        if isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return typ(**kwargs)

@@ -1,0 +1,107 @@
+"""Operating system facts: kernel, distribution, glibc, container, container runtimes."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, Optional, Tuple
+
+from compat.host.cache import ProbeCache
+from compat.host.profile import Runtime
+from compat.host.root import Root
+
+RUNTIMES = (("apptainer", ["--version"]), ("singularity", ["--version"]),
+            ("podman", ["--version"]), ("docker", ["--version"]), ("enroot", ["version"]),
+            ("sarus", ["--version"]), ("ch-run", ["--version"]))
+
+
+def kernel(root: Root, sources: Dict[str, str]) -> Optional[str]:
+    text = root.read("/proc/sys/kernel/osrelease")
+    if text:
+        sources["os.kernel"] = root.path("/proc/sys/kernel/osrelease")
+        return text.strip()
+    if root.live:
+        sources["os.kernel"] = "uname"
+        return os.uname().release
+    sources["os.kernel"] = "unknown: no /proc/sys/kernel/osrelease in the sysroot"
+    return None
+
+
+def os_release(root: Root, sources: Dict[str, str]) -> Dict[str, str]:
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        text = root.read(path)
+        if text:
+            out = {}
+            for line in text.splitlines():
+                k, sep, v = line.partition("=")
+                if sep:
+                    out[k.strip()] = v.strip().strip('"').strip("'")
+            sources["os.distro"] = root.path(path)
+            return out
+    sources["os.distro"] = "unknown: no os-release"
+    return {}
+
+
+def glibc(root: Root, sources: Dict[str, str]) -> Optional[str]:
+    if root.live:
+        try:
+            value = os.confstr("CS_GNU_LIBC_VERSION") or ""
+        except (ValueError, OSError):
+            value = ""
+        m = re.match(r"glibc (\d+\.\d+)", value)
+        if m:
+            sources["os.glibc"] = "confstr(CS_GNU_LIBC_VERSION)"
+            return m.group(1)
+    for d in ("/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/lib/powerpc64le-linux-gnu",
+              "/lib64", "/usr/lib64", "/lib", "/usr/lib"):
+        p = root.path(f"{d}/libc.so.6")
+        try:
+            with open(p, "rb") as fh:
+                blob = fh.read(8 << 20)
+        except OSError:
+            continue
+        m = re.search(rb"GNU C Library [^\n]*?version (\d+\.\d+)", blob)
+        if m:
+            sources["os.glibc"] = f"version string in {p}"
+            return m.group(1).decode()
+    sources["os.glibc"] = "unknown: no glibc found (musl or static?)"
+    return None
+
+
+def container(root: Root) -> Optional[str]:
+    if root.exists("/.dockerenv"):
+        return "docker"
+    if root.exists("/run/.containerenv"):
+        return "podman"
+    if root.env.get("APPTAINER_CONTAINER") or root.env.get("SINGULARITY_CONTAINER"):
+        return "apptainer"
+    if root.env.get("container"):
+        return root.env["container"]
+    cg = root.read("/proc/1/cgroup") or ""
+    for hint in ("docker", "kubepods", "containerd", "libpod"):
+        if hint in cg:
+            return hint
+    return None
+
+
+def runtimes(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optional[Tuple[Runtime, ...]]:
+    if not root.live:
+        found = []
+        for name, _ in RUNTIMES:
+            for d in ("/usr/bin", "/usr/local/bin", "/opt/apptainer/bin"):
+                if root.exists(f"{d}/{name}"):
+                    found.append(Runtime(name=name))
+                    break
+        sources["runtimes"] = "executables in the sysroot's /usr/bin, /usr/local/bin (versions not run)"
+        return tuple(found)
+    found = []
+    for name, args in RUNTIMES:
+        path = root.which(name)
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        text = cache.get(f"version|{real}|{' '.join(args)}", [real],
+                         lambda: root.run([real, *args]) or "")
+        m = re.search(r"(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.+~-]*)?)", text or "")
+        found.append(Runtime(name=name, version=m.group(1) if m else None))
+    sources["runtimes"] = "PATH, each with its version option"
+    return tuple(found)

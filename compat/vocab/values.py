@@ -1,0 +1,221 @@
+"""Value grammars of the vocabulary: parse, normalise, or say exactly what is wrong.
+
+Each function takes the raw string and a ``where`` label used in the error message; it
+returns the normalised value or raises :class:`compat.errors.ValueProblem`.
+"""
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Tuple
+
+from compat.errors import BadInput, ValueProblem
+from compat.vocab.data import load as load_data
+
+PREFIX = "org.hpc-compat."
+
+CPU_VENDORS = ("ARM", "Ampere", "Apple", "AuthenticAMD", "Cavium", "Fujitsu", "GenuineIntel",
+               "HiSilicon", "IBM", "Nvidia", "Qualcomm", "SiFive", "SpacemiT")
+_VENDOR_ALIASES = {"intel": "GenuineIntel", "amd": "AuthenticAMD", "nvidia": "Nvidia",
+                   "hygon": "HygonGenuine", "hygongenuine": "HygonGenuine"}
+GPU_VENDORS = ("nvidia", "amd", "intel", "none")
+MPI_MODES = ("bind", "hybrid", "pmi", "none")
+
+
+def csv(value: str) -> List[str]:
+    return [x.strip().lower() for x in str(value).split(",") if x.strip()]
+
+
+def cpu_vendor(value: str, where: str = "cpu.vendor") -> str:
+    v = value.strip()
+    for known in CPU_VENDORS:
+        if v.lower() == known.lower():
+            return known
+    if v.lower() in _VENDOR_ALIASES:
+        return _VENDOR_ALIASES[v.lower()]
+    if not re.fullmatch(r"[A-Za-z][\w-]*", v):
+        raise ValueProblem(f"{where}: {value!r} is not a CPU vendor name")
+    return v
+
+
+def oci_arch(value: str) -> str:
+    v = value.strip().lower()
+    return {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}.get(v, v)
+
+
+def gpu_vendor(value: str, where: str = "gpu.vendor") -> str:
+    v = value.strip().lower()
+    v = {"ati": "amd", "radeon": "amd", "nv": "nvidia"}.get(v, v)
+    if v not in GPU_VENDORS:
+        raise ValueProblem(f"{where}: {value!r} is not one of {', '.join(GPU_VENDORS)}")
+    return v
+
+
+def major_minor(value: str, where: str) -> str:
+    m = re.fullmatch(r"\s*(\d+)(?:\.(\d+))?(?:\.\d+)*\s*", str(value))
+    if not m:
+        raise ValueProblem(f"{where}: {value!r} is not a version X.Y")
+    return f"{int(m.group(1))}.{int(m.group(2) or 0)}"
+
+
+def version_tuple(value: str) -> Tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", str(value))[:4])
+
+
+def compute_capability(value: str, where: str = "gpu.cc") -> str:
+    m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", str(value))
+    if not m:
+        raise ValueProblem(f"{where}: {value!r} is not a compute capability M.m")
+    return f"{int(m.group(1))}.{int(m.group(2))}"
+
+
+# -- CUDA architectures -----------------------------------------------------------------------
+
+class CudaArch(tuple):
+    """(kind, major, minor, suffix): ``sm_90a`` -> ("sm", 9, 0, "a")."""
+
+    __slots__ = ()
+
+    def __new__(cls, kind, major, minor, suffix):
+        return tuple.__new__(cls, (kind, major, minor, suffix))
+
+    kind = property(lambda s: s[0])
+    major = property(lambda s: s[1])
+    minor = property(lambda s: s[2])
+    suffix = property(lambda s: s[3])
+
+    def __str__(self):
+        return f"{self.kind}_{self.major}{self.minor}{self.suffix}"
+
+
+def cuda_arch_list(value: str, where: str = "gpu.cuda.arch") -> Tuple[CudaArch, ...]:
+    items = csv(value)
+    if not items:
+        raise ValueProblem(f"{where}: empty list")
+    out = []
+    for item in items:
+        m = re.fullmatch(r"(sm|compute)_(\d+)(\d)([af]?)", item)
+        if not m:
+            raise ValueProblem(f"{where}: {item!r} is not sm_XY, sm_XYa, sm_XYf or compute_XY")
+        out.append(CudaArch(m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)))
+    return tuple(out)
+
+
+def amd_arch_list(value: str, where: str = "gpu.amd.arch") -> Tuple[str, ...]:
+    items = csv(value)
+    if not items:
+        raise ValueProblem(f"{where}: empty list")
+    for item in items:
+        if not re.fullmatch(r"gfx[0-9a-f]{3,4}(?::[\w+-]+)*", item):
+            raise ValueProblem(f"{where}: {item!r} is not a gfx target (gfx90a, gfx942)")
+    return tuple(i.split(":")[0] for i in items)
+
+
+# -- MPI --------------------------------------------------------------------------------------
+
+def _lookup(value: str, table: dict, where: str, what: str) -> str:
+    v = value.strip().lower().replace("_", "-")
+    if v in table:
+        return v
+    for name, info in table.items():
+        if v in info.get("aliases", []):
+            return name
+    raise ValueProblem(f"{where}: {value!r} is not {what} ({', '.join(table)})")
+
+
+def mpi_implementation(value: str, where: str = "mpi.implementation") -> str:
+    return _lookup(value, load_data("mpi")["implementations"], where, "a known MPI")
+
+
+def mpi_abi(value: str, where: str = "mpi.abi") -> str:
+    return _lookup(value, load_data("mpi")["abis"], where, "an MPI ABI")
+
+
+def mpi_mode(value: str, where: str = "mpi.mode") -> str:
+    v = value.strip().lower()
+    if v not in MPI_MODES:
+        raise ValueProblem(f"{where}: {value!r} is not one of {', '.join(MPI_MODES)}")
+    return v
+
+
+def mpi_version(value: str, where: str = "mpi.version") -> str:
+    v = value.strip()
+    if not re.fullmatch(r"\d+(\.\d+)*[\w.+-]*", v):
+        raise ValueProblem(f"{where}: {value!r} is not a version")
+    return v
+
+
+def pmi_list(value: str, where: str = "mpi.pmi") -> List[str]:
+    known = load_data("mpi")["pmi"]
+    out = []
+    for item in csv(value):
+        item = {"pmi": "pmi1", "pmi-1": "pmi1", "pmi-2": "pmi2"}.get(item, item)
+        if item not in known:
+            raise ValueProblem(f"{where}: {item!r} is not one of {', '.join(known)}")
+        out.append(item)
+    if not out:
+        raise ValueProblem(f"{where}: empty list")
+    return out
+
+
+# -- fabric -----------------------------------------------------------------------------------
+
+def fabric_list(value: str, where: str = "fabric") -> List[str]:
+    known = load_data("fabrics")["fabrics"]
+    aliases = {"ib": "infiniband", "opa": "omnipath", "cxi": "slingshot", "ethernet": "tcp"}
+    out = []
+    for item in csv(value):
+        item = aliases.get(item, item)
+        if item not in known:
+            raise ValueProblem(f"{where}: {item!r} is not one of {', '.join(known)}")
+        out.append(item)
+    if not out:
+        raise ValueProblem(f"{where}: empty list")
+    return out
+
+
+def provider_list(value: str, where: str = "fabric.providers") -> List[str]:
+    out = csv(value)
+    for item in out:
+        if not re.fullmatch(r"[a-z0-9_;-]+", item):
+            raise ValueProblem(f"{where}: {item!r} is not a libfabric provider name")
+    if not out:
+        raise ValueProblem(f"{where}: empty list")
+    return out
+
+
+# -- OS ---------------------------------------------------------------------------------------
+
+def kernel_specifier(value: str, where: str = "os.kernel"):
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        spec = SpecifierSet(value)
+    except InvalidSpecifier:
+        raise ValueProblem(f"{where}: {value!r} is not a version specifier like '>=5.10'") from None
+    if not str(spec):
+        raise ValueProblem(f"{where}: empty specifier")
+    return spec
+
+
+def kernel_version(release: str) -> Optional[str]:
+    """``6.1.0-18-amd64`` -> ``6.1.0`` (the part PEP 440 can compare)."""
+    m = re.match(r"(\d+(?:\.\d+){0,2})", release or "")
+    return m.group(1) if m else None
+
+
+def weight(value: str, where: str = "weight") -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueProblem(f"{where}: {value!r} is not an integer") from None
+
+
+def archspec_target(value: str, where: str = "cpu.target") -> str:
+    v = value.strip().lower()
+    if not re.fullmatch(r"[a-z0-9_.]+", v):
+        raise ValueProblem(f"{where}: {value!r} is not an archspec target name")
+    return v
+
+
+def assume_error(exc: ValueProblem) -> BadInput:
+    return BadInput(f"--assume {exc}")
