@@ -121,7 +121,7 @@ def _launchers(root: Root, cache: ProbeCache) -> List[Tuple[str, str]]:
         if real in seen:
             continue
         text = cache.get(f"version|{real}", [real],
-                         lambda: root.run([real, "--version"]) or root.run([real, "-V"]) or "")
+                         lambda: root.run([real, "--version"]) or "")
         seen[real] = (path, text)
     return list(seen.values())
 
@@ -162,8 +162,11 @@ def probe_files(root: Root, sources: Dict[str, str]) -> Tuple[MPI, ...]:
     pcs = {"ompi.pc": "openmpi", "mpich.pc": "mpich", "impi.pc": "intel-mpi",
            "mvapich2.pc": "mvapich", "cray-mpich.pc": "cray-mpich"}
     libdirs = ["/usr/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-               "/usr/lib/powerpc64le-linux-gnu", "/usr/local/lib"]
-    libdirs += [d[len(root.path("/")) - 1:] for d in glob.glob(root.path("/opt/*/lib"))]
+               "/usr/lib/powerpc64le-linux-gnu", "/usr/local/lib", "/usr/lib64/openmpi/lib",
+               "/usr/lib64/mpich/lib", "/usr/lib/x86_64-linux-gnu/openmpi/lib"]
+    top = len(root.path("/")) - 1
+    for pattern in ("/opt/*/lib", "/opt/*/lib64", "/opt/*/*/lib", "/opt/*/*/lib64"):
+        libdirs += sorted(d[top:] for d in glob.glob(root.path(pattern)))
     for d in libdirs:
         for pc, impl in pcs.items():
             text = root.read(f"{d}/pkgconfig/{pc}")
