@@ -1,0 +1,126 @@
+"""The Python API for schedulers: ``select`` a pinned image for a host, ``rank`` an index.
+
+Example (a Slurm job-submit wrapper or a Kubernetes admission hook does the same)::
+
+    import compat
+    host = compat.load_host("/var/lib/compat/nodes/gpu-a001.json")   # or compat.detect()
+    sel = compat.select("registry.example.org/hpc/lammps:2024", host=host)
+    image = sel.reference                 # registry.example.org/hpc/lammps@sha256:...
+    for c in sel.candidates:              # every candidate with its verdict and reason
+        print(c.verdict, c.digest, c.reason)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional, Tuple, Union
+
+from compat.errors import BadInput, NoCompatibleCandidate
+from compat.host.profile import Host
+from compat.match.rank import Candidate, Ranking, rank as _rank
+
+
+@dataclass(frozen=True)
+class Selection:
+    ref: object                      # compat.oci.reference.Reference
+    index_digest: str
+    ranking: Ranking
+    host: Host
+
+    @property
+    def chosen(self) -> Candidate:
+        return self.ranking.best
+
+    @property
+    def digest(self) -> str:
+        return self.chosen.digest
+
+    @property
+    def reference(self) -> str:
+        return self.ref.pinned(self.digest, "ref")
+
+    @property
+    def candidates(self) -> Tuple[Candidate, ...]:
+        return self.ranking.candidates
+
+    def formatted(self, fmt: str = "ref") -> str:
+        return self.ref.pinned(self.digest, fmt)
+
+    def to_dict(self) -> dict:
+        return {"reference": self.reference, "digest": self.digest, "index": str(self.ref),
+                "indexDigest": self.index_digest, "platform": str(self.ranking.platform),
+                "candidates": [c.to_dict() for c in self.candidates]}
+
+
+def rank(index: Mapping, host: Optional[Host] = None, platform: Optional[str] = None,
+         allow_unknown: bool = False, fetch=None) -> Ranking:
+    """Rank a parsed image index (a dict) for ``host`` (detected when None)."""
+    if host is None:
+        from compat.host import detect
+        host = detect()
+    return _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=fetch)
+
+
+def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = None,
+            allow_unknown: bool = False, plain_http: bool = False, timeout: float = 10.0,
+            assume: Union[None, Mapping[str, str], Iterable[str]] = None) -> Selection:
+    """Like :func:`select` but returns the ranking even when nothing is compatible."""
+    from compat.oci import media
+    from compat.oci.reference import parse as parse_ref
+    from compat.oci.source import Source
+
+    reference = parse_ref(ref)
+    if host is None:
+        from compat.host import detect
+        host = detect(assume=assume)
+    elif assume:
+        from compat.host.assume import apply, parse as parse_assume
+        host = apply(host, parse_assume(assume))
+    source = Source(reference, plain_http=plain_http, timeout=timeout)
+    try:
+        digest, mt, doc = source.resolve()
+        if mt in media.INDEXES:
+            index = doc
+        else:  # a single manifest: the only candidate is itself
+            index = {"schemaVersion": 2, "manifests": [{
+                "mediaType": mt, "digest": digest, "size": 0,
+                "platform": None, "annotations": doc.get("annotations") or {}}]}
+            index["manifests"][0]["platform"] = _platform_from_config(source, doc)
+        ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch)
+    finally:
+        source.close()
+    return Selection(ref=reference, index_digest=digest, ranking=ranking, host=host)
+
+
+def _platform_from_config(source, doc) -> Optional[dict]:
+    import json
+
+    cfg = doc.get("config") or {}
+    try:
+        if source.layout is not None:
+            data = source.layout.blob(cfg["digest"])
+        else:
+            data = source.registry.get_blob(cfg["digest"])
+        c = json.loads(data)
+    except (KeyError, ValueError, BadInput):
+        return None
+    p = {"os": c.get("os", ""), "architecture": c.get("architecture", "")}
+    if c.get("variant"):
+        p["variant"] = c["variant"]
+    return p
+
+
+def select(ref: str, host: Optional[Host] = None, **kwargs) -> Selection:
+    """Pick the best image of ``ref`` for ``host``; raises NoCompatibleCandidate (exit 3)."""
+    sel = resolve(ref, host=host, **kwargs)
+    if sel.ranking.best is None:
+        raise NoCompatibleCandidate(no_candidate_message(sel))
+    return sel
+
+
+def no_candidate_message(sel: Selection) -> str:
+    lines = [f"no compatible image in {sel.ref} for {sel.ranking.platform}:"]
+    for c in sel.candidates:
+        lines.append(f"  {c.digest[:19]}  {c.platform_text:<16} {c.verdict}: {c.reason}")
+    if not sel.candidates:
+        lines.append("  (the index lists no images)")
+    return "\n".join(lines)

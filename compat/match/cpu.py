@@ -1,0 +1,83 @@
+"""CPU: archspec target (``target <= host``), features, vendor; and how specific the
+image's CPU build is (more archspec ancestors = nearer the host)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from compat.host.profile import Host
+from compat.match.check import Check, fail, ok, unknown
+from compat.vocab.annotations import Requirements
+
+
+def depth(target_name: Optional[str]) -> int:
+    """1 + number of archspec ancestors; 0 for an unknown or absent target."""
+    if not target_name:
+        return 0
+    from archspec.cpu import TARGETS
+
+    t = TARGETS.get(target_name)
+    return len(t.ancestors) + 1 if t is not None else 0
+
+
+def variant_target(arch: str, variant: str) -> Optional[str]:
+    """The archspec target an OCI variant stands for (amd64 v3 -> x86_64_v3)."""
+    if arch == "amd64":
+        return f"x86_64_{variant}" if variant and variant != "v1" else "x86_64"
+    if arch == "arm64":
+        if not variant:
+            return "aarch64"
+        v = variant[1:]
+        return f"armv{v if '.' in v else v + '.0'}a"
+    return None
+
+
+def _host_partial(host: Host):
+    from archspec.cpu.detect import partial_uarch
+
+    return partial_uarch(vendor=host.cpu.vendor or "generic", features=set(host.cpu.features or ()))
+
+
+def check(req: Requirements, host: Host) -> Check:
+    reasons = []
+    spec = 0
+    c = host.cpu
+    if "cpu.vendor" in req:
+        want = req.get("cpu.vendor")
+        if c.vendor is None:
+            return unknown("cpu", "cpu.vendor")
+        if c.vendor.lower() != want.lower():
+            return fail("cpu", f"needs a {want} CPU; host is {c.vendor}")
+        reasons.append(want)
+    if "cpu.target" in req:
+        from archspec.cpu import TARGETS
+
+        name = req.get("cpu.target")
+        t = TARGETS.get(name)
+        if t is None:
+            return fail("cpu", f"{name!r} is not a microarchitecture this archspec knows "
+                               f"(built with a newer archspec?)")
+        if c.target is None:
+            return unknown("cpu", "cpu.target")
+        h = TARGETS.get(c.target)
+        if h is None:
+            return unknown("cpu", "cpu.target", f"host target {c.target!r} unknown to archspec")
+        if t.family != h.family:
+            return fail("cpu", f"needs {name} ({t.family.name}); host is {c.target} ({h.family.name})")
+        if not (t == h or t in h.ancestors):
+            missing = sorted(t.features - set(c.features or h.features))
+            why = f"missing {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}" if missing \
+                else f"{name} is not an ancestor of {c.target}"
+            if t.vendor not in ("generic", c.vendor):
+                why = f"{name} targets {t.vendor} CPUs, host CPU is {c.vendor}"
+            return fail("cpu", f"needs {name}; host is {c.target} ({why})")
+        spec = depth(name)
+        reasons.append(f"{name} <= {c.target}")
+    if "cpu.features" in req:
+        if c.features is None:
+            return unknown("cpu", "cpu.features")
+        partial = _host_partial(host)
+        missing = [f for f in req.get("cpu.features") if f not in partial]
+        if missing:
+            return fail("cpu", f"needs {', '.join(missing)}; host CPU ({c.target}) lacks them")
+        reasons.append("+".join(req.get("cpu.features")))
+    return ok("cpu", ", ".join(reasons) or "no CPU requirement", (spec,))

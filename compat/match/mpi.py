@@ -1,0 +1,117 @@
+"""MPI: the launch model decides what must hold; without ``mpi.mode`` MPI only ranks.
+
+* ``bind``: a host MPI of the same ABI whose version is at least the image's (versions are
+  compared within one implementation; across an ABI family the ABI promise suffices);
+* ``hybrid``: the host ``mpirun`` launches the image's MPI: same implementation, and for
+  Open MPI the same major version; for the MPICH family the same ABI;
+* ``pmi``: the site launcher (``srun --mpi=list``) offers one of the image's PMI flavours;
+* ``none``: nothing.
+
+Fit: 3 same implementation and version, 2 same implementation, 1 same ABI, 0 otherwise.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+from compat.host.mpi import abi_of
+from compat.host.profile import MPI, Host
+from compat.match.check import Check, fail, ok, unknown
+from compat.vocab import values as V
+from compat.vocab.annotations import Requirements
+
+
+def _version_matches(image: Optional[str], host: Optional[str]) -> bool:
+    """The host version starts with every component the image states (4.1 ~ 4.1.6)."""
+    if not image or not host:
+        return False
+    i, h = V.version_tuple(image), V.version_tuple(host)
+    return bool(i) and h[:len(i)] == i
+
+
+def fit(req: Requirements, m: MPI) -> int:
+    impl = req.get("mpi.implementation")
+    abi = req.get("mpi.abi") or (abi_of(impl) if impl else None)
+    if impl and m.implementation == impl:
+        return 3 if _version_matches(req.get("mpi.version"), m.version) else 2
+    if abi and m.abi == abi:
+        return 1
+    return 0
+
+
+def _best(req: Requirements, mpis) -> Tuple[int, Optional[MPI]]:
+    best, which = 0, None
+    for m in mpis:
+        f = fit(req, m)
+        if f > best:
+            best, which = f, m
+    return best, which
+
+
+def _label(m: MPI) -> str:
+    return f"{m.implementation} {m.version or ''}".strip()
+
+
+def check(req: Requirements, host: Host) -> Check:
+    impl = req.get("mpi.implementation")
+    mode = req.get("mpi.mode")
+    if impl == "none" or mode == "none" or not any(k.startswith("mpi.") for k in req.values):
+        return ok("mpi", "no MPI" if impl == "none" else "", (0,))
+    abi = req.get("mpi.abi") or (abi_of(impl) if impl else None)
+    want = f"{impl or abi} {req.get('mpi.version') or ''}".strip()
+    if mode is None:
+        if host.mpi is None:
+            return ok("mpi", f"{want} (host MPI unknown; ranks only)", (0,))
+        best, m = _best(req, host.mpi)
+        text = {3: "same MPI and version", 2: "same MPI", 1: "same ABI", 0: "no matching host MPI"}[best]
+        return ok("mpi", f"{want}: {text}" + (f" ({_label(m)})" if m else "") + "; ranks only", (best,))
+
+    if mode == "pmi":
+        offered = host.pmi
+        if offered is None:
+            return unknown("mpi", "mpi.pmi")
+        wanted = req.get("mpi.pmi")
+        common = [p for p in wanted if p in offered]
+        if not common:
+            return fail("mpi", f"pmi mode needs {'/'.join(wanted)}; the host launcher offers "
+                               f"{', '.join(offered) or 'none'}")
+        best, _ = _best(req, host.mpi or ())
+        return ok("mpi", f"pmi mode via {common[0]}", (best,))
+
+    if host.mpi is None:
+        return unknown("mpi", "mpi.implementation")
+    if not host.mpi:
+        return fail("mpi", f"{mode} mode needs a host MPI ({want}); host has none")
+    note = ""
+    if mode == "bind":
+        for m in host.mpi:
+            if m.abi != abi:
+                continue
+            if impl and m.implementation == impl and req.get("mpi.version") and m.version and \
+                    V.version_tuple(m.version) < V.version_tuple(req.get("mpi.version")):
+                continue
+            glibc = req.get("libc.glibc")
+            if glibc and host.os.glibc and V.version_tuple(glibc) < V.version_tuple(host.os.glibc):
+                note = (f"host MPI was built against glibc {host.os.glibc}; the image has {glibc}: "
+                        f"bind-mounted libraries may need newer symbols")
+            return ok("mpi", f"bind host {_label(m)} (ABI {abi})", (fit(req, m),), note=note)
+        have = ", ".join(f"{_label(m)} (ABI {m.abi})" for m in host.mpi)
+        return fail("mpi", f"bind mode needs a host MPI of ABI {abi}"
+                           + (f" >= {req.get('mpi.version')}" if req.get("mpi.version") else "")
+                           + f"; host has {have}")
+    # hybrid
+    for m in host.mpi:
+        if impl == "openmpi" or (impl is None and abi == "openmpi"):
+            if m.implementation != "openmpi":
+                continue
+            iv, hv = V.version_tuple(req.get("mpi.version") or ""), V.version_tuple(m.version or "")
+            if iv and hv and iv[0] != hv[0]:
+                continue
+            if iv and not hv:
+                continue
+        elif m.abi != abi:
+            continue
+        return ok("mpi", f"hybrid with host {_label(m)}", (fit(req, m),))
+    have = ", ".join(_label(m) for m in host.mpi)
+    rule = "Open MPI of the same major version" if (impl == "openmpi" or abi == "openmpi") \
+        else f"an MPI of ABI {abi}"
+    return fail("mpi", f"hybrid mode needs {rule} as the host mpirun ({want}); host has {have}")

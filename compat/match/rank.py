@@ -1,0 +1,181 @@
+"""Ranking: every descriptor of an index becomes a :class:`Candidate` with a verdict, the
+checks that decided it, and (when compatible) a ranking key.  Choosing is then ``max``.
+
+Selection order (spec/selection.md, CONTRACT section 4): candidates -> platform filter ->
+hard filter (every requirement) -> rank by GPU fit, fabric fit, MPI fit, CPU specificity,
+number of satisfied requirements, ``weight``, index order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from compat.host.profile import Host
+from compat.match import cpu as cpu_m, fabric as fabric_m, gpu as gpu_m, kernel as kernel_m, \
+    mpi as mpi_m, platform as platform_m
+from compat.match.check import Check
+from compat.oci import media
+from compat.vocab import annotations as A
+
+COMPATIBLE, INCOMPATIBLE, UNKNOWN, ERROR, SKIPPED = "compatible", "incompatible", "unknown", "error", "skipped"
+
+#: fetch(digest, media_type) -> parsed child index (for nested indexes)
+Fetch = Callable[[str, str], Mapping]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    position: int                       # order in the (flattened) index: first = 0
+    digest: str
+    media_type: str
+    platform: Optional[Mapping]
+    annotations: Mapping[str, str]
+    verdict: str
+    reason: str                         # the deciding reason
+    checks: Tuple[Check, ...] = ()
+    key: Tuple = ()                     # ranking key, compatible candidates only
+    notes: Tuple[str, ...] = ()
+    path: str = ""                      # "manifests[3]" or "manifests[1].manifests[0]"
+
+    @property
+    def compatible(self) -> bool:
+        return self.verdict == COMPATIBLE
+
+    @property
+    def description(self) -> str:
+        return self.annotations.get(A.PREFIX + "description", "")
+
+    @property
+    def platform_text(self) -> str:
+        p = platform_m.from_descriptor(self.platform)
+        return str(p) if p else "-"
+
+    def score_text(self) -> str:
+        if not self.key:
+            return ""
+        (arch, cuda, cver), fab, mpi, cpu, nreq, weight, _ = self.key
+        gpu = f"gpu {arch}" + (f"/{'native' if cuda == 2 else 'minor'} {'.'.join(map(str, cver))}" if cuda else "")
+        return f"{gpu} fab {fab} mpi {mpi} cpu {cpu} req {nreq}" + (f" w {weight}" if weight else "")
+
+    def to_dict(self) -> Dict:
+        return {"position": self.position, "path": self.path, "digest": self.digest,
+                "mediaType": self.media_type, "platform": self.platform_text,
+                "verdict": self.verdict, "reason": self.reason, "score": self.score_text(),
+                "description": self.description, "notes": list(self.notes),
+                "checks": [{"dimension": c.dimension, "ok": c.ok, "reason": c.reason}
+                           for c in self.checks if c.reason]}
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """All candidates: compatible ones best first, then the others in index order."""
+
+    candidates: Tuple[Candidate, ...]
+    platform: platform_m.Platform
+
+    @property
+    def best(self) -> Optional[Candidate]:
+        return self.candidates[0] if self.candidates and self.candidates[0].compatible else None
+
+    @property
+    def compatible(self) -> List[Candidate]:
+        return [c for c in self.candidates if c.compatible]
+
+
+def host_platform(host: Host, override: Optional[str] = None) -> platform_m.Platform:
+    if override:
+        return platform_m.parse(override)
+    p = platform_m.normalise(host.os.name or "linux", host.os.arch or "", host.os.variant or "")
+    return platform_m.Platform(p.os, p.arch, p.variant, tuple(host.os.features))
+
+
+def _skip_reason(desc: Mapping) -> Optional[str]:
+    ann = desc.get("annotations") or {}
+    plat = desc.get("platform") or {}
+    if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
+            (plat.get("os") == "unknown" and plat.get("architecture") == "unknown"):
+        return "attestation or unknown/unknown entry: not an image"
+    if desc.get("artifactType"):
+        return f"artifact ({desc['artifactType']}): not an image"
+    mt = desc.get("mediaType", "")
+    if mt and mt not in media.IMAGE_MANIFESTS and mt not in media.INDEXES:
+        return f"media type {mt}: not an image manifest"
+    return None
+
+
+def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform_m.Platform,
+             allow_unknown: bool = False) -> Candidate:
+    digest = desc.get("digest", "")
+    ann = desc.get("annotations") or {}
+    base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
+                platform=desc.get("platform"), annotations=ann, path=path)
+    skip = _skip_reason(desc)
+    if skip:
+        return Candidate(verdict=SKIPPED, reason=skip, **base)
+    req = A.parse(ann, where=digest)
+    if req.errors:
+        return Candidate(verdict=ERROR, reason=req.errors[0], notes=req.errors[1:], **base)
+    pcheck = platform_m.check(desc.get("platform"), plat)
+    if not pcheck.ok:
+        return Candidate(verdict=INCOMPATIBLE, reason=pcheck.reason, checks=(pcheck,), **base)
+    if req.unknown and not allow_unknown:
+        return Candidate(verdict=UNKNOWN, checks=(pcheck,), **base,
+                         reason=f"unknown key{'s' if len(req.unknown) > 1 else ''} "
+                                f"{', '.join(req.unknown)} (--allow-unknown to rank without)")
+    checks = [pcheck] + [m.check(req, host) for m in (cpu_m, gpu_m, fabric_m, mpi_m, kernel_m)]
+    for c in checks:
+        if not c.ok:
+            return Candidate(verdict=INCOMPATIBLE, reason=f"{c.dimension}: {c.reason}",
+                             checks=tuple(checks), **base)
+    by = {c.dimension: c for c in checks}
+    cand_plat = platform_m.from_descriptor(desc.get("platform"))
+    variant_spec = cpu_m.depth(cpu_m.variant_target(cand_plat.arch, cand_plat.variant))
+    cpu_spec = max(by["cpu"].fit[0], variant_spec)
+    weight = req.get("weight", 0)
+    key = (by["gpu"].fit, by["fabric"].fit[0], by["mpi"].fit[0], cpu_spec, req.requirement_count,
+           weight, -position)
+    notes = tuple(c.note for c in checks if c.note)
+    if req.unknown:
+        notes += (f"ignored unknown keys {', '.join(req.unknown)}",)
+    summary = "; ".join(f"{c.reason}" for c in checks[1:] if c.reason) or "generic: platform match only"
+    return Candidate(verdict=COMPATIBLE, reason=summary, checks=tuple(checks), key=key, notes=notes, **base)
+
+
+def flatten(index: Mapping, fetch: Optional[Fetch] = None, path: str = "",
+            depth: int = 0) -> List[Tuple[str, Mapping]]:
+    """(path, descriptor) for every leaf, nested indexes walked depth-first."""
+    out: List[Tuple[str, Mapping]] = []
+    for i, desc in enumerate(index.get("manifests") or []):
+        p = f"{path}manifests[{i}]"
+        if desc.get("mediaType") in media.INDEXES and not _skip_reason(dict(desc, mediaType="")):
+            if fetch is None or depth >= 4:
+                out.append((p, dict(desc, _nested_error="nested index not walked"
+                                    + (" (no way to fetch it)" if fetch is None else " (deeper than 4)"))))
+                continue
+            child = fetch(desc["digest"], desc["mediaType"])
+            out.extend(flatten(child, fetch, p + ".", depth + 1))
+        else:
+            out.append((p, desc))
+    return out
+
+
+def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unknown: bool = False,
+         fetch: Optional[Fetch] = None) -> Ranking:
+    """Rank the descriptors of a parsed image index for ``host``.
+
+    ``index`` is the index JSON as a dict (already validated by :mod:`compat.oci.manifest`
+    when it came from a registry); ``fetch`` resolves nested indexes.
+    """
+    plat = host_platform(host, platform)
+    cands = []
+    for pos, (path, desc) in enumerate(flatten(index, fetch)):
+        if "_nested_error" in desc:
+            cands.append(Candidate(position=pos, digest=desc.get("digest", ""),
+                                   media_type=desc.get("mediaType", ""), platform=desc.get("platform"),
+                                   annotations=desc.get("annotations") or {}, verdict=ERROR,
+                                   reason=desc["_nested_error"], path=path))
+            continue
+        cands.append(evaluate(desc, pos, path, host, plat, allow_unknown))
+    good = sorted((c for c in cands if c.compatible), key=lambda c: c.key, reverse=True)
+    rest = [c for c in cands if not c.compatible]
+    return Ranking(candidates=tuple(good + rest), platform=plat)

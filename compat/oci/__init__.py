@@ -1,0 +1,1 @@
+"""OCI access: references, media types, manifests, image layouts, the registry client."""

@@ -1,0 +1,50 @@
+"""Content-addressed cache of manifests and indexes, keyed by digest.
+
+Safe by construction: an entry is the bytes whose digest is its name, re-verified on every
+read; a tag is never cached, so ``select`` by tag costs one HEAD request when warm.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Optional
+
+from compat.host.cache import cache_dir
+from compat.oci import manifest
+
+
+class ManifestCache:
+    def __init__(self, enabled: Optional[bool] = None):
+        if enabled is None:
+            enabled = os.environ.get("COMPAT_NO_CACHE", "") in ("", "0")
+        self.enabled = enabled
+        self.root = os.path.join(cache_dir(), "manifests")
+
+    def _path(self, digest: str) -> str:
+        algorithm, _, hexpart = digest.partition(":")
+        return os.path.join(self.root, algorithm, hexpart)
+
+    def get(self, digest: str) -> Optional[bytes]:
+        if not self.enabled or not manifest.DIGEST_RE.match(digest):
+            return None
+        try:
+            with open(self._path(digest), "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return None
+        if manifest.digest_of(data, digest.split(":")[0]) != digest:
+            return None      # corrupted entry: ignore it, it will be rewritten
+        return data
+
+    def put(self, digest: str, data: bytes) -> None:
+        if not self.enabled:
+            return
+        path = self._path(digest)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            pass

@@ -1,0 +1,142 @@
+"""The ``org.hpc-compat.*`` annotation keys of a descriptor, parsed into requirements.
+
+One table, :data:`KEYS`, names every key with its value grammar and a one-line meaning;
+``spec/vocabulary.md`` and ``schemas/annotations.schema.json`` describe the same set.
+:func:`parse` never raises: it returns the requirements it could read, the malformed
+values (each naming its key) and the unknown keys, so that the caller decides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from compat.errors import ValueProblem
+from compat.vocab import values as V
+
+PREFIX = V.PREFIX
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str                       # without the prefix
+    parse: Callable[[str, str], object]
+    meaning: str
+    requirement: bool = True        # False: informs ranking or display only
+
+
+def _text(value: str, where: str) -> str:
+    return value
+
+
+def _cpu_features(value: str, where: str) -> Tuple[str, ...]:
+    items = V.csv(value)
+    if not items:
+        raise ValueProblem(f"{where}: empty list")
+    return tuple(items)
+
+
+def _glibc(value: str, where: str) -> str:
+    return V.major_minor(value, where)
+
+
+KEYS: Dict[str, Key] = {k.name: k for k in [
+    Key("cpu.target", V.archspec_target, "archspec microarchitecture the image was built for"),
+    Key("cpu.features", _cpu_features, "ISA features the image needs (archspec spelling)"),
+    Key("cpu.vendor", V.cpu_vendor, "CPU vendor (archspec spelling)"),
+    Key("gpu.vendor", V.gpu_vendor, "GPU vendor the image uses; none = CPU only"),
+    Key("gpu.cuda.version", lambda v, w: V.major_minor(v, w), "CUDA runtime inside the image"),
+    Key("gpu.cuda.arch", V.cuda_arch_list, "SASS (sm_XY, sm_XYa, sm_XYf) and PTX (compute_XY) in the image"),
+    Key("gpu.amd.arch", V.amd_arch_list, "AMD gfx targets compiled into the image"),
+    Key("gpu.rocm.version", lambda v, w: V.major_minor(v, w), "minimum ROCm stack"),
+    Key("mpi.implementation", V.mpi_implementation, "MPI inside the image"),
+    Key("mpi.version", V.mpi_version, "version of the MPI inside the image"),
+    Key("mpi.abi", V.mpi_abi, "MPI ABI family of the image"),
+    Key("mpi.mode", V.mpi_mode, "how ranks are launched: bind, hybrid, pmi, none"),
+    Key("mpi.pmi", lambda v, w: tuple(V.pmi_list(v, w)), "PMI flavours the image's MPI speaks"),
+    Key("fabric", lambda v, w: tuple(V.fabric_list(v, w)), "fabrics the image can drive"),
+    Key("fabric.providers", lambda v, w: tuple(V.provider_list(v, w)), "libfabric providers in the image",
+        requirement=False),
+    Key("os.kernel", lambda v, w: str(V.kernel_specifier(v, w)), "kernel version specifier (PEP 440)"),
+    Key("libc.glibc", _glibc, "glibc inside the image (warns in bind mode)", requirement=False),
+    Key("weight", V.weight, "tie-break, higher first", requirement=False),
+    Key("description", _text, "free text shown in explanations", requirement=False),
+]}
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What one descriptor's annotations ask of a host (normalised values)."""
+
+    values: Mapping[str, object] = field(default_factory=dict)
+    errors: Tuple[str, ...] = ()
+    unknown: Tuple[str, ...] = ()
+
+    def get(self, key: str, default=None):
+        return self.values.get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+    @property
+    def generic(self) -> bool:
+        """No compat key at all (known, unknown or malformed)."""
+        return not self.values and not self.errors and not self.unknown
+
+    @property
+    def gpu_vendor(self) -> Optional[str]:
+        """Explicit vendor, or the one a CUDA/ROCm key implies."""
+        if "gpu.vendor" in self.values:
+            return self.values["gpu.vendor"]
+        if "gpu.cuda.version" in self.values or "gpu.cuda.arch" in self.values:
+            return "nvidia"
+        if "gpu.amd.arch" in self.values or "gpu.rocm.version" in self.values:
+            return "amd"
+        return None
+
+    @property
+    def requirement_count(self) -> int:
+        return sum(1 for k in self.values if KEYS[k].requirement)
+
+
+def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirements:
+    """Read the compat keys of one descriptor's annotations (other keys are ignored)."""
+    values: Dict[str, object] = {}
+    errors: List[str] = []
+    unknown: List[str] = []
+    suffix = f" ({where})" if where else ""
+    for raw_key, raw_value in (annotations or {}).items():
+        if not raw_key.startswith(PREFIX):
+            continue
+        name = raw_key[len(PREFIX):]
+        key = KEYS.get(name)
+        if key is None:
+            unknown.append(raw_key)
+            continue
+        if not isinstance(raw_value, str):
+            errors.append(f"{raw_key}: value must be a string, got {type(raw_value).__name__}{suffix}")
+            continue
+        try:
+            values[name] = key.parse(raw_value, raw_key)
+        except ValueProblem as exc:
+            errors.append(f"{exc}{suffix}")
+    # combinations
+    vendor = values.get("gpu.vendor")
+    implied = None
+    if "gpu.cuda.version" in values or "gpu.cuda.arch" in values:
+        implied = "nvidia"
+    elif "gpu.amd.arch" in values or "gpu.rocm.version" in values:
+        implied = "amd"
+    if vendor and implied and vendor != implied:
+        errors.append(f"{PREFIX}gpu.vendor: {vendor!r} contradicts the {implied} keys beside it{suffix}")
+    if values.get("mpi.mode") == "pmi" and "mpi.pmi" not in values:
+        errors.append(f"{PREFIX}mpi.mode: 'pmi' needs {PREFIX}mpi.pmi (pmi1, pmi2, pmix){suffix}")
+    impl = values.get("mpi.implementation")
+    if "mpi.abi" in values and impl and impl != "none":
+        from compat.host.mpi import abi_of
+        expected = abi_of(impl)
+        if expected and values["mpi.abi"] not in (expected, "mpi-abi"):
+            errors.append(f"{PREFIX}mpi.abi: {values['mpi.abi']!r} is not the ABI of {impl} ({expected}){suffix}")
+    if values.get("mpi.mode") in ("bind", "hybrid") and not (impl or "mpi.abi" in values):
+        errors.append(f"{PREFIX}mpi.mode: {values['mpi.mode']!r} needs {PREFIX}mpi.implementation or "
+                      f"{PREFIX}mpi.abi{suffix}")
+    return Requirements(values=values, errors=tuple(errors), unknown=tuple(sorted(unknown)))
