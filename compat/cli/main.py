@@ -71,3 +71,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # noqa: BLE001 - a bug must still end in one line, not a traceback
+        import os
+        if os.environ.get("COMPAT_DEBUG"):
+            raise
+        print(f"compat: internal error: {type(exc).__name__}: {exc} (COMPAT_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 2

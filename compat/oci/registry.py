@@ -23,6 +23,9 @@ from compat.oci import auth, manifest, media
 from compat.oci.reference import Reference
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+#: OpenSSL reasons meaning "the peer answered, but not in TLS"
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
+            "UNEXPECTED_EOF_WHILE_READING")
 MAX_RETRY_AFTER_S = 30.0
 
 
@@ -66,7 +69,7 @@ class Registry:
         self._tokens: Dict[Tuple[str, str, str], str] = {}
         self._creds_loaded = False
         self._creds: Optional[auth.Credentials] = None
-        self.requests = 0          # count, for tests and the benchmark
+        self.requests = 0          # HTTP responses received: for tests and the benchmark
 
     # -- transport --------------------------------------------------------------------------
     def _connect(self) -> http.client.HTTPConnection:
@@ -83,13 +86,14 @@ class Registry:
             self._conn.close()
             self._conn = None
 
-    def _once(self, method: str, url: str, headers: Dict[str, str]) -> Response:
+    def _once(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes] = None) -> Response:
         parsed = urllib.parse.urlsplit(url)
         if parsed.netloc and parsed.netloc != self.host:
             conn_cls = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
             conn = conn_cls(parsed.netloc, timeout=self.timeout)
             try:
-                conn.request(method, parsed.path + (f"?{parsed.query}" if parsed.query else ""), headers=headers)
+                conn.request(method, parsed.path + (f"?{parsed.query}" if parsed.query else ""),
+                             body=body, headers=headers)
                 r = conn.getresponse()
                 return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
             finally:
@@ -97,15 +101,16 @@ class Registry:
         conn = self._connect()
         try:
             conn.request(method, url if not parsed.netloc else parsed.path +
-                         (f"?{parsed.query}" if parsed.query else ""), headers=headers)
+                         (f"?{parsed.query}" if parsed.query else ""), body=body, headers=headers)
             r = conn.getresponse()
-            body = r.read()
-            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body)
+            data = r.read()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
         except Exception:
             self.close()
             raise
 
-    def request(self, method: str, path: str, headers: Optional[Dict[str, str]] = None) -> Response:
+    def request(self, method: str, path: str, headers: Optional[Dict[str, str]] = None,
+                body: Optional[bytes] = None) -> Response:
         """One logical request: retries, auth challenges, HTTPS->HTTP on loopback."""
         headers = dict(headers or {})
         attempt = 0
@@ -116,14 +121,26 @@ class Registry:
                 h["Authorization"] = self._auth_header
             h.setdefault("User-Agent", "compat/0.1")
             try:
-                self.requests += 1
-                resp = self._once(method, path, h)
+                resp = self._once(method, path, h, body)
+                self.requests += 1      # requests answered by the registry
             except ssl.SSLError as exc:
-                if self._may_downgrade and self.scheme == "https":
+                # only a server that does not speak TLS at all (plain HTTP on loopback) lets
+                # us fall back; a certificate that fails verification never does
+                if self._may_downgrade and self.scheme == "https" and \
+                        not isinstance(exc, ssl.SSLCertVerificationError) and exc.reason in _NOT_TLS:
                     self.scheme, self._may_downgrade = "http", False
                     self.close()
                     continue
-                raise RegistryError(f"{self.ref.registry}: TLS failed ({exc.reason or exc})") from None
+                raise RegistryError(f"{self.ref.registry}: TLS failed ({exc.reason or exc}: "
+                                    f"{getattr(exc, 'verify_message', '') or exc.strerror or ''})".rstrip(": )") + ")"
+                                    ) from None
+            except http.client.HTTPException as exc:
+                if attempt < self.retries:
+                    attempt += 1
+                    time.sleep(min(0.2 * 2 ** attempt, 2.0))
+                    continue
+                raise RegistryError(f"{self.ref.registry}: malformed HTTP response "
+                                    f"({exc.__class__.__name__})") from None
             except (socket.timeout, TimeoutError):
                 if attempt < self.retries:
                     attempt += 1
@@ -132,10 +149,6 @@ class Registry:
                 raise RegistryError(f"{self.ref.registry}: timed out after {self.timeout:g} s "
                                     f"({attempt + 1} tries)") from None
             except OSError as exc:
-                if self._may_downgrade and self.scheme == "https" and "WRONG_VERSION" in str(exc).upper():
-                    self.scheme, self._may_downgrade = "http", False
-                    self.close()
-                    continue
                 if attempt < self.retries:
                     attempt += 1
                     time.sleep(min(0.2 * 2 ** attempt, 2.0))
@@ -183,14 +196,16 @@ class Registry:
         scheme, params = auth.parse_challenge(challenge)
         creds = self._credentials()
         if scheme == "basic":
-            if not creds or not creds.username:
-                return False
+            if not creds or not creds.username or self._auth_header:
+                return False        # nothing to offer, or these credentials were just refused
             self._auth_header = auth.basic_header(creds)
             return True
         if scheme != "bearer" or "realm" not in params:
             return False
         scope = params.get("scope") or f"repository:{self.ref.repository}:pull"
         key = (params["realm"], params.get("service", ""), scope)
+        if self._auth_header == f"Bearer {self._tokens.get(key)}":
+            del self._tokens[key]   # refused (expired?): ask for a new one, once per request
         token = self._tokens.get(key)
         if token is None:
             token = self._fetch_token(params["realm"], params.get("service", ""), scope, creds)
@@ -264,6 +279,8 @@ class Registry:
         """The digest a tag points to (one HEAD), or None if the registry does not say."""
         what = f"{self.ref.registry}/{self.ref.repository}:{reference}"
         resp = self.request("HEAD", f"/v2/{self.ref.repository}/manifests/{reference}", {"Accept": media.ACCEPT})
+        if resp.status in (401, 403, 404):
+            return None     # a HEAD answer has no error body: let the GET say why
         if resp.status != 200:
             raise self._fail(resp, what)
         digest = resp.headers.get("docker-content-digest")
