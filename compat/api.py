@@ -11,16 +11,14 @@ Example (a Slurm job-submit wrapper or a Kubernetes admission hook does the same
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Tuple, Union
+from typing import Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
 from compat.errors import BadInput, NoCompatibleCandidate
 from compat.host.profile import Host
 from compat.match.rank import Candidate, Ranking, rank as _rank
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     ref: object                      # compat.oci.reference.Reference
     index_digest: str
     ranking: Ranking

@@ -70,4 +70,4 @@ def test_without_nvml_library_detection_falls_back(tmp_path):
     prof = detect_json(env={"LD_LIBRARY_PATH": str(tmp_path)})
     if shutil.which("nvidia-smi"):
         pytest.skip("a real NVIDIA driver is installed here")
-    assert prof["sources"]["gpu.nvml"].startswith("unavailable")
+    assert prof["sources"]["gpu.nvml"] == "unavailable: libnvidia-ml.so.1 not found"

@@ -6,13 +6,11 @@ a probe that fails leaves its fact unknown and says why in ``sources``.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform as _platform
 from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
 from compat.errors import BadInput, ValueProblem
-from compat.host import assume as _assume
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime
 
 __all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Runtime", "load"]
@@ -38,7 +36,11 @@ def detect(sysroot: Optional[str] = None,
     from compat.host.cache import ProbeCache
     from compat.host.root import Root
 
-    assumptions = _assume.parse(assume)
+    _assume = None
+    assumptions = {}
+    if assume:
+        from compat.host import assume as _assume   # only when there is something to assume
+        assumptions = _assume.parse(assume)
     sysroot = sysroot or (env if env is not None else os.environ).get("COMPAT_SYSROOT") or None
     if sysroot and not os.path.isdir(sysroot):
         raise BadInput(f"--sysroot {sysroot}: not a directory")
@@ -48,7 +50,8 @@ def detect(sysroot: Optional[str] = None,
 
     # architecture: --assume, else the capture's cpuinfo (sysroot), else this machine
     if "os.arch" in assumptions:
-        arch = _assume.V.oci_arch(assumptions["os.arch"])
+        from compat.vocab.values import oci_arch
+        arch = oci_arch(assumptions["os.arch"])
     else:
         arch = None
         if not root.live:
@@ -63,12 +66,13 @@ def detect(sysroot: Optional[str] = None,
 
     cpu = _guard("cpu", sources, lambda: cpu_probe.probe_cpu(root, arch, sources), CPU())
     if root.live and cpu.family == "x86_64":
-        flags = ",".join(cpu.features or ())
+        import zlib
+        flags = zlib.crc32(",".join(cpu.features or ()).encode())   # the answer depends on the CPU too
         level = _guard("cpu.glibc_level", sources, lambda: cache.get(
-            f"ldso-level|{hash(flags)}", ["/lib64/ld-linux-x86-64.so.2"],
+            f"ldso-level|{flags:08x}", ["/lib64/ld-linux-x86-64.so.2"],
             lambda: cpu_probe.glibc_level(root)))
         if level:
-            cpu = dataclasses.replace(cpu, glibc_level=level)
+            cpu = cpu._replace(glibc_level=level)
             sources["cpu.glibc_level"] = "ld.so --help (glibc-hwcaps supported)"
             if cpu.x86_64_level and level != cpu.x86_64_level:
                 sources["cpu.level_disagreement"] = (
@@ -82,7 +86,7 @@ def detect(sysroot: Optional[str] = None,
              distro_name=release.get("PRETTY_NAME"),
              glibc=_guard("os.glibc", sources, lambda: system.glibc(root, sources)),
              container=_guard("os.container", sources, lambda: system.container(root)))
-    os_ = dataclasses.replace(os_, variant=_assume.oci_variant(arch, cpu))
+    os_ = os_._replace(variant=cpu_probe.oci_variant(arch, cpu))
 
     host = Host(
         os=os_, cpu=cpu,
@@ -98,6 +102,8 @@ def detect(sysroot: Optional[str] = None,
     if not probe_tools:
         sources.setdefault("libfabric", "not probed (use --probe-tools, or --assume fabric.providers=...)")
     cache.save()
+    if not assumptions:
+        return host
     try:
         return _assume.apply(host, assumptions)
     except ValueProblem as exc:
@@ -119,6 +125,9 @@ def load(path: str, assume: Union[None, Mapping[str, str], Iterable[str]] = None
     problem = validate_host(data)
     if problem:
         raise BadInput(f"--host {path}: {problem}")
+    if not assume:
+        return Host.from_dict(data)
+    from compat.host import assume as _assume
     try:
         return _assume.apply(Host.from_dict(data), _assume.parse(assume))
     except ValueProblem as exc:

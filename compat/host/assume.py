@@ -7,10 +7,10 @@ host.  An assumed fact replaces the detected one and its source reads
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from compat.errors import BadInput
+from compat.host.cpu import oci_variant
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
 from compat.vocab import values as V
 
@@ -77,55 +77,36 @@ def apply(host: Host, a: Mapping[str, str]) -> Host:
         cpu = cpu_from_target(a["cpu.target"].strip().lower())
         mark("cpu.target")
         if "os.arch" not in a:
-            os_ = dataclasses.replace(os_, arch=arch_of_family(cpu.family), variant=None)
+            os_ = os_._replace(arch=arch_of_family(cpu.family), variant=None)
     if "cpu.vendor" in a:
-        cpu = dataclasses.replace(cpu, vendor=V.cpu_vendor(a["cpu.vendor"]))
+        cpu = cpu._replace(vendor=V.cpu_vendor(a["cpu.vendor"]))
         mark("cpu.vendor")
     if "cpu.features" in a:
-        cpu = dataclasses.replace(cpu, features=tuple(sorted(V.csv(a["cpu.features"]))))
+        cpu = cpu._replace(features=tuple(sorted(V.csv(a["cpu.features"]))))
         mark("cpu.features")
     if "os.arch" in a:
-        os_ = dataclasses.replace(os_, arch=V.oci_arch(a["os.arch"]), variant=None)
+        os_ = os_._replace(arch=V.oci_arch(a["os.arch"]), variant=None)
         mark("os.arch")
     if "os.variant" in a:
-        os_ = dataclasses.replace(os_, variant=a["os.variant"] or None)
+        os_ = os_._replace(variant=a["os.variant"] or None)
         mark("os.variant")
     if "os.kernel" in a:
-        os_ = dataclasses.replace(os_, kernel=a["os.kernel"])
+        os_ = os_._replace(kernel=a["os.kernel"])
         mark("os.kernel")
     for k in ("os.glibc", "libc.glibc"):
         if k in a:
-            os_ = dataclasses.replace(os_, glibc=a[k])
+            os_ = os_._replace(glibc=a[k])
             mark(k)
     if "os.distro" in a:
-        os_ = dataclasses.replace(os_, distro=a["os.distro"])
+        os_ = os_._replace(distro=a["os.distro"])
         mark("os.distro")
     if os_.variant is None:
-        os_ = dataclasses.replace(os_, variant=oci_variant(os_.arch, cpu))
+        os_ = os_._replace(variant=oci_variant(os_.arch, cpu))
 
-    return dataclasses.replace(host, os=os_, cpu=cpu, gpus=_gpus(host, a, mark),
+    return host._replace(os=os_, cpu=cpu, gpus=_gpus(host, a, mark),
                                mpi=_mpi(host, a, mark), pmi=_pmi(host, a, mark),
                                fabrics=_fabrics(host, a, mark), libfabric=_libfabric(host, a, mark),
                                sources=sources)
-
-
-def oci_variant(arch: Optional[str], cpu: CPU) -> Optional[str]:
-    """The highest OCI platform variant the CPU runs: amd64 ``v3``, arm64 ``v8.2``/``v9``."""
-    if arch == "amd64" and cpu.x86_64_level:
-        level = cpu.x86_64_level
-        if cpu.glibc_level:
-            level = min(level, cpu.glibc_level)
-        return f"v{level}" if level > 1 else "v1"
-    if arch == "arm64" and cpu.generic:
-        g = cpu.generic
-        if g.startswith("armv9"):
-            minor = g[len("armv9."):-1]
-            return "v9" if minor in ("0", "") else f"v9.{minor}"
-        if g.startswith("armv8"):
-            minor = g[len("armv8."):-1]
-            return "v8" if minor in ("0", "") else f"v8.{minor}"
-        return "v8"
-    return None
 
 
 def _gpus(host: Host, a, mark):
@@ -150,19 +131,19 @@ def _gpus(host: Host, a, mark):
     base = existing or [GPU(vendor=vendor)]
     gpus = []
     for i in range(count):
-        g = dataclasses.replace(base[min(i, len(base) - 1)], index=i)
+        g = base[min(i, len(base) - 1)]._replace(index=i)
         if "gpu.cc" in a:
-            g = dataclasses.replace(g, cc=V.compute_capability(a["gpu.cc"], "--assume gpu.cc"))
+            g = g._replace(cc=V.compute_capability(a["gpu.cc"], "--assume gpu.cc"))
         if "gpu.driver" in a:
             from compat.host.gpu import cuda_for_driver
-            g = dataclasses.replace(g, driver=a["gpu.driver"],
+            g = g._replace(driver=a["gpu.driver"],
                                     cuda=g.cuda if "gpu.cuda.version" in a else cuda_for_driver(a["gpu.driver"]))
         if "gpu.cuda.version" in a:
-            g = dataclasses.replace(g, cuda=V.major_minor(a["gpu.cuda.version"], "--assume gpu.cuda.version"))
+            g = g._replace(cuda=V.major_minor(a["gpu.cuda.version"], "--assume gpu.cuda.version"))
         if "gpu.amd.arch" in a:
-            g = dataclasses.replace(g, gfx=a["gpu.amd.arch"].strip().lower())
+            g = g._replace(gfx=a["gpu.amd.arch"].strip().lower())
         if "gpu.rocm.version" in a:
-            g = dataclasses.replace(g, rocm=a["gpu.rocm.version"])
+            g = g._replace(rocm=a["gpu.rocm.version"])
         gpus.append(g)
     return tuple(others + gpus)
 
@@ -181,7 +162,7 @@ def _mpi(host: Host, a, mark):
         if first is None:
             raise BadInput("--assume mpi.version/mpi.abi need mpi.implementation on a host without MPI")
         impl = first.implementation
-    from compat.host.mpi import abi_of
+    abi_of = V.mpi_abi_of
     entry = MPI(implementation=impl,
                 version=a.get("mpi.version") or (first.version if first and first.implementation == impl else None),
                 abi=V.mpi_abi(a["mpi.abi"]) if "mpi.abi" in a else abi_of(impl),

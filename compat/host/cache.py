@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any, Callable, Iterable, Optional
 
 
@@ -31,6 +30,22 @@ def _identity(paths: Iterable[str]) -> Optional[str]:
             continue
         parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write a sibling temporary file, then rename it over ``path`` (readers never see half)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 class ProbeCache:
@@ -72,10 +87,7 @@ class ProbeCache:
             return
         try:
             os.makedirs(os.path.dirname(self._path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self._path), prefix=".probes-")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self._data, fh)
-            os.replace(tmp, self._path)
+            write_atomically(self._path, json.dumps(self._data).encode())
         except OSError:
             pass  # a cache that cannot be written is only slower
         self._dirty = False

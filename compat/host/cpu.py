@@ -128,6 +128,25 @@ def arm_level_from_hwcaps(features) -> Optional[str]:
     return level
 
 
+def oci_variant(arch: Optional[str], cpu: CPU) -> Optional[str]:
+    """The highest OCI platform variant the CPU runs: amd64 ``v3``, arm64 ``v8.2``/``v9``."""
+    if arch == "amd64" and cpu.x86_64_level:
+        level = cpu.x86_64_level
+        if cpu.glibc_level:
+            level = min(level, cpu.glibc_level)
+        return f"v{level}" if level > 1 else "v1"
+    if arch == "arm64" and cpu.generic:
+        g = cpu.generic
+        if g.startswith("armv9"):
+            minor = g[len("armv9."):-1]
+            return "v9" if minor in ("0", "") else f"v9.{minor}"
+        if g.startswith("armv8"):
+            minor = g[len("armv8."):-1]
+            return "v8" if minor in ("0", "") else f"v8.{minor}"
+        return "v8"
+    return None
+
+
 def x86_level(generic_name: Optional[str]) -> Optional[int]:
     if not generic_name or not generic_name.startswith("x86_64"):
         return None

@@ -50,8 +50,7 @@ print(json.dumps(out))
 """
 
 
-def abi_of(implementation: str) -> Optional[str]:
-    return load_data("mpi")["implementations"].get(implementation, {}).get("abi")
+from compat.vocab.values import mpi_abi_of as abi_of  # noqa: E402  (re-exported for probes)
 
 
 def parse_version_text(text: str) -> Optional[Tuple[str, Optional[str]]]:

@@ -4,18 +4,19 @@ A profile is data, not behaviour: probes build it, ``--assume`` rewrites parts o
 matchers read it, and it round-trips through JSON (``compat detect --json`` /
 ``--host FILE``).  Unknown is a first-class answer: ``None`` means "nobody could tell",
 an empty tuple means "looked, found none".
+
+The types are NamedTuples rather than dataclasses: a scheduler calls compat per job, and
+creating eight frozen dataclasses costs about 10 ms of import time.  Use ``_replace`` to
+derive a changed copy.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 SCHEMA_ID = "compat.host/v1"
 
 
-@dataclass(frozen=True)
-class OS:
+class OS(NamedTuple):
     name: str = "linux"
     arch: Optional[str] = None            # OCI spelling: amd64, arm64, ppc64le, riscv64 ...
     variant: Optional[str] = None         # OCI variant the CPU supports: v3 (amd64), v8 (arm64)
@@ -28,8 +29,7 @@ class OS:
     container: Optional[str] = None       # which container we run in, if any
 
 
-@dataclass(frozen=True)
-class CPU:
+class CPU(NamedTuple):
     target: Optional[str] = None          # archspec microarchitecture name
     vendor: Optional[str] = None          # archspec vendor spelling
     family: Optional[str] = None          # archspec family: x86_64, aarch64, ppc64le ...
@@ -40,8 +40,7 @@ class CPU:
     glibc_level: Optional[int] = None     # what ld.so --help says, when it could be asked
 
 
-@dataclass(frozen=True)
-class GPU:
+class GPU(NamedTuple):
     vendor: str                           # nvidia, amd, intel
     index: int = 0
     model: Optional[str] = None
@@ -55,8 +54,7 @@ class GPU:
     mig: Optional[bool] = None
 
 
-@dataclass(frozen=True)
-class Fabric:
+class Fabric(NamedTuple):
     type: str                             # infiniband, roce, efa, slingshot, omnipath
     device: Optional[str] = None
     driver: Optional[str] = None
@@ -65,14 +63,12 @@ class Fabric:
     rate: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Libfabric:
+class Libfabric(NamedTuple):
     version: Optional[str] = None
     providers: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class MPI:
+class MPI(NamedTuple):
     implementation: str                   # openmpi, mpich, intel-mpi, cray-mpich, mvapich
     version: Optional[str] = None
     abi: Optional[str] = None             # mpich, openmpi, mpi-abi
@@ -81,23 +77,21 @@ class MPI:
     pmi: Tuple[str, ...] = ()             # what the MPI's own launcher speaks
 
 
-@dataclass(frozen=True)
-class Runtime:
+class Runtime(NamedTuple):
     name: str
     version: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Host:
-    os: OS = field(default_factory=OS)
-    cpu: CPU = field(default_factory=CPU)
+class Host(NamedTuple):
+    os: OS = OS()
+    cpu: CPU = CPU()
     gpus: Optional[Tuple[GPU, ...]] = None
     fabrics: Optional[Tuple[Fabric, ...]] = None
     libfabric: Optional[Libfabric] = None
     mpi: Optional[Tuple[MPI, ...]] = None
     pmi: Optional[Tuple[str, ...]] = None  # what the site launcher (srun --mpi=list) offers
     runtimes: Optional[Tuple[Runtime, ...]] = None
-    sources: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = {}   # never mutated in place: detect() builds a new dict
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
@@ -138,8 +132,8 @@ class Host:
 
 
 def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if hasattr(obj, "_fields"):
+        return {name: _plain(getattr(obj, name)) for name in obj._fields}
     if isinstance(obj, tuple):
         return [_plain(x) for x in obj]
     if isinstance(obj, Mapping):
@@ -148,7 +142,7 @@ def _plain(obj: Any) -> Any:
 
 
 def _build(typ, raw: Mapping[str, Any]):
-    names = {f.name: f for f in dataclasses.fields(typ)}
+    names = typ._fields
     kwargs = {}
     for key, value in raw.items():
         if key not in names:

@@ -7,8 +7,6 @@ nothing is executed and the environment is not read: a sysroot is another machin
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from typing import Dict, List, Mapping, Optional, Sequence
 
 #: Wall-clock bound of one child process started by a probe.
@@ -63,6 +61,7 @@ class Root:
     def which(self, name: str) -> Optional[str]:
         if not self.live:
             return None
+        import shutil
         return shutil.which(name, path=self.env.get("PATH", os.defpath))
 
     def run(self, argv: Sequence[str], timeout: float = PROBE_TIMEOUT_S,
@@ -70,6 +69,7 @@ class Root:
         """stdout+stderr of a bounded child process, or None if it could not answer."""
         if not self.live:
             return None
+        import subprocess
         env = dict(self.env)
         env["LC_ALL"] = "C"
         if extra_env:

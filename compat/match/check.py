@@ -1,12 +1,10 @@
 """The verdict one matcher gives one candidate."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     dimension: str          # platform, cpu, gpu, mpi, fabric, kernel
     ok: bool
     reason: str             # a sentence a person reads ("needs zen4; host is zen3 ...")

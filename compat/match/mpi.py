@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from compat.host.mpi import abi_of
 from compat.host.profile import MPI, Host
 from compat.match.check import Check, fail, ok, unknown
 from compat.vocab import values as V
+from compat.vocab.values import mpi_abi_of as abi_of
 from compat.vocab.annotations import Requirements
 
 

@@ -4,8 +4,7 @@ normalisation, a variant ladder (amd64 ``v1``..``v4`` against the host's x86-64 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import Mapping, NamedTuple, Optional, Tuple
 
 from compat.match.check import Check, fail, ok
 
@@ -14,8 +13,7 @@ _ARCH = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm
 _V9_TO_V8 = {0: 5, 1: 6, 2: 7, 3: 8, 4: 9, 5: 9, 6: 9, 7: 9}
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(NamedTuple):
     os: str
     arch: str
     variant: str = ""

@@ -7,8 +7,7 @@ number of satisfied requirements, ``weight``, index order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from compat.host.profile import Host
 from compat.match import cpu as cpu_m, fabric as fabric_m, gpu as gpu_m, kernel as kernel_m, \
@@ -23,8 +22,7 @@ COMPATIBLE, INCOMPATIBLE, UNKNOWN, ERROR, SKIPPED = "compatible", "incompatible"
 Fetch = Callable[[str, str], Mapping]
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     position: int                       # order in the (flattened) index: first = 0
     digest: str
     media_type: str
@@ -66,8 +64,7 @@ class Candidate:
                            for c in self.checks if c.reason]}
 
 
-@dataclass(frozen=True)
-class Ranking:
+class Ranking(NamedTuple):
     """All candidates: compatible ones best first, then the others in index order."""
 
     candidates: Tuple[Candidate, ...]
@@ -103,8 +100,51 @@ def _skip_reason(desc: Mapping) -> Optional[str]:
     return None
 
 
+#: which requirement keys each matcher reads: its verdict is memoised on their values
+_MATCHERS = ((cpu_m, ("cpu.",)), (gpu_m, ("gpu.",)), (fabric_m, ("fabric",)),
+             (mpi_m, ("mpi.", "libc.glibc")), (kernel_m, ("os.kernel",)))
+_DIMENSION = {k: m.__name__ for k in A.KEYS for m, prefixes in _MATCHERS if k.startswith(prefixes)}
+
+
+def _checks(req: A.Requirements, host: Host, memo: Optional[dict]) -> List[Check]:
+    if memo is None:
+        return [m.check(req, host) for m, _ in _MATCHERS]
+    groups: Dict[str, list] = {}
+    for k, v in req.values.items():
+        d = _DIMENSION.get(k)
+        if d:
+            groups.setdefault(d, []).append((k, v))
+    out = []
+    for matcher, _ in _MATCHERS:
+        name = matcher.__name__
+        key = (name, tuple(sorted(groups[name])) if name in groups else ())
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = matcher.check(req, host)
+        out.append(hit)
+    return out
+
+
+def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) -> Tuple[Check, int]:
+    """(platform check, CPU specificity of the descriptor's variant), memoised per platform."""
+    key = None
+    if memo is not None and isinstance(desc_platform, Mapping):
+        key = ("platform",) + tuple(sorted((k, str(v)) for k, v in desc_platform.items()))
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+    pcheck = platform_m.check(desc_platform, plat)
+    spec = 0
+    if pcheck.ok:
+        cand = platform_m.from_descriptor(desc_platform)
+        spec = cpu_m.depth(cpu_m.variant_target(cand.arch, cand.variant))
+    if key is not None:
+        memo[key] = (pcheck, spec)
+    return pcheck, spec
+
+
 def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform_m.Platform,
-             allow_unknown: bool = False) -> Candidate:
+             allow_unknown: bool = False, memo: Optional[dict] = None) -> Candidate:
     digest = desc.get("digest", "")
     ann = desc.get("annotations") or {}
     base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
@@ -115,21 +155,19 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     req = A.parse(ann, where=digest)
     if req.errors:
         return Candidate(verdict=ERROR, reason=req.errors[0], notes=req.errors[1:], **base)
-    pcheck = platform_m.check(desc.get("platform"), plat)
+    pcheck, variant_spec = _platform(desc.get("platform"), plat, memo)
     if not pcheck.ok:
         return Candidate(verdict=INCOMPATIBLE, reason=pcheck.reason, checks=(pcheck,), **base)
     if req.unknown and not allow_unknown:
         return Candidate(verdict=UNKNOWN, checks=(pcheck,), **base,
                          reason=f"unknown key{'s' if len(req.unknown) > 1 else ''} "
                                 f"{', '.join(req.unknown)} (--allow-unknown to rank without)")
-    checks = [pcheck] + [m.check(req, host) for m in (cpu_m, gpu_m, fabric_m, mpi_m, kernel_m)]
+    checks = [pcheck] + _checks(req, host, memo)
     for c in checks:
         if not c.ok:
             return Candidate(verdict=INCOMPATIBLE, reason=f"{c.dimension}: {c.reason}",
                              checks=tuple(checks), **base)
     by = {c.dimension: c for c in checks}
-    cand_plat = platform_m.from_descriptor(desc.get("platform"))
-    variant_spec = cpu_m.depth(cpu_m.variant_target(cand_plat.arch, cand_plat.variant))
     cpu_spec = max(by["cpu"].fit[0], variant_spec)
     weight = req.get("weight", 0)
     key = (by["gpu"].fit, by["fabric"].fit[0], by["mpi"].fit[0], cpu_spec, req.requirement_count,
@@ -167,6 +205,7 @@ def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unkno
     when it came from a registry); ``fetch`` resolves nested indexes.
     """
     plat = host_platform(host, platform)
+    memo: dict = {}      # per call: the host is fixed, so a verdict depends on the values alone
     cands = []
     for pos, (path, desc) in enumerate(flatten(index, fetch)):
         if "_nested_error" in desc:
@@ -175,7 +214,7 @@ def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unkno
                                    annotations=desc.get("annotations") or {}, verdict=ERROR,
                                    reason=desc["_nested_error"], path=path))
             continue
-        cands.append(evaluate(desc, pos, path, host, plat, allow_unknown))
+        cands.append(evaluate(desc, pos, path, host, plat, allow_unknown, memo))
     good = sorted((c for c in cands if c.compatible), key=lambda c: c.key, reverse=True)
     rest = [c for c in cands if not c.compatible]
     return Ranking(candidates=tuple(good + rest), platform=plat)

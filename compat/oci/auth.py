@@ -14,15 +14,12 @@ import base64
 import json
 import os
 import re
-import subprocess
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     username: str = ""
     password: str = ""
     identity_token: str = ""
@@ -59,6 +56,8 @@ def _norm_key(key: str) -> str:
 
 
 def _helper(suffix: str, server: str, origin: str) -> Optional[Credentials]:
+    import subprocess
+
     try:
         proc = subprocess.run([f"docker-credential-{suffix}", "get"], input=server.encode(),
                               capture_output=True, timeout=10)

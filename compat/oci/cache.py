@@ -6,10 +6,9 @@ read; a tag is never cached, so ``select`` by tag costs one HEAD request when wa
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Optional
 
-from compat.host.cache import cache_dir
+from compat.host.cache import cache_dir, write_atomically
 from compat.oci import manifest
 
 
@@ -42,9 +41,6 @@ class ManifestCache:
         path = self._path(digest)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
+            write_atomically(path, data)
         except OSError:
             pass

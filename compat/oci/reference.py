@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from compat.errors import BadInput
 
@@ -15,8 +14,7 @@ _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$")
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     registry: str = ""              # "127.0.0.1:5000", "docker.io"; empty for layouts
     repository: str = ""
     tag: Optional[str] = None

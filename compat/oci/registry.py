@@ -9,17 +9,17 @@ digest, per-request timeouts, bounded retries on 429/5xx and connection errors w
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-import ssl
+import sys
 import time
 import urllib.parse
 from typing import Dict, Optional, Tuple
 
 from compat.errors import RegistryError
 from compat.oci import auth, manifest, media
+from compat.oci.http import Connection, ProtocolError
 from compat.oci.reference import Reference
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -29,7 +29,10 @@ _NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_L
 MAX_RETRY_AFTER_S = 30.0
 
 
-def _ssl_context(registry: str) -> ssl.SSLContext:
+def _ssl_context(registry: str):
+    """System trust plus containers/docker ``certs.d/<host:port>/*.crt`` (and SSL_CERT_FILE)."""
+    import ssl
+
     ctx = ssl.create_default_context()
     for base in ("/etc/containers/certs.d", os.path.expanduser("~/.config/containers/certs.d"),
                  "/etc/docker/certs.d"):
@@ -64,7 +67,7 @@ class Registry:
         self.env = os.environ if env is None else env
         self.scheme = "http" if plain_http else "https"
         self._may_downgrade = ref.loopback and not plain_http
-        self._conn: Optional[http.client.HTTPConnection] = None
+        self._conn: Optional[Connection] = None
         self._auth_header: Optional[str] = None
         self._tokens: Dict[Tuple[str, str, str], str] = {}
         self._creds_loaded = False
@@ -72,13 +75,11 @@ class Registry:
         self.requests = 0          # HTTP responses received: for tests and the benchmark
 
     # -- transport --------------------------------------------------------------------------
-    def _connect(self) -> http.client.HTTPConnection:
+    def _connect(self) -> Connection:
         if self._conn is None:
-            if self.scheme == "https":
-                self._conn = http.client.HTTPSConnection(self.host, timeout=self.timeout,
-                                                         context=_ssl_context(self.ref.registry))
-            else:
-                self._conn = http.client.HTTPConnection(self.host, timeout=self.timeout)
+            https = self.scheme == "https"
+            self._conn = Connection(self.host, https, self.timeout,
+                                    _ssl_context(self.ref.registry) if https else None)
         return self._conn
 
     def close(self) -> None:
@@ -88,26 +89,15 @@ class Registry:
 
     def _once(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes] = None) -> Response:
         parsed = urllib.parse.urlsplit(url)
-        if parsed.netloc and parsed.netloc != self.host:
-            conn_cls = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
-            conn = conn_cls(parsed.netloc, timeout=self.timeout)
+        target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+        if parsed.netloc and parsed.netloc != self.host:     # a redirect to blob storage
+            https = parsed.scheme == "https"
+            conn = Connection(parsed.netloc, https, self.timeout, _ssl_context(parsed.netloc) if https else None)
             try:
-                conn.request(method, parsed.path + (f"?{parsed.query}" if parsed.query else ""),
-                             body=body, headers=headers)
-                r = conn.getresponse()
-                return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+                return Response(*conn.request(method, target, headers, body))
             finally:
                 conn.close()
-        conn = self._connect()
-        try:
-            conn.request(method, url if not parsed.netloc else parsed.path +
-                         (f"?{parsed.query}" if parsed.query else ""), body=body, headers=headers)
-            r = conn.getresponse()
-            data = r.read()
-            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
-        except Exception:
-            self.close()
-            raise
+        return Response(*self._connect().request(method, target, headers, body))
 
     def request(self, method: str, path: str, headers: Optional[Dict[str, str]] = None,
                 body: Optional[bytes] = None) -> Response:
@@ -123,32 +113,33 @@ class Registry:
             try:
                 resp = self._once(method, path, h, body)
                 self.requests += 1      # requests answered by the registry
-            except ssl.SSLError as exc:
-                # only a server that does not speak TLS at all (plain HTTP on loopback) lets
-                # us fall back; a certificate that fails verification never does
-                if self._may_downgrade and self.scheme == "https" and \
-                        not isinstance(exc, ssl.SSLCertVerificationError) and exc.reason in _NOT_TLS:
-                    self.scheme, self._may_downgrade = "http", False
-                    self.close()
-                    continue
-                raise RegistryError(f"{self.ref.registry}: TLS failed ({exc.reason or exc}: "
-                                    f"{getattr(exc, 'verify_message', '') or exc.strerror or ''})".rstrip(": )") + ")"
-                                    ) from None
-            except http.client.HTTPException as exc:
-                if attempt < self.retries:
-                    attempt += 1
-                    time.sleep(min(0.2 * 2 ** attempt, 2.0))
-                    continue
-                raise RegistryError(f"{self.ref.registry}: malformed HTTP response "
-                                    f"({exc.__class__.__name__})") from None
             except (socket.timeout, TimeoutError):
+                self.close()
                 if attempt < self.retries:
                     attempt += 1
                     time.sleep(min(0.2 * 2 ** attempt, 2.0))
                     continue
                 raise RegistryError(f"{self.ref.registry}: timed out after {self.timeout:g} s "
                                     f"({attempt + 1} tries)") from None
+            except ProtocolError as exc:
+                if attempt < self.retries:
+                    attempt += 1
+                    time.sleep(min(0.2 * 2 ** attempt, 2.0))
+                    continue
+                raise RegistryError(f"{self.ref.registry}: malformed HTTP response ({exc})") from None
             except OSError as exc:
+                self.close()
+                ssl = sys.modules.get("ssl")
+                if ssl is not None and isinstance(exc, ssl.SSLError):
+                    # only a server that does not speak TLS at all (plain HTTP on loopback)
+                    # lets us fall back; a certificate that fails verification never does
+                    if self._may_downgrade and self.scheme == "https" and \
+                            not isinstance(exc, ssl.SSLCertVerificationError) and exc.reason in _NOT_TLS:
+                        self.scheme, self._may_downgrade = "http", False
+                        continue
+                    detail = getattr(exc, "verify_message", "") or ""
+                    raise RegistryError(f"{self.ref.registry}: TLS failed ({exc.reason or exc}"
+                                        + (f": {detail}" if detail else "") + ")") from None
                 if attempt < self.retries:
                     attempt += 1
                     time.sleep(min(0.2 * 2 ** attempt, 2.0))
@@ -219,32 +210,29 @@ class Registry:
         parsed = urllib.parse.urlsplit(realm)
         if parsed.scheme not in ("http", "https"):
             raise RegistryError(f"{self.ref.registry}: token realm {realm!r} is not an http(s) URL")
-        conn_cls = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
-        kwargs = {"context": _ssl_context(parsed.netloc)} if parsed.scheme == "https" else {}
-        conn = conn_cls(parsed.netloc, timeout=self.timeout, **kwargs)
+        https = parsed.scheme == "https"
+        conn = Connection(parsed.netloc, https, self.timeout, _ssl_context(parsed.netloc) if https else None)
         headers = {"User-Agent": "compat/0.1"}
         try:
             if creds and creds.identity_token:
                 body = urllib.parse.urlencode({"grant_type": "refresh_token", "service": service,
                                                "scope": scope, "client_id": "compat",
-                                               "refresh_token": creds.identity_token})
+                                               "refresh_token": creds.identity_token}).encode()
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
-                conn.request("POST", parsed.path or "/", body=body, headers=headers)
+                status, _, data = conn.request("POST", parsed.path or "/", headers, body)
             else:
                 if creds and creds.username:
                     headers["Authorization"] = auth.basic_header(creds)
-                conn.request("GET", f"{parsed.path or '/'}?{query}", headers=headers)
-            r = conn.getresponse()
-            data = r.read()
-        except OSError as exc:
-            raise RegistryError(f"token service {parsed.netloc}: {exc.strerror or exc}") from None
+                status, _, data = conn.request("GET", f"{parsed.path or '/'}?{query}", headers)
+        except (OSError, ProtocolError) as exc:
+            raise RegistryError(f"token service {parsed.netloc}: {getattr(exc, 'strerror', None) or exc}") from None
         finally:
             conn.close()
-        if r.status in (401, 403):
+        if status in (401, 403):
             who = f"credentials from {creds.origin}" if creds else "anonymous access"
-            raise RegistryError(f"{self.ref.registry}: token service refused {who} ({r.status})", r.status)
-        if r.status != 200:
-            raise RegistryError(f"{self.ref.registry}: token service answered {r.status}", r.status)
+            raise RegistryError(f"{self.ref.registry}: token service refused {who} ({status})", status)
+        if status != 200:
+            raise RegistryError(f"{self.ref.registry}: token service answered {status}", status)
         try:
             doc = json.loads(data)
             token = doc.get("token") or doc.get("access_token")

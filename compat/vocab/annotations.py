@@ -7,8 +7,8 @@ values (each naming its key) and the unknown keys, so that the caller decides.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+import functools
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat.errors import ValueProblem
 from compat.vocab import values as V
@@ -16,8 +16,7 @@ from compat.vocab import values as V
 PREFIX = V.PREFIX
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     name: str                       # without the prefix
     parse: Callable[[str, str], object]
     meaning: str
@@ -63,11 +62,10 @@ KEYS: Dict[str, Key] = {k.name: k for k in [
 ]}
 
 
-@dataclass(frozen=True)
-class Requirements:
+class Requirements(NamedTuple):
     """What one descriptor's annotations ask of a host (normalised values)."""
 
-    values: Mapping[str, object] = field(default_factory=dict)
+    values: Mapping[str, object] = {}     # read only
     errors: Tuple[str, ...] = ()
     unknown: Tuple[str, ...] = ()
 
@@ -98,6 +96,15 @@ class Requirements:
         return sum(1 for k in self.values if KEYS[k].requirement)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_value(name: str, raw_value: str):
+    """(value, None) or (None, problem): one key's value, memoised (indexes repeat values)."""
+    try:
+        return KEYS[name].parse(raw_value, PREFIX + name), None
+    except ValueProblem as exc:
+        return None, str(exc)
+
+
 def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirements:
     """Read the compat keys of one descriptor's annotations (other keys are ignored)."""
     values: Dict[str, object] = {}
@@ -115,10 +122,11 @@ def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirem
         if not isinstance(raw_value, str):
             errors.append(f"{raw_key}: value must be a string, got {type(raw_value).__name__}{suffix}")
             continue
-        try:
-            values[name] = key.parse(raw_value, raw_key)
-        except ValueProblem as exc:
-            errors.append(f"{exc}{suffix}")
+        value, problem = _parse_value(name, raw_value)
+        if problem:
+            errors.append(f"{problem}{suffix}")
+        else:
+            values[name] = value
     # combinations
     vendor = values.get("gpu.vendor")
     implied = None
@@ -132,8 +140,7 @@ def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirem
         errors.append(f"{PREFIX}mpi.mode: 'pmi' needs {PREFIX}mpi.pmi (pmi1, pmi2, pmix){suffix}")
     impl = values.get("mpi.implementation")
     if "mpi.abi" in values and impl and impl != "none":
-        from compat.host.mpi import abi_of
-        expected = abi_of(impl)
+        expected = V.mpi_abi_of(impl)
         if expected and values["mpi.abi"] not in (expected, "mpi-abi"):
             errors.append(f"{PREFIX}mpi.abi: {values['mpi.abi']!r} is not the ABI of {impl} ({expected}){suffix}")
     if values.get("mpi.mode") in ("bind", "hybrid") and not (impl or "mpi.abi" in values):

@@ -122,6 +122,11 @@ def _lookup(value: str, table: dict, where: str, what: str) -> str:
     raise ValueProblem(f"{where}: {value!r} is not {what} ({', '.join(table)})")
 
 
+def mpi_abi_of(implementation: str) -> Optional[str]:
+    """The ABI family of an MPI implementation (MPICH ABI initiative, Open MPI, ...)."""
+    return load_data("mpi")["implementations"].get(implementation, {}).get("abi")
+
+
 def mpi_implementation(value: str, where: str = "mpi.implementation") -> str:
     return _lookup(value, load_data("mpi")["implementations"], where, "a known MPI")
 
