@@ -24,6 +24,10 @@ _LAZY = {
 
 
 def __getattr__(name):
+    if name == "errors":
+        import importlib
+
+        return importlib.import_module("compat.errors")
     if name in _LAZY:
         import importlib
 
