@@ -113,39 +113,16 @@ class Registry:
             try:
                 resp = self._once(method, path, h, body)
                 self.requests += 1      # requests answered by the registry
-            except (socket.timeout, TimeoutError):
+            except (OSError, ProtocolError) as exc:
                 self.close()
-                if attempt < self.retries:
+                failure = self._transport_failure(exc)
+                if failure is None:          # plain HTTP on loopback: ask again over HTTP
+                    continue
+                if failure.status == -1 and attempt < self.retries:   # transient: back off
                     attempt += 1
                     time.sleep(min(0.2 * 2 ** attempt, 2.0))
                     continue
-                raise RegistryError(f"{self.ref.registry}: timed out after {self.timeout:g} s "
-                                    f"({attempt + 1} tries)") from None
-            except ProtocolError as exc:
-                if attempt < self.retries:
-                    attempt += 1
-                    time.sleep(min(0.2 * 2 ** attempt, 2.0))
-                    continue
-                raise RegistryError(f"{self.ref.registry}: malformed HTTP response ({exc})") from None
-            except OSError as exc:
-                self.close()
-                ssl = sys.modules.get("ssl")
-                if ssl is not None and isinstance(exc, ssl.SSLError):
-                    # only a server that does not speak TLS at all (plain HTTP on loopback)
-                    # lets us fall back; a certificate that fails verification never does
-                    if self._may_downgrade and self.scheme == "https" and \
-                            not isinstance(exc, ssl.SSLCertVerificationError) and exc.reason in _NOT_TLS:
-                        self.scheme, self._may_downgrade = "http", False
-                        continue
-                    detail = getattr(exc, "verify_message", "") or ""
-                    raise RegistryError(f"{self.ref.registry}: TLS failed ({exc.reason or exc}"
-                                        + (f": {detail}" if detail else "") + ")") from None
-                if attempt < self.retries:
-                    attempt += 1
-                    time.sleep(min(0.2 * 2 ** attempt, 2.0))
-                    continue
-                raise RegistryError(f"cannot reach {self.ref.registry}: "
-                                    f"{exc.strerror or exc.__class__.__name__}") from None
+                raise RegistryError(str(failure).replace("{tries}", str(attempt + 1))) from None
             if resp.status == 401 and not authed:
                 authed = True
                 if self._authenticate(resp.headers.get("www-authenticate", "")):
@@ -160,6 +137,26 @@ class Registry:
                 time.sleep(wait)
                 continue
             return resp
+
+    def _transport_failure(self, exc: Exception) -> Optional[RegistryError]:
+        """What a transport error means: None (fell back to HTTP: retry at once), a transient
+        failure (status -1, worth a retry) or a final one (status 0)."""
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return RegistryError(f"{self.ref.registry}: timed out after {self.timeout:g} s ({{tries}} tries)", -1)
+        if isinstance(exc, ProtocolError):
+            return RegistryError(f"{self.ref.registry}: malformed HTTP response ({exc})", -1)
+        ssl = sys.modules.get("ssl")
+        if ssl is not None and isinstance(exc, ssl.SSLError):
+            # only a server that does not speak TLS at all (plain HTTP on loopback) lets us
+            # fall back; a certificate that fails verification never does
+            if self._may_downgrade and self.scheme == "https" and \
+                    not isinstance(exc, ssl.SSLCertVerificationError) and exc.reason in _NOT_TLS:
+                self.scheme, self._may_downgrade = "http", False
+                return None
+            detail = getattr(exc, "verify_message", "") or ""
+            return RegistryError(f"{self.ref.registry}: TLS failed ({exc.reason or exc}"
+                                 + (f": {detail}" if detail else "") + ")", 0)
+        return RegistryError(f"cannot reach {self.ref.registry}: {exc.strerror or exc.__class__.__name__}", -1)
 
     @staticmethod
     def _retry_after(value: Optional[str], attempt: int) -> Optional[float]:
