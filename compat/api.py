@@ -82,29 +82,14 @@ def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = Non
             index = {"schemaVersion": 2, "manifests": [{
                 "mediaType": mt, "digest": digest, "size": 0,
                 "platform": None, "annotations": doc.get("annotations") or {}}]}
-            index["manifests"][0]["platform"] = _platform_from_config(source, doc)
+            try:
+                index["manifests"][0]["platform"] = source.platform_of(doc)
+            except BadInput:
+                index["manifests"][0]["platform"] = None
         ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch)
     finally:
         source.close()
     return Selection(ref=reference, index_digest=digest, ranking=ranking, host=host)
-
-
-def _platform_from_config(source, doc) -> Optional[dict]:
-    import json
-
-    cfg = doc.get("config") or {}
-    try:
-        if source.layout is not None:
-            data = source.layout.blob(cfg["digest"])
-        else:
-            data = source.registry.get_blob(cfg["digest"])
-        c = json.loads(data)
-    except (KeyError, ValueError, BadInput):
-        return None
-    p = {"os": c.get("os", ""), "architecture": c.get("architecture", "")}
-    if c.get("variant"):
-        p["variant"] = c["variant"]
-    return p
 
 
 def select(ref: str, host: Optional[Host] = None, **kwargs) -> Selection:

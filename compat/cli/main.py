@@ -52,6 +52,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
     _host_options(s)
     s.set_defaults(run="compat.cli.select")
+
+    a = sub.add_parser("annotate", help="build or rewrite an extended index (for image authors)",
+                       description="Build an index from variant images (--variant, --variants FILE), or "
+                                   "rewrite the annotations of an existing index (--set, --unset). Keys may "
+                                   "omit the org.hpc-compat. prefix. Everything is validated before a push.")
+    a.add_argument("dest", nargs="?", help="where the index goes: host/repo:tag or oci:DIR:tag "
+                                           "(rewrite mode: also the index to rewrite, unless --from)")
+    a.add_argument("--variant", nargs="+", action="append", metavar=("REF", "KEY=VALUE"),
+                   help="a variant image and its annotations (repeatable; index order)")
+    a.add_argument("--variants", dest="variants_file", metavar="FILE",
+                   help="variants file, YAML or JSON (schemas/variants.schema.json)")
+    a.add_argument("--from", dest="source", metavar="REF", help="rewrite mode: the index to start from")
+    a.add_argument("--set", nargs=2, action="append", metavar=("SELECTOR", "KEY=VALUE"),
+                   help="set a key on the descriptors SELECTOR names: all, #N, sha256:<prefix>, os/arch[/variant]")
+    a.add_argument("--unset", nargs=2, action="append", metavar=("SELECTOR", "KEY"), help="remove a key")
+    a.add_argument("--dry-run", action="store_true", help="print the index that would be pushed; push nothing")
+    a.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
+    a.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per-request timeout (default 30 s)")
+    a.set_defaults(run="compat.cli.annotate")
+
+    v = sub.add_parser("validate", help="check an index's annotations, or a variants file")
+    v.add_argument("target", metavar="REF|FILE", help="registry reference, oci:DIR[:tag], an index JSON "
+                                                      "file or a variants file")
+    v.add_argument("--json", action="store_true", help="problems as JSON")
+    v.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
+    v.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
+    v.set_defaults(run="compat.cli.validate")
     return p
 
 

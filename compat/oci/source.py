@@ -48,6 +48,41 @@ class Source:
         _, doc = manifest.parse(data, f"{self.ref.registry}/{self.ref.repository}@{digest}", media_type)
         return doc
 
+    def blob(self, digest: str) -> bytes:
+        """A verified blob (config or layer)."""
+        if self.layout is not None:
+            return self.layout.blob(digest)
+        return self.registry.get_blob(digest)
+
+    def manifest_bytes(self, digest: str) -> bytes:
+        """The exact bytes of a manifest, verified (what a copy must push unchanged)."""
+        if self.layout is not None:
+            return self.layout.blob(digest)
+        data = self.cache.get(digest)
+        if data is None:
+            _, _, data = self.registry.get_manifest(digest)
+            self.cache.put(digest, data)
+        return data
+
+    def platform_of(self, doc: Dict) -> Optional[Dict]:
+        """The platform an image manifest's config declares (os, architecture, variant)."""
+        import json as _json
+
+        cfg = doc.get("config") or {}
+        if not cfg.get("digest"):
+            return None
+        try:
+            c = _json.loads(self.blob(cfg["digest"]))
+        except ValueError:
+            return None
+        if not isinstance(c, dict) or not c.get("architecture") or not c.get("os"):
+            return None
+        p = {"architecture": c["architecture"], "os": c["os"]}
+        for key in ("variant", "os.version", "os.features"):
+            if c.get(key):
+                p[key] = c[key]
+        return p
+
     def close(self) -> None:
         if self.registry is not None:
             self.registry.close()

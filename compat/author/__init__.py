@@ -1,0 +1,1 @@
+"""Authoring: build and rewrite extended indexes (``annotate``) and check them (``validate``)."""

@@ -1,0 +1,155 @@
+"""Build an extended index from variant images, or rewrite the annotations of an existing
+one; check it; push it (or print it, with ``--dry-run``).
+
+Deterministic by construction: the same input gives the same index bytes, hence the same
+digest, so a re-run changes nothing; a rewrite that changes nothing pushes nothing.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from compat.author import lint
+from compat.author.variants import Variant, full_key
+from compat.errors import BadInput
+from compat.oci import media
+from compat.oci.reference import Reference, parse as parse_ref
+
+
+class Plan(NamedTuple):
+    index: Dict                      # the index document to push
+    labels: List[str]                # a location label per descriptor, for messages
+    images: List[Tuple]              # (source, digest, media type, manifest doc) to make present
+    problems: List[lint.Problem]
+    unchanged: bool = False          # rewrite mode: nothing to do
+    source_digest: str = ""
+
+
+def serialise(index: Dict) -> bytes:
+    return json.dumps(index, indent=2, ensure_ascii=False).encode()
+
+
+def _open(ref: Reference, plain_http: bool, timeout: float):
+    from compat.oci.source import Source
+    return Source(ref, plain_http=plain_http, timeout=timeout)
+
+
+def build(variants: Sequence[Variant], index_annotations: Optional[Dict[str, str]] = None,
+          plain_http: bool = False, timeout: float = 30.0) -> Plan:
+    manifests, labels, images = [], [], []
+    for v in variants:
+        ref = parse_ref(v.ref)
+        src = _open(ref, plain_http, timeout)
+        digest, mt, doc = src.resolve()
+        if mt in media.INDEXES:
+            raise BadInput(f"variant {v.ref}: is an image index; name one of its images by digest")
+        data = src.manifest_bytes(digest)
+        platform = dict(v.platform) if v.platform else src.platform_of(doc)
+        desc = {"mediaType": mt, "digest": digest, "size": len(data)}
+        if platform:
+            desc["platform"] = platform
+        if v.annotations:
+            desc["annotations"] = dict(v.annotations)
+        manifests.append(desc)
+        labels.append(f"variant {v.ref}")
+        images.append((src, digest, mt, doc))
+    index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": manifests}
+    if index_annotations:
+        index["annotations"] = dict(index_annotations)
+    return Plan(index, labels, images, lint.lint_index(index, labels))
+
+
+class Edit(NamedTuple):
+    selector: str
+    key: str
+    value: Optional[str]             # None: remove the key
+
+
+def parse_edits(sets: Sequence[Sequence[str]], unsets: Sequence[Sequence[str]]) -> List[Edit]:
+    edits = []
+    for selector, pair in sets:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--set {selector} {pair!r}: expected KEY=VALUE")
+        edits.append(Edit(selector, full_key(key), value.strip()))
+    for selector, key in unsets:
+        edits.append(Edit(selector, full_key(key), None))
+    return edits
+
+
+def select_descriptors(index: Dict, selector: str) -> List[int]:
+    """``all``, ``#N`` (position), a digest or its prefix (``sha256:1234abcd``), or ``os/arch[/variant]``."""
+    manifests = index.get("manifests") or []
+    if selector == "all":
+        return list(range(len(manifests)))
+    m = re.fullmatch(r"#(\d+)", selector)
+    if m:
+        i = int(m.group(1))
+        if i >= len(manifests):
+            raise BadInput(f"selector {selector}: the index has {len(manifests)} descriptors")
+        return [i]
+    if selector.startswith("sha256:"):
+        hits = [i for i, d in enumerate(manifests) if d.get("digest", "").startswith(selector)]
+        if len(hits) != 1:
+            raise BadInput(f"selector {selector}: matches {len(hits)} descriptors (need exactly one)")
+        return hits
+    parts = selector.split("/")
+    if len(parts) in (2, 3):
+        from compat.match.platform import from_descriptor, normalise
+        want = normalise(*parts) if len(parts) == 3 else normalise(parts[0], parts[1], "")
+        hits = []
+        for i, d in enumerate(manifests):
+            p = from_descriptor(d.get("platform"))
+            if p and (p.os, p.arch) == (want.os, want.arch) and (len(parts) == 2 or p.variant == want.variant):
+                hits.append(i)
+        if not hits:
+            raise BadInput(f"selector {selector}: no descriptor has that platform")
+        return hits
+    raise BadInput(f"selector {selector!r}: expected all, #N, sha256:<prefix> or os/arch[/variant]")
+
+
+def rewrite(ref: Reference, edits: Sequence[Edit], plain_http: bool = False, timeout: float = 30.0) -> Plan:
+    src = _open(ref, plain_http, timeout)
+    digest, mt, doc = src.resolve()
+    if mt not in media.INDEXES:
+        raise BadInput(f"{ref}: is an image manifest, not an index; build one with --variant")
+    new = copy.deepcopy(doc)
+    for e in edits:
+        for i in select_descriptors(new, e.selector):
+            d = new["manifests"][i]
+            ann = dict(d.get("annotations") or {})
+            if e.value is None:
+                ann.pop(e.key, None)
+            else:
+                ann[e.key] = e.value
+            if ann:
+                d["annotations"] = ann
+            else:
+                d.pop("annotations", None)
+    labels = [f"manifests[{i}] ({d.get('digest', '')[:19]})" for i, d in enumerate(new.get("manifests", []))]
+    return Plan(new, labels, [(src, d["digest"], d["mediaType"], None) for d in new["manifests"]],
+                lint.lint_index(new, labels), unchanged=(new == doc), source_digest=digest)
+
+
+def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: float = 30.0) -> str:
+    """Make every image present at ``dest``, then push the index under its tag."""
+    from compat.oci.sink import copy_image, open_sink
+
+    sink = open_sink(dest, plain_http=plain_http, timeout=timeout)
+    try:
+        for src, digest, mt, doc in plan.images:
+            same_repo = (not src.ref.is_layout and not dest.is_layout and src.ref.registry == dest.registry)
+            if same_repo and src.ref.repository == dest.repository:
+                continue                    # already there
+            if doc is None:
+                doc = src.fetch(digest, mt)
+            if mt in media.INDEXES:
+                raise BadInput(f"{digest}: nested indexes are not copied between repositories")
+            copy_image(src, sink, digest, mt, doc, src.ref.repository if same_repo else None)
+        return sink.put_manifest(dest.tag or "latest", serialise(plan.index), media.OCI_INDEX)
+    finally:
+        sink.close()
+        for src, *_ in plan.images:
+            src.close()

@@ -1,0 +1,59 @@
+"""``compat annotate``: build or rewrite an extended index, check it, push it."""
+from __future__ import annotations
+
+import sys
+
+from compat.errors import BadInput
+
+
+def _report(problems) -> int:
+    errors = [p for p in problems if p.level == "error"]
+    for p in problems:
+        print(f"compat: {p}", file=sys.stderr)
+    return len(errors)
+
+
+def run(args) -> int:
+    from compat.author import annotate as A
+    from compat.author import variants as V
+    from compat.oci.reference import parse as parse_ref
+
+    variants = V.from_command_line(args.variant or [])
+    dest_text = args.dest
+    index_annotations = {}
+    if args.variants_file:
+        more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
+        if problems:
+            for p in problems:
+                print(f"compat: error: {args.variants_file}: {p}", file=sys.stderr)
+            raise BadInput(f"{args.variants_file}: {len(problems)} schema error(s); nothing was pushed")
+        variants += more
+        dest_text = dest_text or file_dest
+    if not dest_text:
+        raise BadInput("annotate: name the index to write (DEST, or 'index:' in the variants file)")
+    dest = parse_ref(dest_text)
+    if not dest.is_layout and dest.digest and not args.dry_run:
+        raise BadInput(f"{dest_text}: push to a tag, not a digest")
+    edits = A.parse_edits(args.set or [], args.unset or [])
+    if variants and edits:
+        raise BadInput("annotate: give either --variant/--variants (build) or --set/--unset (rewrite), not both")
+    if variants:
+        plan = A.build(variants, index_annotations, plain_http=args.plain_http, timeout=args.timeout)
+    else:
+        if not edits:
+            raise BadInput("annotate: nothing to do (give --variant, --variants FILE, or --set/--unset)")
+        source = parse_ref(args.source) if args.source else dest
+        plan = A.rewrite(source, edits, plain_http=args.plain_http, timeout=args.timeout)
+    n_errors = _report(plan.problems)
+    if n_errors:
+        raise BadInput(f"annotate: {n_errors} invalid annotation(s); nothing was pushed")
+    if args.dry_run:
+        sys.stdout.write(A.serialise(plan.index).decode() + "\n")
+        return 0
+    if plan.unchanged and (args.source is None or parse_ref(args.source) == dest):
+        print(f"compat: {dest}: unchanged", file=sys.stderr)
+        print(plan.source_digest)
+        return 0
+    digest = A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout)
+    print(digest)
+    return 0

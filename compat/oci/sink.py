@@ -1,0 +1,138 @@
+"""Where pushed content goes: a registry repository or an OCI layout directory.
+
+Both take blobs (verified against their digest before they are sent or written),
+manifests by digest, and an index under a tag.  Registry pushes use compat's own client:
+oras-py cannot push an index, and its token auth re-sends a pull token when a push needs
+``pull,push`` (research notes, registry-runtimes.md 1.1-1.2).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+from compat.errors import BadInput, RegistryError
+from compat.oci import manifest, media
+from compat.oci.reference import Reference
+
+
+class RegistrySink:
+    def __init__(self, ref: Reference, plain_http: bool = False, timeout: float = 30.0):
+        from compat.oci.registry import Registry
+
+        self.ref = ref
+        self.registry = Registry(ref, plain_http=plain_http, timeout=timeout)
+
+    def has_blob(self, digest: str) -> bool:
+        r = self.registry.request("HEAD", f"/v2/{self.ref.repository}/blobs/{digest}")
+        return r.status == 200
+
+    def mount_blob(self, digest: str, from_repo: str) -> bool:
+        r = self.registry.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/?mount={digest}&from={from_repo}")
+        return r.status == 201
+
+    def put_blob(self, digest: str, data: bytes) -> None:
+        manifest.verify(data, digest, f"blob {digest}")
+        what = f"{self.ref.registry}/{self.ref.repository}"
+        r = self.registry.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/")
+        if r.status != 202 or "location" not in r.headers:
+            raise self.registry._fail(r, f"{what}: starting an upload")
+        loc = r.headers["location"]
+        if loc.startswith("http://") or loc.startswith("https://"):
+            import urllib.parse
+            parts = urllib.parse.urlsplit(loc)
+            loc = parts.path + (f"?{parts.query}" if parts.query else "")
+        sep = "&" if "?" in loc else "?"
+        r = self.registry.request("PUT", f"{loc}{sep}digest={digest}", {"Content-Type": "application/octet-stream"},
+                                  data)
+        if r.status != 201:
+            raise self.registry._fail(r, f"{what}: uploading {digest}")
+
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
+        what = f"{self.ref.registry}/{self.ref.repository}:{reference}"
+        r = self.registry.request("PUT", f"/v2/{self.ref.repository}/manifests/{reference}",
+                                  {"Content-Type": media_type}, data)
+        if r.status != 201:
+            raise self.registry._fail(r, f"{what}: pushing a manifest")
+        digest = manifest.digest_of(data)
+        said = r.headers.get("docker-content-digest")
+        if said and said != digest:
+            raise RegistryError(f"{what}: registry stored {said}, compat sent {digest}")
+        return digest
+
+    def close(self) -> None:
+        self.registry.close()
+
+
+class LayoutSink:
+    """Writes an OCI image layout (creating it if needed); a tag is an index.json entry."""
+
+    def __init__(self, ref: Reference):
+        self.ref = ref
+        self.path = ref.layout
+        os.makedirs(os.path.join(self.path, "blobs", "sha256"), exist_ok=True)
+        marker = os.path.join(self.path, "oci-layout")
+        if not os.path.exists(marker):
+            with open(marker, "w", encoding="utf-8") as fh:
+                json.dump({"imageLayoutVersion": "1.0.0"}, fh)
+
+    def _blob_path(self, digest: str) -> str:
+        algorithm, _, hexpart = digest.partition(":")
+        os.makedirs(os.path.join(self.path, "blobs", algorithm), exist_ok=True)
+        return os.path.join(self.path, "blobs", algorithm, hexpart)
+
+    def has_blob(self, digest: str) -> bool:
+        return os.path.exists(self._blob_path(digest))
+
+    def mount_blob(self, digest: str, from_repo: str) -> bool:
+        return False
+
+    def put_blob(self, digest: str, data: bytes) -> None:
+        from compat.host.cache import write_atomically
+
+        manifest.verify(data, digest, f"blob {digest}")
+        write_atomically(self._blob_path(digest), data)
+
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
+        digest = manifest.digest_of(data)
+        self.put_blob(digest, data)
+        if reference.startswith("sha256:"):
+            return digest
+        index_path = os.path.join(self.path, "index.json")
+        try:
+            with open(index_path, encoding="utf-8") as fh:
+                top = json.load(fh)
+        except FileNotFoundError:
+            top = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": []}
+        except ValueError as exc:
+            raise BadInput(f"oci:{self.path}/index.json: not JSON ({exc})") from None
+        from compat.oci.layout import REF_NAME
+        entries = [d for d in top.get("manifests", []) if (d.get("annotations") or {}).get(REF_NAME) != reference]
+        entries.append({"mediaType": media_type, "digest": digest, "size": len(data),
+                        "annotations": {REF_NAME: reference}})
+        top["manifests"] = entries
+        from compat.host.cache import write_atomically
+        write_atomically(index_path, json.dumps(top, indent=2).encode())
+        return digest
+
+    def close(self) -> None:
+        pass
+
+
+def open_sink(ref: Reference, plain_http: bool = False, timeout: float = 30.0):
+    if ref.is_layout:
+        return LayoutSink(ref)
+    return RegistrySink(ref, plain_http=plain_http, timeout=timeout)
+
+
+def copy_image(source, sink, digest: str, media_type: str, doc: dict, same_registry_repo: Optional[str]) -> None:
+    """Make the image ``digest`` (its config, layers and manifest) present in ``sink``."""
+    blobs = [doc.get("config")] + list(doc.get("layers") or [])
+    for b in blobs:
+        if not b or sink.has_blob(b["digest"]):
+            continue
+        if same_registry_repo and sink.mount_blob(b["digest"], same_registry_repo):
+            continue
+        sink.put_blob(b["digest"], source.blob(b["digest"]))
+    data = source.manifest_bytes(digest)
+    sink.put_manifest(digest, data, media_type)
