@@ -40,6 +40,13 @@ def images(tmp_path_factory):
     return str(d / "src"), digests
 
 
+def push_variants(src, reg, names):
+    """The author's variant images, pushed to the registry by a real tool (skopeo)."""
+    for name in names:
+        subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{src}:{name}",
+                        f"docker://{reg.host}/hpc/app:{name}"], check=True, capture_output=True)
+
+
 def variant_flags(prefix):
     out = []
     for name, *pairs in VARIANT_ARGS:
@@ -172,9 +179,7 @@ def test_registry_round_trip(images, tmp_path):
     src, digests = images
     reg = RunningRegistry(tmp_path / "reg")
     try:
-        for name, *_ in VARIANT_ARGS:      # the author's variant images, pushed by a real tool
-            subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{src}:{name}",
-                            f"docker://{reg.host}/hpc/app:{name}"], check=True, capture_output=True)
+        push_variants(src, reg, [v[0] for v in VARIANT_ARGS])
         ref = f"{reg.host}/hpc/app:2024"
         proc = run_compat("annotate", ref, *variant_flags(f"{reg.host}/hpc/app:"), check=0)
         raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
@@ -270,3 +275,75 @@ def test_validate_unreadable_things_are_bad_input(tmp_path):
     f.write_text("{not json")
     assert run_compat("validate", str(f)).returncode == 2
     assert run_compat("validate", "oci:/nonexistent/layout").returncode == 2
+
+
+# -- NFD artifacts ---------------------------------------------------------------------------------
+
+NFD_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
+
+
+def test_nfd_spec_translation():
+    from compat.author.nfd import spec_for
+    spec = spec_for({P + "cpu.target": "x86_64_v3", P + "cpu.features": "avx2,fma,avx512_bf16",
+                     P + "fabric": "infiniband,efa", P + "os.kernel": ">=5.10,<7", P + "weight": "7",
+                     P + "mpi.implementation": "openmpi", P + "gpu.cuda.arch": "sm_90"}, "t")
+    assert spec["version"] == "v1alpha1"
+    s = spec["compatibilities"][0]
+    assert s["weight"] == 7 and s["tag"] == "t"
+    cpu = s["rules"][0]["matchFeatures"]
+    assert cpu[0] == {"feature": "cpu.cpuid", "matchExpressions": {"X86_64_V3": {"op": "Exists"}}}
+    assert set(cpu[1]["matchExpressions"]) == {"AVX2", "FMA3", "AVX512BF16"}
+    fabric = [r for r in s["rules"] if r["name"] == "compat fabric"][0]
+    assert len(fabric["matchAny"]) == 2                        # alternatives
+    kernel = [r for r in s["rules"] if r["name"] == "compat kernel"][0]["matchFeatures"]
+    assert sorted(t["matchExpressions"]["full"]["op"] for t in kernel) == ["Ge", "Lt"]
+    assert "mpi.implementation" in s["description"] and "gpu.cuda.arch" in s["description"]
+
+
+@need_registry
+@need_skopeo
+def test_nfd_artifacts_attached_through_the_referrers_tag(images, tmp_path):
+    from compat.author.nfd import SPEC_MEDIA_TYPE
+    src, digests = images
+    reg = RunningRegistry(tmp_path / "reg")
+    try:
+        push_variants(src, reg, ["generic", "zen4"])
+        args = ["annotate", f"{reg.host}/hpc/app:2024", "--nfd", "--variant", f"{reg.host}/hpc/app:generic",
+                "--variant", f"{reg.host}/hpc/app:zen4", "cpu.target=zen4"]
+        run_compat(*args, env={"SOURCE_DATE_EPOCH": "1767225600"}, check=0)
+        tag = "sha256-" + digests["zen4"][7:]
+        raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reg.host}/hpc/app:{tag}"],
+                             capture_output=True, text=True, check=True).stdout
+        refs = json.loads(raw)["manifests"]
+        assert len(refs) == 1 and refs[0]["artifactType"] == NFD_TYPE
+        assert refs[0]["annotations"]["org.opencontainers.image.created"] == "2026-01-01T00:00:00Z"
+        man = json.loads(subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                                         f"docker://{reg.host}/hpc/app@{refs[0]['digest']}"],
+                                        capture_output=True, text=True, check=True).stdout)
+        assert man["subject"]["digest"] == digests["zen4"] and man["layers"][0]["mediaType"] == SPEC_MEDIA_TYPE
+        # a re-run attaches nothing new
+        run_compat(*args, check=0)
+        raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reg.host}/hpc/app:{tag}"],
+                             capture_output=True, text=True, check=True).stdout
+        assert len(json.loads(raw)["manifests"]) == 1
+    finally:
+        reg.stop()
+
+
+def test_nfd_artifacts_in_a_layout(images, tmp_path):
+    import yaml
+    src, digests = images
+    run_compat("annotate", f"oci:{tmp_path}/n:1", "--nfd", "--variant", f"oci:{src}:generic",
+               "--variant", f"oci:{src}:cuda12.4", "gpu.cuda.version=12.4", check=0)
+    top = json.load(open(tmp_path / "n" / "index.json"))["manifests"]
+    arts = [d for d in top if d.get("artifactType") == NFD_TYPE]
+    assert len(arts) == 2
+    for a in arts:
+        man = json.load(open(tmp_path / "n" / "blobs" / "sha256" / a["digest"][7:]))
+        if man["subject"]["digest"] == digests["cuda12.4"]:
+            spec = yaml.safe_load(open(tmp_path / "n" / "blobs" / "sha256" / man["layers"][0]["digest"][7:]))
+            rule = spec["compatibilities"][0]["rules"][0]
+            assert rule["matchFeatures"][0]["matchExpressions"]["vendor"] == {"op": "In", "value": ["10de"]}
+    # the layout still reads as before: the tag names the index
+    assert run_compat("select", f"oci:{tmp_path}/n:1", "--format", "digest",
+                      "--sysroot", os.path.join(HOSTS, "nvidia-4xh100-nonvml"), check=0).stdout.strip() == digests["cuda12.4"]

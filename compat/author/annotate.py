@@ -16,6 +16,7 @@ from compat.author.variants import Variant, full_key
 from compat.errors import BadInput
 from compat.oci import media
 from compat.oci.reference import Reference, parse as parse_ref
+from compat.vocab.annotations import PREFIX as A_PREFIX
 
 
 class Plan(NamedTuple):
@@ -133,8 +134,40 @@ def rewrite(ref: Reference, edits: Sequence[Edit], plain_http: bool = False, tim
                 lint.lint_index(new, labels), unchanged=(new == doc), source_digest=digest)
 
 
-def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: float = 30.0) -> str:
-    """Make every image present at ``dest``, then push the index under its tag."""
+def attach_nfd(sink, index: Dict, created: str) -> List[str]:
+    """Attach an NFD compatibility artifact to every image of ``index`` (skipping one whose
+    identical spec is already attached); returns the artifact digests pushed."""
+    from compat.author import nfd
+    from compat.match.rank import _skip_reason
+    from compat.oci import manifest as M
+
+    pushed = []
+    empty = b"{}"
+    for desc in index["manifests"]:
+        if _skip_reason(desc) or desc.get("mediaType") in media.INDEXES:
+            continue
+        tag = (desc.get("annotations") or {}).get(A_PREFIX + "description", "") or desc["digest"][7:19]
+        layer, man = nfd.artifact(desc, desc.get("annotations") or {}, tag, created)
+        layer_digest = M.digest_of(layer)
+        if any((d.get("annotations") or {}).get(nfd.SPEC_DIGEST) == layer_digest
+               for d in sink.referrers(desc["digest"])):
+            continue
+        doc = json.loads(man)
+        doc["annotations"][nfd.SPEC_DIGEST] = layer_digest
+        man = json.dumps(doc, indent=2, sort_keys=True).encode()
+        if not sink.has_blob(nfd.EMPTY_CONFIG["digest"]):
+            sink.put_blob(nfd.EMPTY_CONFIG["digest"], empty)
+        sink.put_blob(layer_digest, layer)
+        descriptor = {"mediaType": media.OCI_MANIFEST, "digest": M.digest_of(man), "size": len(man),
+                      "artifactType": nfd.ARTIFACT_TYPE, "annotations": dict(doc["annotations"])}
+        pushed.append(sink.attach(man, descriptor, desc["digest"]))
+    return pushed
+
+
+def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: float = 30.0,
+            nfd_created: Optional[str] = None) -> str:
+    """Make every image present at ``dest``, push the index under its tag, and (when
+    ``nfd_created`` is given) attach NFD artifacts created at that time."""
     from compat.oci.sink import copy_image, open_sink
 
     sink = open_sink(dest, plain_http=plain_http, timeout=timeout)
@@ -148,7 +181,10 @@ def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: floa
             if mt in media.INDEXES:
                 raise BadInput(f"{digest}: nested indexes are not copied between repositories")
             copy_image(src, sink, digest, mt, doc, src.ref.repository if same_repo else None)
-        return sink.put_manifest(dest.tag or "latest", serialise(plan.index), media.OCI_INDEX)
+        digest = sink.put_manifest(dest.tag or "latest", serialise(plan.index), media.OCI_INDEX)
+        if nfd_created:
+            attach_nfd(sink, plan.index, nfd_created)
+        return digest
     finally:
         sink.close()
         for src, *_ in plan.images:

@@ -50,10 +50,18 @@ def run(args) -> int:
     if args.dry_run:
         sys.stdout.write(A.serialise(plan.index).decode() + "\n")
         return 0
-    if plan.unchanged and (args.source is None or parse_ref(args.source) == dest):
+    if plan.unchanged and not args.nfd and (args.source is None or parse_ref(args.source) == dest):
         print(f"compat: {dest}: unchanged", file=sys.stderr)
         print(plan.source_digest)
         return 0
-    digest = A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout)
+    created = None
+    if args.nfd:
+        import datetime
+        import os
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch and epoch.isdigit() \
+            else datetime.datetime.now(datetime.timezone.utc)
+        created = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    digest = A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout, nfd_created=created)
     print(digest)
     return 0

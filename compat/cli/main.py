@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a key on the descriptors SELECTOR names: all, #N, sha256:<prefix>, os/arch[/variant]")
     a.add_argument("--unset", nargs=2, action="append", metavar=("SELECTOR", "KEY"), help="remove a key")
     a.add_argument("--dry-run", action="store_true", help="print the index that would be pushed; push nothing")
+    a.add_argument("--nfd", action="store_true",
+                   help="also attach to each image an NFD image-compatibility artifact (v1alpha1) generated "
+                        "from its annotations (SOURCE_DATE_EPOCH sets its creation time)")
     a.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
     a.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per-request timeout (default 30 s)")
     a.set_defaults(run="compat.cli.annotate")

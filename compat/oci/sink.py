@@ -60,6 +60,45 @@ class RegistrySink:
             raise RegistryError(f"{what}: registry stored {said}, compat sent {digest}")
         return digest
 
+    def referrers(self, digest: str) -> list:
+        """Descriptors of the manifests whose subject is ``digest``: the referrers API, else
+        the ``sha256-<hex>`` tag schema (distribution 2.8 has no referrers API)."""
+        from compat.author.nfd import referrers_tag
+
+        r = self.registry.request("GET", f"/v2/{self.ref.repository}/referrers/{digest}",
+                                  {"Accept": media.OCI_INDEX})
+        if r.status == 200 and "json" in r.headers.get("content-type", ""):
+            try:
+                return list(json.loads(r.body).get("manifests") or [])
+            except ValueError:
+                pass
+        r = self.registry.request("GET", f"/v2/{self.ref.repository}/manifests/{referrers_tag(digest)}",
+                                  {"Accept": media.ACCEPT})
+        if r.status != 200:
+            return []
+        try:
+            return list(json.loads(r.body).get("manifests") or [])
+        except ValueError:
+            return []
+
+    def attach(self, data: bytes, descriptor: dict, subject_digest: str) -> str:
+        """Push an artifact manifest; keep the referrers tag index when the registry does not
+        index subjects itself (no ``OCI-Subject`` header in its answer)."""
+        from compat.author.nfd import referrers_tag
+
+        digest = descriptor["digest"]
+        r = self.registry.request("PUT", f"/v2/{self.ref.repository}/manifests/{digest}",
+                                  {"Content-Type": descriptor["mediaType"]}, data)
+        if r.status != 201:
+            raise self.registry._fail(r, f"{self.ref.registry}/{self.ref.repository}@{digest}: pushing an artifact")
+        if r.headers.get("oci-subject"):
+            return digest
+        tag = referrers_tag(subject_digest)
+        existing = [d for d in self.referrers(subject_digest) if d.get("digest") != digest]
+        index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": existing + [descriptor]}
+        self.put_manifest(tag, json.dumps(index, indent=2).encode(), media.OCI_INDEX)
+        return digest
+
     def close(self) -> None:
         self.registry.close()
 
@@ -114,6 +153,38 @@ class LayoutSink:
         from compat.host.cache import write_atomically
         write_atomically(index_path, json.dumps(top, indent=2).encode())
         return digest
+
+    def referrers(self, digest: str) -> list:
+        """index.json entries whose manifest names ``digest`` as its subject."""
+        try:
+            with open(os.path.join(self.path, "index.json"), encoding="utf-8") as fh:
+                entries = json.load(fh).get("manifests") or []
+        except (OSError, ValueError):
+            return []
+        out = []
+        for d in entries:
+            if not d.get("artifactType"):
+                continue
+            try:
+                with open(self._blob_path(d["digest"]), "rb") as fh:
+                    if (json.load(fh).get("subject") or {}).get("digest") == digest:
+                        out.append(d)
+            except (OSError, ValueError, KeyError):
+                continue
+        return out
+
+    def attach(self, data: bytes, descriptor: dict, subject_digest: str) -> str:
+        """Write an artifact manifest and list it (untagged) in index.json, as oras does."""
+        from compat.host.cache import write_atomically
+
+        self.put_blob(descriptor["digest"], data)
+        index_path = os.path.join(self.path, "index.json")
+        with open(index_path, encoding="utf-8") as fh:
+            top = json.load(fh)
+        if not any(d.get("digest") == descriptor["digest"] for d in top.get("manifests", [])):
+            top.setdefault("manifests", []).append(descriptor)
+            write_atomically(index_path, json.dumps(top, indent=2).encode())
+        return descriptor["digest"]
 
     def close(self) -> None:
         pass

@@ -1,0 +1,152 @@
+"""NFD image-compatibility artifacts (v1alpha1) generated from compat annotations, so that
+``nfd compat validate-node`` users see the same requirements.
+
+Only keys with an NFD feature are translated (spec/vocabulary.md lists which); the others
+(CUDA, MPI, ROCm versions) have no NFD feature and are left out, said in the artifact's
+description.  Artifact identifiers follow NFD's ``api/image-compatibility/v1alpha1``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from compat.vocab import annotations as A
+
+ARTIFACT_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
+SPEC_MEDIA_TYPE = "application/vnd.nfd.image-compatibility.spec.v1alpha1+yaml"
+EMPTY_CONFIG = {"mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2}
+CREATED = "org.opencontainers.image.created"
+#: on compat's artifacts: the spec layer's digest, so that a re-run attaches nothing new
+SPEC_DIGEST = "org.hpc-compat.nfd.spec-digest"
+
+#: archspec/Linux flag spelling -> NFD cpu.cpuid (klauspost/cpuid) spelling, where they differ
+_CPUID = {"fma": "FMA3", "pni": "SSE3", "sse4_1": "SSE4", "sse4_2": "SSE42", "lm": "X86_64",
+          "abm": "LZCNT", "bmi1": "BMI1", "avx512_bf16": "AVX512BF16", "avx512_fp16": "AVX512FP16",
+          "avx512_vnni": "AVX512VNNI", "avx512_vbmi2": "AVX512VBMI2", "avx512_bitalg": "AVX512BITALG",
+          "avx512_vpopcntdq": "AVX512VPOPCNTDQ", "amx_tile": "AMXTILE", "amx_bf16": "AMXBF16",
+          "amx_int8": "AMXINT8", "sha_ni": "SHA", "vaes": "VAES", "vpclmulqdq": "VPCLMULQDQ"}
+_VENDOR = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "ARM": "ARM", "Fujitsu": "Fujitsu",
+           "Ampere": "Ampere", "Nvidia": "NVIDIA", "IBM": "IBM"}
+#: fabric -> NFD rule terms (alternatives are combined with matchAny)
+_FABRIC = {
+    "infiniband": [{"feature": "pci.device", "matchExpressions": {"vendor": {"op": "In", "value": ["15b3"]},
+                                                                  "class": {"op": "In", "value": ["0207"]}}}],
+    "roce": [{"feature": "pci.device", "matchExpressions": {"vendor": {"op": "In", "value": ["15b3"]},
+                                                            "class": {"op": "In", "value": ["0200"]}}}],
+    "efa": [{"feature": "kernel.loadedmodule", "matchExpressions": {"efa": {"op": "Exists"}}}],
+    "slingshot": [{"feature": "kernel.loadedmodule", "matchExpressions": {"cxi_ss1": {"op": "Exists"}}}],
+    "omnipath": [{"feature": "kernel.loadedmodule", "matchExpressions": {"hfi1": {"op": "Exists"}}}],
+}
+_GPU = {"nvidia": ("10de", ["0300", "0302"]), "amd": ("1002", ["0300", "0380", "1200"]),
+        "intel": ("8086", ["0300", "0380"])}
+#: keys with no NFD feature (they need compat's own detection)
+NO_EQUIVALENT = ("gpu.cuda.version", "gpu.cuda.arch", "gpu.amd.arch", "gpu.rocm.version",
+                 "mpi.implementation", "mpi.version", "mpi.abi", "mpi.mode", "mpi.pmi",
+                 "fabric.providers", "libc.glibc")
+
+
+def cpuid_name(feature: str) -> str:
+    return _CPUID.get(feature, feature.replace("_", "").upper())
+
+
+def _kernel_terms(spec: str) -> Tuple[List[dict], List[str]]:
+    terms, skipped = [], []
+    for clause in spec.split(","):
+        m = re.fullmatch(r"\s*(>=|<=|>|<|==)\s*([0-9][0-9.]*)\s*", clause)
+        if not m or m.group(1) == "==" and "*" in clause:
+            skipped.append(clause.strip())
+            continue
+        op = {">=": "Ge", "<=": "Le", ">": "Gt", "<": "Lt", "==": "In"}[m.group(1)]
+        terms.append({"feature": "kernel.version",
+                      "matchExpressions": {"full": {"op": op, "value": [m.group(2)], "type": "version"}}})
+    return terms, skipped
+
+
+def rules_for(req: A.Requirements) -> Tuple[List[dict], List[str]]:
+    """(NFD group rules, the compat keys left out) for one descriptor's requirements."""
+    rules: List[dict] = []
+    left_out = [k for k in NO_EQUIVALENT if k in req]
+    cpu_terms: List[dict] = []
+    if "cpu.target" in req:
+        from archspec.cpu import TARGETS
+        t = TARGETS.get(req.get("cpu.target"))
+        if t is not None and t.family.name == "x86_64":
+            level = t.generic.name
+            if level.startswith("x86_64_v"):
+                cpu_terms.append({"feature": "cpu.cpuid",
+                                  "matchExpressions": {f"X86_64_{level[7:].upper()}": {"op": "Exists"}}})
+            if t.vendor != "generic":
+                left_out.append("cpu.target (microarchitecture beyond its level)")
+        else:
+            left_out.append("cpu.target")
+    if "cpu.features" in req:
+        cpu_terms.append({"feature": "cpu.cpuid",
+                          "matchExpressions": {cpuid_name(f): {"op": "Exists"} for f in req.get("cpu.features")}})
+    vendor = req.get("cpu.vendor")
+    if vendor is None and "cpu.target" in req:
+        from archspec.cpu import TARGETS
+        t = TARGETS.get(req.get("cpu.target"))
+        vendor = t.vendor if t is not None and t.vendor != "generic" else None
+    if vendor:
+        cpu_terms.append({"feature": "cpu.model",
+                          "matchExpressions": {"vendor_id": {"op": "In", "value": [_VENDOR.get(vendor, vendor)]}}})
+    if cpu_terms:
+        rules.append({"name": "compat cpu", "matchFeatures": cpu_terms})
+    gpu = req.gpu_vendor
+    if gpu and gpu != "none":
+        vid, classes = _GPU[gpu]
+        rules.append({"name": f"compat gpu {gpu}", "matchFeatures": [{
+            "feature": "pci.device",
+            "matchExpressions": {"vendor": {"op": "In", "value": [vid]}, "class": {"op": "In", "value": classes}}}]})
+    fabrics = [f for f in (req.get("fabric") or ()) if f != "tcp"]
+    if fabrics and "tcp" not in (req.get("fabric") or ()):
+        rules.append({"name": "compat fabric", "matchAny": [{"matchFeatures": _FABRIC[f]} for f in fabrics]})
+    if "os.kernel" in req:
+        terms, skipped = _kernel_terms(req.get("os.kernel"))
+        if terms:
+            rules.append({"name": "compat kernel", "matchFeatures": terms})
+        if skipped:
+            left_out.append(f"os.kernel ({', '.join(skipped)})")
+    return rules, left_out
+
+
+def spec_for(annotations: Mapping[str, str], tag: str) -> Dict:
+    req = A.parse(annotations)
+    rules, left_out = rules_for(req)
+    desc = req.get("description") or "generated by compat annotate"
+    if left_out:
+        desc += "; not expressible in NFD features: " + ", ".join(left_out)
+    compat_set = {"tag": tag, "description": desc, "rules": rules}
+    if "weight" in req:
+        compat_set["weight"] = req.get("weight")
+    return {"version": "v1alpha1", "compatibilities": [compat_set]}
+
+
+def to_yaml(doc) -> bytes:
+    """Deterministic YAML (JSON is valid YAML 1.2; NFD decodes with sigs.k8s.io/yaml)."""
+    try:
+        import yaml
+    except ImportError:
+        return json.dumps(doc, indent=2, sort_keys=True).encode()
+    return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False).encode()
+
+
+def artifact(subject: Mapping, annotations: Mapping[str, str], tag: str, created: str) -> Tuple[bytes, bytes]:
+    """(spec layer bytes, artifact manifest bytes) attached to ``subject``."""
+    from compat.oci import manifest as M, media
+
+    layer = to_yaml(spec_for(annotations, tag))
+    man = {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
+           "config": dict(EMPTY_CONFIG),
+           "layers": [{"mediaType": SPEC_MEDIA_TYPE, "digest": M.digest_of(layer), "size": len(layer)}],
+           "subject": {"mediaType": subject["mediaType"], "digest": subject["digest"], "size": subject["size"]},
+           "annotations": {CREATED: created}}
+    return layer, json.dumps(man, indent=2, sort_keys=True).encode()
+
+
+def referrers_tag(digest: str) -> str:
+    """The distribution-spec referrers tag schema: ``sha256-<hex>``."""
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm[:32]}-{hexpart[:64]}"
