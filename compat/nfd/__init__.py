@@ -1,0 +1,1 @@
+"""Node Feature Discovery interop: its rule language, its feature model, its artifacts."""
