@@ -60,8 +60,14 @@ def rank(index: Mapping, host: Optional[Host] = None, platform: Optional[str] = 
 
 def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = None,
             allow_unknown: bool = False, plain_http: bool = False, timeout: float = 10.0,
-            assume: Union[None, Mapping[str, str], Iterable[str]] = None) -> Selection:
-    """Like :func:`select` but returns the ranking even when nothing is compatible."""
+            assume: Union[None, Mapping[str, str], Iterable[str]] = None, referrers: Optional[bool] = None,
+            tags: Optional[Iterable[str]] = None, features=None) -> Selection:
+    """Like :func:`select` but returns the ranking even when nothing is compatible.
+
+    ``referrers``: None (default) looks for NFD artifacts of the platform-matching candidates
+    that carry no compat annotation; True looks for every candidate; False never looks.
+    ``tags`` keeps only the NFD compatibility sets with one of these tags. ``features`` is the
+    host in NFD's feature model (built from ``host`` when needed and not given)."""
     from compat.oci import media
     from compat.oci.reference import parse as parse_ref
     from compat.oci.source import Source
@@ -86,10 +92,33 @@ def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = Non
                 index["manifests"][0]["platform"] = source.platform_of(doc)
             except BadInput:
                 index["manifests"][0]["platform"] = None
-        ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch)
+        nfd = _nfd_context(source, digest, index, host, platform, referrers, tags, features)
+        ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch, nfd=nfd)
     finally:
         source.close()
     return Selection(ref=reference, index_digest=digest, ranking=ranking, host=host)
+
+
+def _nfd_context(source, index_digest, index, host, platform, referrers, tags, features):
+    """Find NFD artifacts for the candidates that need them; None when there is nothing to do."""
+    from compat.match import platform as platform_m
+    from compat.match.nfd import NfdContext
+    from compat.match.rank import flatten, host_platform
+
+    descs = [d for _, d in flatten(index, source.fetch)]
+    wants_features = any((d.get("platform") or {}).get("compatibilities") for d in descs)
+    artifacts = {}
+    if referrers is not False:
+        plat = host_platform(host, platform)
+        matching = [d for d in descs if "_nested_error" not in d and platform_m.check(d.get("platform"), plat).ok]
+        from compat.nfd.artifacts import discover
+        artifacts = discover(source, index_digest, matching, want_all=bool(referrers))
+    if not artifacts and not wants_features:
+        return None
+    if features is None:
+        from compat.nfd.features import from_host
+        features = from_host(host)
+    return NfdContext(artifacts=artifacts, features=features, tags=tuple(tags) if tags else None)
 
 
 def select(ref: str, host: Optional[Host] = None, **kwargs) -> Selection:

@@ -102,3 +102,25 @@ def check(desc_platform: Optional[Mapping], host: Platform) -> Check:
     if missing:
         return fail("platform", f"os.features {', '.join(missing)} not offered by the host")
     return ok("platform", f"{cand} runs on {host}", (rank,))
+
+
+def check_features(desc_platform: Optional[Mapping], arch: str, host_flags) -> Check:
+    """``platform.features`` (OCI WG proposal E): every feature is mandatory; one compat does
+    not know makes the entry ineligible. Fit: the number of features (more specific)."""
+    feats = (desc_platform or {}).get("features")
+    if not feats:
+        return ok("platform.features", "", (0,))
+    if not isinstance(feats, list) or not all(isinstance(f, str) for f in feats):
+        return fail("platform.features", "platform.features must be a list of strings")
+    from compat.vocab.data import load as load_data
+    table = load_data("platform_features").get(arch, {})
+    unknown = [f for f in feats if f.lower() not in table]
+    if unknown:
+        return fail("platform.features", f"unknown platform feature{'s' if len(unknown) > 1 else ''} "
+                                         f"{', '.join(unknown)} (proposal E: ineligible)")
+    if host_flags is None:
+        return Check("platform.features", False, "unknown: cpu.features (state them with --assume cpu.features=...)")
+    missing = [f for f in feats if table[f.lower()] not in host_flags]
+    if missing:
+        return fail("platform.features", f"host CPU lacks {', '.join(missing)}")
+    return ok("platform.features", "features " + ",".join(feats), (len(feats),))

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from compat.host.profile import Host
-from compat.match import cpu as cpu_m, fabric as fabric_m, gpu as gpu_m, kernel as kernel_m, \
-    mpi as mpi_m, platform as platform_m
+from compat.match import compatibilities as compat_sets, cpu as cpu_m, fabric as fabric_m, gpu as gpu_m, \
+    kernel as kernel_m, mpi as mpi_m, nfd as nfd_m, platform as platform_m
 from compat.match.check import Check
+from compat.nfd.rules import RuleError
 from compat.oci import media
 from compat.vocab import annotations as A
 
@@ -144,7 +145,8 @@ def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) ->
 
 
 def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform_m.Platform,
-             allow_unknown: bool = False, memo: Optional[dict] = None) -> Candidate:
+             allow_unknown: bool = False, memo: Optional[dict] = None,
+             nfd: Optional[nfd_m.NfdContext] = None) -> Candidate:
     digest = desc.get("digest", "")
     ann = desc.get("annotations") or {}
     base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
@@ -162,16 +164,26 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
         return Candidate(verdict=UNKNOWN, checks=(pcheck,), **base,
                          reason=f"unknown key{'s' if len(req.unknown) > 1 else ''} "
                                 f"{', '.join(req.unknown)} (--allow-unknown to rank without)")
-    checks = [pcheck] + _checks(req, host, memo)
+    plat_doc = desc.get("platform") or {}
+    features = nfd.features if nfd is not None else None
+    checks = [pcheck] + _checks(req, host, memo) + [
+        platform_m.check_features(plat_doc, plat.arch, set(host.cpu.features) if host.cpu.features is not None else None),
+        compat_sets.check(plat_doc, host, features)]
+    try:
+        checks.append(nfd_m.check(digest, nfd))
+    except RuleError as exc:
+        return Candidate(verdict=ERROR, reason=f"nfd: {exc}", checks=tuple(checks), **base)
     for c in checks:
         if not c.ok:
             return Candidate(verdict=INCOMPATIBLE, reason=f"{c.dimension}: {c.reason}",
                              checks=tuple(checks), **base)
     by = {c.dimension: c for c in checks}
     cpu_spec = max(by["cpu"].fit[0], variant_spec)
-    weight = req.get("weight", 0)
-    key = (by["gpu"].fit, by["fabric"].fit[0], by["mpi"].fit[0], cpu_spec, req.requirement_count,
-           weight, -position)
+    # weight: the annotation, plus the best holding set's weight or compatibility-score
+    weight = req.get("weight", 0) + by["nfd"].fit[0] + by["compatibilities"].fit[0]
+    satisfied = req.requirement_count + by["platform.features"].fit[0] + by["nfd"].fit[1] + \
+        by["compatibilities"].fit[1]
+    key = (by["gpu"].fit, by["fabric"].fit[0], by["mpi"].fit[0], cpu_spec, satisfied, weight, -position)
     notes = tuple(c.note for c in checks if c.note)
     if req.unknown:
         notes += (f"ignored unknown keys {', '.join(req.unknown)}",)
@@ -198,11 +210,12 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None, path: str = "",
 
 
 def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unknown: bool = False,
-         fetch: Optional[Fetch] = None) -> Ranking:
+         fetch: Optional[Fetch] = None, nfd: Optional[nfd_m.NfdContext] = None) -> Ranking:
     """Rank the descriptors of a parsed image index for ``host``.
 
     ``index`` is the index JSON as a dict (already validated by :mod:`compat.oci.manifest`
-    when it came from a registry); ``fetch`` resolves nested indexes.
+    when it came from a registry); ``fetch`` resolves nested indexes; ``nfd`` carries the NFD
+    artifacts found for candidates and the host's NFD features.
     """
     plat = host_platform(host, platform)
     memo: dict = {}      # per call: the host is fixed, so a verdict depends on the values alone
@@ -214,7 +227,7 @@ def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unkno
                                    annotations=desc.get("annotations") or {}, verdict=ERROR,
                                    reason=desc["_nested_error"], path=path))
             continue
-        cands.append(evaluate(desc, pos, path, host, plat, allow_unknown, memo))
+        cands.append(evaluate(desc, pos, path, host, plat, allow_unknown, memo, nfd))
     good = sorted((c for c in cands if c.compatible), key=lambda c: c.key, reverse=True)
     rest = [c for c in cands if not c.compatible]
     return Ranking(candidates=tuple(good + rest), platform=plat)

@@ -67,6 +67,20 @@ class Layout:
         mt, doc = manifest.parse(data, f"oci:{self.path} {desc['digest']}", desc.get("mediaType"))
         return desc["digest"], mt, doc
 
+    def referrers(self, digest: str, artifact_type: Optional[str] = None) -> list:
+        """index.json entries whose manifest names ``digest`` as its subject (as oras writes them)."""
+        out = []
+        for d in self.index_json().get("manifests", []):
+            if artifact_type and d.get("artifactType") != artifact_type:
+                continue
+            try:
+                subject = (json.loads(self.blob(d["digest"])).get("subject") or {}).get("digest")
+            except (BadInput, ValueError, KeyError, AttributeError):
+                continue
+            if subject == digest:
+                out.append(d)
+        return out
+
     def fetch(self, digest: str, media_type: Optional[str] = None) -> Dict:
         _, doc = manifest.parse(self.blob(digest), f"oci:{self.path}@{digest}", media_type)
         return doc

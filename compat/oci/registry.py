@@ -288,6 +288,38 @@ class Registry:
             raise RegistryError(str(exc)) from None
         return digest, resp.headers.get("content-type", ""), resp.body
 
+    def referrers(self, digest: str, artifact_type: Optional[str] = None) -> list:
+        """Descriptors of the manifests whose subject is ``digest``: the referrers API, else
+        the ``sha256-<hex>`` referrers tag (distribution 2.8 has no referrers API). The
+        ``artifactType`` filter is applied here when the registry did not apply it."""
+        algorithm, _, hexpart = digest.partition(":")
+        what = f"{self.ref.registry}/{self.ref.repository} referrers of {digest[:19]}"
+        query = f"?artifactType={urllib.parse.quote(artifact_type, safe='')}" if artifact_type else ""
+        resp = self.request("GET", f"/v2/{self.ref.repository}/referrers/{digest}{query}",
+                            {"Accept": media.OCI_INDEX})
+        filtered = False
+        if resp.status == 200 and "json" in resp.headers.get("content-type", ""):
+            body = resp.body
+            filtered = "artifacttype" in resp.headers.get("oci-filters-applied", "").lower()
+        elif resp.status in (200, 400, 404, 405):   # no referrers API: the tag schema
+            tag = f"{algorithm[:32]}-{hexpart[:64]}"
+            resp = self.request("GET", f"/v2/{self.ref.repository}/manifests/{tag}", {"Accept": media.ACCEPT})
+            if resp.status == 404:
+                return []
+            if resp.status != 200:
+                raise self._fail(resp, what)
+            body = resp.body
+        else:
+            raise self._fail(resp, what)
+        try:
+            doc = json.loads(body)
+            found = [d for d in doc.get("manifests") or [] if isinstance(d, dict)]
+        except (ValueError, AttributeError):
+            raise RegistryError(f"{what}: the answer is not an image index") from None
+        if artifact_type and not filtered:
+            found = [d for d in found if d.get("artifactType") == artifact_type]
+        return found
+
     def get_blob(self, digest: str) -> bytes:
         what = f"{self.ref.registry}/{self.ref.repository}@{digest}"
         resp = self.request("GET", f"/v2/{self.ref.repository}/blobs/{digest}")

@@ -61,25 +61,7 @@ class RegistrySink:
         return digest
 
     def referrers(self, digest: str) -> list:
-        """Descriptors of the manifests whose subject is ``digest``: the referrers API, else
-        the ``sha256-<hex>`` tag schema (distribution 2.8 has no referrers API)."""
-        from compat.author.nfd import referrers_tag
-
-        r = self.registry.request("GET", f"/v2/{self.ref.repository}/referrers/{digest}",
-                                  {"Accept": media.OCI_INDEX})
-        if r.status == 200 and "json" in r.headers.get("content-type", ""):
-            try:
-                return list(json.loads(r.body).get("manifests") or [])
-            except ValueError:
-                pass
-        r = self.registry.request("GET", f"/v2/{self.ref.repository}/manifests/{referrers_tag(digest)}",
-                                  {"Accept": media.ACCEPT})
-        if r.status != 200:
-            return []
-        try:
-            return list(json.loads(r.body).get("manifests") or [])
-        except ValueError:
-            return []
+        return self.registry.referrers(digest)
 
     def attach(self, data: bytes, descriptor: dict, subject_digest: str) -> str:
         """Push an artifact manifest; keep the referrers tag index when the registry does not
@@ -155,23 +137,10 @@ class LayoutSink:
         return digest
 
     def referrers(self, digest: str) -> list:
-        """index.json entries whose manifest names ``digest`` as its subject."""
-        try:
-            with open(os.path.join(self.path, "index.json"), encoding="utf-8") as fh:
-                entries = json.load(fh).get("manifests") or []
-        except (OSError, ValueError):
+        from compat.oci.layout import Layout
+        if not os.path.exists(os.path.join(self.path, "index.json")):
             return []
-        out = []
-        for d in entries:
-            if not d.get("artifactType"):
-                continue
-            try:
-                with open(self._blob_path(d["digest"]), "rb") as fh:
-                    if (json.load(fh).get("subject") or {}).get("digest") == digest:
-                        out.append(d)
-            except (OSError, ValueError, KeyError):
-                continue
-        return out
+        return Layout(self.path).referrers(digest)
 
     def attach(self, data: bytes, descriptor: dict, subject_digest: str) -> str:
         """Write an artifact manifest and list it (untagged) in index.json, as oras does."""

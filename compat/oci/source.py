@@ -64,6 +64,11 @@ class Source:
             self.cache.put(digest, data)
         return data
 
+    def referrers(self, digest: str, artifact_type: Optional[str] = None) -> list:
+        if self.layout is not None:
+            return self.layout.referrers(digest, artifact_type)
+        return self.registry.referrers(digest, artifact_type)
+
     def platform_of(self, doc: Dict) -> Optional[Dict]:
         """The platform an image manifest's config declares (os, architecture, variant)."""
         import json as _json

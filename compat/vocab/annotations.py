@@ -111,6 +111,9 @@ def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirem
     errors: List[str] = []
     unknown: List[str] = []
     suffix = f" ({where})" if where else ""
+    if annotations and any(not k.startswith(PREFIX) for k in annotations):
+        from compat.vocab.aliases import normalise
+        annotations, _ = normalise(annotations)
     for raw_key, raw_value in (annotations or {}).items():
         if not raw_key.startswith(PREFIX):
             continue
