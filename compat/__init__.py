@@ -10,13 +10,14 @@ Python API for schedulers (nothing is imported, no network or process started un
 """
 __version__ = "0.1.0"
 
-__all__ = ["detect", "load_host", "select", "rank", "Host", "Selection", "Candidate", "__version__"]
+__all__ = ["detect", "load_host", "select", "resolve", "rank", "Host", "Selection", "Candidate", "__version__"]
 
 _LAZY = {
     "detect": ("compat.host", "detect"),
     "load_host": ("compat.host", "load"),
     "Host": ("compat.host.profile", "Host"),
     "select": ("compat.api", "select"),
+    "resolve": ("compat.api", "resolve"),
     "rank": ("compat.api", "rank"),
     "Selection": ("compat.api", "Selection"),
     "Candidate": ("compat.match.rank", "Candidate"),

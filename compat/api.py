@@ -23,6 +23,7 @@ class Selection(NamedTuple):
     index_digest: str
     ranking: Ranking
     host: Host
+    nfd: object = None               # compat.match.nfd.NfdContext, when NFD artifacts were read
 
     @property
     def chosen(self) -> Candidate:
@@ -96,7 +97,7 @@ def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = Non
         ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch, nfd=nfd)
     finally:
         source.close()
-    return Selection(ref=reference, index_digest=digest, ranking=ranking, host=host)
+    return Selection(ref=reference, index_digest=digest, ranking=ranking, host=host, nfd=nfd)
 
 
 def _nfd_context(source, index_digest, index, host, platform, referrers, tags, features):
@@ -118,6 +119,8 @@ def _nfd_context(source, index_digest, index, host, platform, referrers, tags, f
     if features is None:
         from compat.nfd.features import from_host
         features = from_host(host)
+    elif callable(features):
+        features = features()
     return NfdContext(artifacts=artifacts, features=features, tags=tuple(tags) if tags else None)
 
 

@@ -186,11 +186,16 @@ class TokenIssuer:
 # -- fault-injecting proxy ------------------------------------------------------------------------
 
 class FaultProxy:
-    """Forwards to a registry; the next N manifest requests get an injected status."""
+    """Forwards to a registry; the next N manifest requests get an injected status. With
+    ``referrers`` set ({digest: [descriptor, ...]}) it also serves the OCI referrers API
+    (``GET /v2/<name>/referrers/<digest>``) as the distribution spec describes, which
+    distribution 2.8 itself lacks."""
 
     def __init__(self, upstream_port):
         self.faults = []            # list of (status, headers dict)
         self.seen = []
+        self.referrers = None       # {digest: [descriptors]} to serve the referrers API
+        self.filters_applied = False
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -201,6 +206,23 @@ class FaultProxy:
 
             def _handle(self):
                 proxy.seen.append((self.command, self.path))
+                m = re.match(r"/v2/(.+)/referrers/(sha256:[0-9a-f]{64})(\?artifactType=(.*))?$", self.path)
+                if m and proxy.referrers is not None:
+                    found = list(proxy.referrers.get(m.group(2), []))
+                    headers = {"Content-Type": "application/vnd.oci.image.index.v1+json"}
+                    if m.group(4) and proxy.filters_applied:
+                        from urllib.parse import unquote
+                        found = [d for d in found if d.get("artifactType") == unquote(m.group(4))]
+                        headers["OCI-Filters-Applied"] = "artifactType"
+                    body = json.dumps({"schemaVersion": 2, "mediaType": headers["Content-Type"],
+                                       "manifests": found}).encode()
+                    self.send_response(200)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if "/manifests/" in self.path and proxy.faults:
                     status, headers = proxy.faults.pop(0)
                     if status == "hang":
@@ -299,3 +321,79 @@ def _push(layout_dir, host, repository, tag, plain_http):
     put_manifest(tag, top["digest"], top["mediaType"])
     reg.close()
     return top["digest"]
+
+
+# -- attaching artifacts (test setup, independent of compat's own push code) ------------------------
+
+def _http(method, url, body=None, headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.getheaders()), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers.items()), e.read()
+
+
+def nfd_artifact(subject, spec_text, created=None):
+    """(blobs {digest: bytes}, manifest bytes, descriptor) of an NFD artifact for ``subject``."""
+    import hashlib
+    layer = spec_text.encode()
+    blobs = {"sha256:" + hashlib.sha256(b"{}").hexdigest(): b"{}",
+             "sha256:" + hashlib.sha256(layer).hexdigest(): layer}
+    ann = {"org.opencontainers.image.created": created} if created else {}
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "artifactType": "application/vnd.nfd.image-compatibility.v1alpha1",
+           "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                      "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest(), "size": 2},
+           "layers": [{"mediaType": "application/vnd.nfd.image-compatibility.spec.v1alpha1+yaml",
+                       "digest": "sha256:" + hashlib.sha256(layer).hexdigest(), "size": len(layer)}],
+           "subject": {"mediaType": subject["mediaType"], "digest": subject["digest"], "size": subject["size"]}}
+    if ann:
+        man["annotations"] = ann
+    mb = json.dumps(man).encode()
+    desc = {"mediaType": man["mediaType"], "digest": "sha256:" + hashlib.sha256(mb).hexdigest(), "size": len(mb),
+            "artifactType": man["artifactType"]}
+    if ann:
+        desc["annotations"] = ann
+    return blobs, mb, desc
+
+
+def attach_in_layout(layout_dir, subject, spec_text, created=None):
+    """What `oras attach --oci-layout` leaves: blobs, and the manifest listed in index.json."""
+    blobs, mb, desc = nfd_artifact(subject, spec_text, created)
+    for d, data in list(blobs.items()) + [(desc["digest"], mb)]:
+        with open(os.path.join(layout_dir, "blobs", "sha256", d[7:]), "wb") as fh:
+            fh.write(data)
+    path = os.path.join(layout_dir, "index.json")
+    top = json.load(open(path))
+    top["manifests"].append(desc)
+    json.dump(top, open(path, "w"))
+    return desc
+
+
+def attach_in_registry(host, repository, subject, spec_text, created=None, tag_index=True):
+    """Push an artifact to a plain-HTTP registry and (distribution 2.8 has no referrers API)
+    maintain the sha256-<hex> referrers tag as the distribution spec asks of clients."""
+    blobs, mb, desc = nfd_artifact(subject, spec_text, created)
+    base = f"http://{host}/v2/{repository}"
+    for d, data in blobs.items():
+        status, hdrs, _ = _http("POST", f"{base}/blobs/uploads/")
+        loc = hdrs.get("Location") or hdrs.get("location")
+        loc = loc if loc.startswith("http") else f"http://{host}{loc}"
+        status, _, body = _http("PUT", f"{loc}&digest={d}" if "?" in loc else f"{loc}?digest={d}", data,
+                                {"Content-Type": "application/octet-stream"})
+        assert status == 201, body
+    status, _, body = _http("PUT", f"{base}/manifests/{desc['digest']}", mb,
+                            {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert status == 201, body
+    if tag_index:
+        tag = "sha256-" + subject["digest"][7:]
+        status, _, body = _http("GET", f"{base}/manifests/{tag}",
+                                headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+        manifests = json.loads(body)["manifests"] if status == 200 else []
+        index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                            "manifests": manifests + [desc]}).encode()
+        status, _, body = _http("PUT", f"{base}/manifests/{tag}", index,
+                                {"Content-Type": "application/vnd.oci.image.index.v1+json"})
+        assert status == 201, body
+    return desc

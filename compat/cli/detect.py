@@ -61,7 +61,11 @@ def summary(h: Host) -> str:
 
 def run(args) -> int:
     h = host_from_args(args)
-    if args.json:
+    if args.format == "nfd-features":
+        from compat.nfd.features import local_feature_file
+        sys.stdout.write(local_feature_file(h))
+        return 0
+    if args.json or args.format == "json":
         json.dump(h.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

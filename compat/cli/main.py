@@ -21,10 +21,23 @@ def _host_options(p: argparse.ArgumentParser, with_host_file: bool = True) -> No
     g.add_argument("--assume", metavar="KEY=VALUE", action="append", default=[],
                    help="state a host fact instead of detecting it (repeatable), e.g. gpu.cc=9.0")
     if with_host_file:
-        g.add_argument("--host", metavar="FILE", help="load a saved profile (compat detect --json) "
+        g.add_argument("--host", metavar="FILE", help="load a saved profile (compat detect --json), or an "
+                                                     "NFD NodeFeature / `nfd export features` document, "
                                                      "instead of detecting")
     g.add_argument("--probe-tools", action="store_true",
                    help="also ask fi_info for libfabric providers (adds 100-300 ms)")
+
+
+def _nfd_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("NFD image-compatibility artifacts")
+    r = g.add_mutually_exclusive_group()
+    r.add_argument("--referrers", dest="referrers", action="store_const", const=True, default=None,
+                   help="look for NFD artifacts of every candidate (default: only of candidates "
+                        "without org.hpc-compat.* annotations)")
+    r.add_argument("--no-referrers", dest="referrers", action="store_const", const=False,
+                   help="never look for NFD artifacts (saves two requests per such candidate)")
+    g.add_argument("--tags", action="append", metavar="TAG[,TAG]",
+                   help="use only the NFD compatibility sets with one of these tags")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("detect", help="print the host profile")
     d.add_argument("--json", action="store_true", help="print the profile as JSON (schemas/host.schema.json)")
+    d.add_argument("--format", choices=["summary", "json", "nfd-features"], default="summary",
+                   help="summary (default), json (= --json), or nfd-features: an NFD local feature file "
+                        "with what NFD cannot see (for /etc/kubernetes/node-feature-discovery/features.d/)")
     _host_options(d, with_host_file=True)
     d.set_defaults(run="compat.cli.detect")
 
@@ -50,8 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-unknown", action="store_true",
                    help="keep candidates with unknown org.hpc-compat.* keys (ranked as if absent)")
     s.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
+    _nfd_options(s)
     _host_options(s)
     s.set_defaults(run="compat.cli.select")
+
+    c = sub.add_parser("check", help="every requirement and NFD rule of every candidate, OK or FAIL")
+    c.add_argument("ref", help="registry reference or oci:DIR[:tag]")
+    c.add_argument("--json", action="store_true", help="as JSON (NFD rows in `nfd compat validate-node` shape)")
+    c.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="check for this platform, not the host's")
+    c.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
+    c.add_argument("--allow-unknown", action="store_true", help="evaluate candidates with unknown keys too")
+    c.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
+    _nfd_options(c)
+    _host_options(c)
+    c.set_defaults(run="compat.cli.check")
 
     a = sub.add_parser("annotate", help="build or rewrite an extended index (for image authors)",
                        description="Build an index from variant images (--variant, --variants FILE), or "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from compat.cli.common import host_from_args
+from compat.cli.common import host_and_features
 from compat.errors import NoCompatibleCandidate
 
 
@@ -64,13 +64,18 @@ def explain(sel) -> str:
     return "\n".join(out)
 
 
+def tags_of(args):
+    return [t for item in (args.tags or []) for t in item.split(",") if t] or None
+
+
 def run(args) -> int:
     from compat.api import no_candidate_message, resolve
 
-    host = host_from_args(args)
+    host, features = host_and_features(args)
     fmt = "json" if args.json else args.format
     sel = resolve(args.ref, host=host, platform=args.platform, allow_unknown=args.allow_unknown,
-                  plain_http=args.plain_http, timeout=args.timeout)
+                  plain_http=args.plain_http, timeout=args.timeout, referrers=args.referrers,
+                  tags=tags_of(args), features=features)
     if args.explain:
         print(explain(sel))
         return 0 if sel.ranking.best else NoCompatibleCandidate.exit_code

@@ -284,3 +284,29 @@ def to_host(features: Features, origin: str) -> Host:
     return Host(os=os_, cpu=cpu, gpus=tuple(gpus), fabrics=tuple(fabrics),
                 libfabric=Libfabric(providers=providers) if providers else None,
                 mpi=mpi, pmi=pmi if pmi or impl else None, sources=sources)
+
+
+def load_host_file(path: str, assume=None):
+    """``--host FILE``: a compat profile (JSON) or an NFD NodeFeature / ``nfd export
+    features`` document (YAML or JSON) -> (host, features or None)."""
+    from compat.errors import BadInput, ValueProblem
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise BadInput(f"--host {path}: {exc.strerror}") from None
+    from compat.author.variants import parse_text
+    data = parse_text(text, f"--host {path}")
+    if not is_nfd_document(data):
+        import compat.host as host_mod
+        return host_mod.load(path, assume=assume), None
+    features = from_export(data)
+    host = to_host(features, path)
+    if assume:
+        from compat.host import assume as A
+        try:
+            host = A.apply(host, A.parse(assume))
+        except ValueProblem as exc:
+            raise BadInput(f"--assume {exc}") from None
+    return host, features

@@ -59,10 +59,11 @@ class Layout:
                 names = sorted({(d.get("annotations") or {}).get(REF_NAME, "") for d in entries} - {""})
                 raise BadInput(f"oci:{self.path}: no image tagged {ref.tag!r} (tags: {', '.join(names) or 'none'})")
             desc = hits[0]
-        elif len(entries) == 1:
-            desc = entries[0]
         else:
-            raise BadInput(f"oci:{self.path}: holds {len(entries)} images; name one with oci:{self.path}:TAG")
+            images = [d for d in entries if not d.get("artifactType")]   # attached artifacts are not images
+            if len(images) != 1:
+                raise BadInput(f"oci:{self.path}: holds {len(images)} images; name one with oci:{self.path}:TAG")
+            desc = images[0]
         data = self.blob(desc["digest"])
         mt, doc = manifest.parse(data, f"oci:{self.path} {desc['digest']}", desc.get("mediaType"))
         return desc["digest"], mt, doc
