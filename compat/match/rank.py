@@ -101,6 +101,10 @@ def _skip_reason(desc: Mapping) -> Optional[str]:
     return None
 
 
+_NO_FEATURES = Check("platform.features", True, "", (0,))
+_NO_SETS = Check("compatibilities", True, "", (0, 0))
+_NO_NFD = Check("nfd", True, "", (0, 0))
+
 #: which requirement keys each matcher reads: its verdict is memoised on their values
 _MATCHERS = ((cpu_m, ("cpu.",)), (gpu_m, ("gpu.",)), (fabric_m, ("fabric",)),
              (mpi_m, ("mpi.", "libc.glibc")), (kernel_m, ("os.kernel",)))
@@ -165,12 +169,15 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
                          reason=f"unknown key{'s' if len(req.unknown) > 1 else ''} "
                                 f"{', '.join(req.unknown)} (--allow-unknown to rank without)")
     plat_doc = desc.get("platform") or {}
-    features = nfd.features if nfd is not None else None
-    checks = [pcheck] + _checks(req, host, memo) + [
-        platform_m.check_features(plat_doc, plat.arch, set(host.cpu.features) if host.cpu.features is not None else None),
-        compat_sets.check(plat_doc, host, features)]
+    checks = [pcheck] + _checks(req, host, memo)
+    # the index-level formats and NFD artifacts: most descriptors have none of them
+    checks.append(platform_m.check_features(plat_doc, plat.arch, set(host.cpu.features)
+                                            if host.cpu.features is not None else None)
+                  if plat_doc.get("features") else _NO_FEATURES)
+    checks.append(compat_sets.check(plat_doc, host, nfd.features if nfd is not None else None)
+                  if plat_doc.get("compatibilities") else _NO_SETS)
     try:
-        checks.append(nfd_m.check(digest, nfd))
+        checks.append(nfd_m.check(digest, nfd) if nfd is not None else _NO_NFD)
     except RuleError as exc:
         return Candidate(verdict=ERROR, reason=f"nfd: {exc}", checks=tuple(checks), **base)
     for c in checks:

@@ -96,6 +96,14 @@ class Requirements(NamedTuple):
         return sum(1 for k in self.values if KEYS[k].requirement)
 
 
+def _alias_keys() -> frozenset:
+    from compat.vocab.data import load as load_data
+    return frozenset(load_data("aliases")["keys"])
+
+
+_ALIAS_KEYS = _alias_keys()
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse_value(name: str, raw_value: str):
     """(value, None) or (None, problem): one key's value, memoised (indexes repeat values)."""
@@ -111,7 +119,7 @@ def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirem
     errors: List[str] = []
     unknown: List[str] = []
     suffix = f" ({where})" if where else ""
-    if annotations and any(not k.startswith(PREFIX) for k in annotations):
+    if annotations and not _ALIAS_KEYS.isdisjoint(annotations):
         from compat.vocab.aliases import normalise
         annotations, _ = normalise(annotations)
     for raw_key, raw_value in (annotations or {}).items():
