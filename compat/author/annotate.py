@@ -164,6 +164,53 @@ def attach_nfd(sink, index: Dict, created: str) -> List[str]:
     return pushed
 
 
+class Inferred(NamedTuple):
+    label: str
+    digest: str
+    result: Dict                     # compat.infer.infer_image()
+    disagreements: List[str]
+
+
+def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
+          prefer_inferred: bool = False) -> Tuple[Plan, List[Inferred]]:
+    """Infer annotations for every image of the plan; with ``write``, merge them into the
+    index (hand-written values win unless ``prefer_inferred``). Returns the new plan."""
+    from compat.infer import infer_image
+    from compat.match.rank import _skip_reason
+    from compat.vocab.annotations import PREFIX
+
+    index = copy.deepcopy(plan.index)
+    reports = []
+    for i, (src, digest, mt, doc) in enumerate(plan.images):
+        desc = index["manifests"][i]
+        if _skip_reason(desc) or mt in media.INDEXES:
+            continue
+        if doc is None:
+            doc = src.fetch(digest, mt)
+        result = infer_image(src, digest, doc, scopes, plan.labels[i])
+        ann = dict(desc.get("annotations") or {})
+        disagreements = []
+        for p in result["proposals"]:
+            key = PREFIX + p.key
+            if key in ann and ann[key] != p.value:
+                keep = "inferred" if prefer_inferred else "hand-written"
+                disagreements.append(f"{key}: hand-written {ann[key]!r}, inferred {p.value!r} (kept {keep})")
+                if prefer_inferred:
+                    ann[key] = p.value
+            elif key not in ann:
+                ann[key] = p.value
+        if write:
+            if ann:
+                desc["annotations"] = ann
+        reports.append(Inferred(plan.labels[i], digest, result, disagreements))
+    if not write:
+        return plan, reports
+    labels = plan.labels
+    new = plan._replace(index=index, problems=lint.lint_index(index, labels),
+                        unchanged=plan.unchanged and index == plan.index)
+    return new, reports
+
+
 def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: float = 30.0,
             nfd_created: Optional[str] = None) -> str:
     """Make every image present at ``dest``, push the index under its tag, and (when

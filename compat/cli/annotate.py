@@ -13,6 +13,33 @@ def _report(problems) -> int:
     return len(errors)
 
 
+def _print_inferred(reports, as_json: bool) -> None:
+    import json
+    if as_json:
+        doc = [{"image": r.label, "digest": r.digest,
+                "proposed": {p.key: {"value": p.value, "evidence": p.evidence} for p in r.result["proposals"]},
+                "unknown": r.result["unknown"], "notes": r.result["notes"], "disagreements": r.disagreements,
+                "scanned": {"files": r.result["files"], "bytes": r.result["bytes"]}} for r in reports]
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    for r in reports:
+        print(f"{r.label} ({r.digest[:19]}): {r.result['files']} files of interest, "
+              f"{r.result['bytes'] / 1e6:.1f} MB of layers")
+        for p in r.result["proposals"]:
+            print(f"  org.hpc-compat.{p.key}={p.value}")
+            for ev in p.evidence[:6]:
+                print(f"      {ev['file']}  [{ev['section']}]  {ev['value']}")
+            if len(p.evidence) > 6:
+                print(f"      ... {len(p.evidence) - 6} more")
+        for key, why in r.result["unknown"].items():
+            print(f"  org.hpc-compat.{key}: unknown ({why})")
+        for d in r.disagreements:
+            print(f"  disagreement: {d}")
+        for n in r.result["notes"]:
+            print(f"  note: {n}")
+
+
 def run(args) -> int:
     from compat.author import annotate as A
     from compat.author import variants as V
@@ -40,10 +67,20 @@ def run(args) -> int:
     if variants:
         plan = A.build(variants, index_annotations, plain_http=args.plain_http, timeout=args.timeout)
     else:
-        if not edits:
-            raise BadInput("annotate: nothing to do (give --variant, --variants FILE, or --set/--unset)")
+        if not edits and not args.infer:
+            raise BadInput("annotate: nothing to do (give --variant, --variants FILE, --set/--unset, or --infer)")
         source = parse_ref(args.source) if args.source else dest
         plan = A.rewrite(source, edits, plain_http=args.plain_http, timeout=args.timeout)
+    if args.infer:
+        plan, reports = A.infer(plan, args.path, write=args.write, prefer_inferred=args.prefer_inferred)
+        if not args.write:
+            _print_inferred(reports, args.json)
+            return 0
+        for r in reports:
+            for d in r.disagreements:
+                print(f"compat: {r.label}: {d}", file=sys.stderr)
+    elif args.write or args.prefer_inferred:
+        raise BadInput("annotate: --write and --prefer-inferred go with --infer")
     n_errors = _report(plan.problems)
     if n_errors:
         raise BadInput(f"annotate: {n_errors} invalid annotation(s); nothing was pushed")

@@ -101,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "from its annotations (SOURCE_DATE_EPOCH sets its creation time)")
     a.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
     a.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per-request timeout (default 30 s)")
+    i = a.add_argument_group("inference (read the images' files, execute nothing)")
+    i.add_argument("--infer", action="store_true",
+                   help="propose annotations from each image's contents, with their evidence")
+    i.add_argument("--write", action="store_true", help="apply the proposals and push (hand-written values win)")
+    i.add_argument("--prefer-inferred", action="store_true", help="with --write: inferred values win over hand-written")
+    i.add_argument("--path", action="append", metavar="PATH", help="only look at files under PATH (repeatable)")
+    i.add_argument("--json", action="store_true", help="proposals and evidence as JSON")
+    i.add_argument("--explain", action="store_true", help="proposals with their evidence (the default output)")
     a.set_defaults(run="compat.cli.annotate")
 
     v = sub.add_parser("validate", help="check an index's annotations, or a variants file")
