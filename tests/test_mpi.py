@@ -118,3 +118,22 @@ def test_broken_mpirun_does_not_crash_detection(tmp_path):
     bad.chmod(0o755)
     prof = detect_json(env={"PATH": f"{d}:/bin", "LD_LIBRARY_PATH": str(tmp_path)})
     assert isinstance(prof["mpi"], list)
+
+
+def test_probe_tools_libfabric_and_ucx_from_recorded_outputs(tmp_path):
+    """fi_info and ucx_info answers (shapes of libfabric 1.17 and UCX 1.13), behind --probe-tools."""
+    d = tmp_path / "bin"
+    d.mkdir()
+    (d / "fi_info").write_text("#!/bin/sh\ncase \"$1\" in\n--version) printf 'fi_info: 1.17.0\\nlibfabric: 1.17.0\\n"
+                               "libfabric api: 1.17\\n';;\n-l) printf 'verbs:\\n\\tversion: 117.0\\ntcp:\\n\\tversion: 117.0\\n"
+                               "ofi_hook_noop:\\n\\tversion: 117.0\\n';;\nesac\n")
+    (d / "ucx_info").write_text("#!/bin/sh\ncase \"$1\" in\n-v) printf '# Version 1.13.1\\n# Git branch v1.13.x, revision 09d5d5b\\n';;\n"
+                                "-d) printf '#      Transport: rc_mlx5\\n#         Device: mlx5_0:1\\n#      Transport: tcp\\n"
+                                "#         Device: eth0\\n';;\nesac\n")
+    for f in d.iterdir():
+        f.chmod(0o755)
+    plain = detect_json(env={"PATH": f"{d}:/bin"})
+    assert plain["libfabric"] is None and plain["ucx"] is None
+    prof = detect_json("--probe-tools", env={"PATH": f"{d}:/bin"})
+    assert prof["libfabric"] == {"version": "1.17.0", "providers": ["verbs", "tcp"]}
+    assert prof["ucx"] == {"version": "1.13.1", "transports": ["rc_mlx5", "tcp"]}

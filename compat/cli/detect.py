@@ -42,6 +42,8 @@ def summary(h: Host) -> str:
         lines.append(f"fabric     {f.type} {_v(f.device, '')} ({', '.join(x for x in (f.driver, f.state, f.rate) if x)})")
     if h.libfabric:
         lines.append(f"libfabric  {_v(h.libfabric.version)}: {', '.join(h.libfabric.providers) or 'no providers'}")
+    if h.ucx:
+        lines.append(f"ucx        {_v(h.ucx.version)}: {', '.join(h.ucx.transports) or 'no transports'}")
     if h.mpi is None:
         lines.append("mpi        unknown")
     elif not h.mpi:

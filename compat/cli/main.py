@@ -25,7 +25,8 @@ def _host_options(p: argparse.ArgumentParser, with_host_file: bool = True) -> No
                                                      "NFD NodeFeature / `nfd export features` document, "
                                                      "instead of detecting")
     g.add_argument("--probe-tools", action="store_true",
-                   help="also ask fi_info for libfabric providers (adds 100-300 ms)")
+                   help="also ask fi_info for libfabric providers and ucx_info for UCX transports "
+                        "(adds 100-300 ms)")
 
 
 def _nfd_options(p: argparse.ArgumentParser) -> None:

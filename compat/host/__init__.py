@@ -11,7 +11,7 @@ import platform as _platform
 from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
 from compat.errors import BadInput, ValueProblem
-from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime
+from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime, Ucx
 
 __all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Runtime", "load"]
 
@@ -94,6 +94,7 @@ def detect(sysroot: Optional[str] = None,
         fabrics=_guard("fabrics", sources, lambda: fabric.probe_fabrics(root, sources)),
         libfabric=_guard("libfabric", sources, lambda: fabric.probe_libfabric(root, sources))
         if probe_tools else None,
+        ucx=_guard("ucx", sources, lambda: fabric.probe_ucx(root, sources)) if probe_tools else None,
         mpi=_guard("mpi", sources, lambda: mpi.probe_mpi(root, sources, cache)),
         pmi=_guard("pmi", sources, lambda: mpi.probe_pmi(root, sources, cache)),
         runtimes=_guard("runtimes", sources, lambda: system.runtimes(root, sources, cache)),
@@ -101,6 +102,7 @@ def detect(sysroot: Optional[str] = None,
     )
     if not probe_tools:
         sources.setdefault("libfabric", "not probed (use --probe-tools, or --assume fabric.providers=...)")
+        sources.setdefault("ucx", "not probed (use --probe-tools)")
     cache.save()
     if not assumptions:
         return host

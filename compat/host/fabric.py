@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional, Tuple
 
-from compat.host.profile import Fabric, Libfabric
+from compat.host.profile import Fabric, Libfabric, Ucx
 from compat.host.root import Root
 
 
@@ -66,3 +66,17 @@ def probe_libfabric(root: Root, sources: Dict[str, str]) -> Optional[Libfabric]:
         if not name.startswith("ofi_hook")))
     sources["libfabric"] = f"{fi} --version, -l"
     return Libfabric(version=m.group(1) if m else None, providers=providers)
+
+
+def probe_ucx(root: Root, sources: Dict[str, str]) -> Optional[Ucx]:
+    """``ucx_info -v`` and ``-d`` (about 15 ms): UCX's version and the transports it can use."""
+    tool = root.which("ucx_info")
+    if not tool:
+        sources["ucx"] = "unknown: ucx_info not on PATH" if root.live else "unknown: not probed under a sysroot"
+        return None
+    ver = root.run([tool, "-v"]) or ""
+    m = re.search(r"Version\s+(\S+)", ver)
+    devices = root.run([tool, "-d"], timeout=5.0) or ""
+    transports = tuple(dict.fromkeys(re.findall(r"Transport:\s*(\S+)", devices)))
+    sources["ucx"] = f"{tool} -v, -d"
+    return Ucx(version=m.group(1) if m else None, transports=transports)

@@ -68,6 +68,11 @@ class Libfabric(NamedTuple):
     providers: Tuple[str, ...] = ()
 
 
+class Ucx(NamedTuple):
+    version: Optional[str] = None
+    transports: Tuple[str, ...] = ()      # rc_mlx5, dc_mlx5, ud_verbs, tcp, sysv ...
+
+
 class MPI(NamedTuple):
     implementation: str                   # openmpi, mpich, intel-mpi, cray-mpich, mvapich
     version: Optional[str] = None
@@ -88,6 +93,7 @@ class Host(NamedTuple):
     gpus: Optional[Tuple[GPU, ...]] = None
     fabrics: Optional[Tuple[Fabric, ...]] = None
     libfabric: Optional[Libfabric] = None
+    ucx: Optional[Ucx] = None
     mpi: Optional[Tuple[MPI, ...]] = None
     pmi: Optional[Tuple[str, ...]] = None  # what the site launcher (srun --mpi=list) offers
     runtimes: Optional[Tuple[Runtime, ...]] = None
@@ -107,12 +113,14 @@ class Host(NamedTuple):
             return None if raw is None else tuple(_build(typ, x) for x in raw)
 
         lf = data.get("libfabric")
+        ucx = data.get("ucx")
         return cls(
             os=_build(OS, data.get("os") or {}),
             cpu=_build(CPU, data.get("cpu") or {}),
             gpus=many("gpus", GPU),
             fabrics=many("fabrics", Fabric),
             libfabric=None if lf is None else _build(Libfabric, lf),
+            ucx=None if ucx is None else _build(Ucx, ucx),
             mpi=many("mpi", MPI),
             pmi=None if data.get("pmi") is None else tuple(data["pmi"]),
             runtimes=many("runtimes", Runtime),
