@@ -275,9 +275,6 @@ class FaultProxy:
 
 def push_layout(layout_dir, host, repository, tag, plain_http=True, env=None):
     """Copy every blob and manifest of an OCI layout into host/repository and tag its index."""
-    from compat.oci.reference import Reference
-    from compat.oci.registry import Registry
-
     saved = dict(os.environ)
     os.environ.update(env or {})
     try:

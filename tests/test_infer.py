@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from conftest import HOSTS, run_compat
+from conftest import run_compat
 
 C_SRC = "int main(void){volatile double x = 1.5; return (int)(x * x) - 2;}\n"
 MPI_SRC = '#include <mpi.h>\nint main(int c, char **v){MPI_Init(&c, &v); MPI_Finalize(); return 0;}\n'

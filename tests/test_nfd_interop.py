@@ -3,7 +3,6 @@ mixed indexes, platform.features / platform.compatibilities, community keys, `co
 NFD as the source of host facts."""
 import json
 import os
-import shutil
 import sys
 
 import pytest
@@ -284,7 +283,6 @@ def test_nfd_features_file_and_nodefeature_round_trip(tmp_path):
     assert all(len(v) <= 63 for v in local.values())
     # the NodeFeature NFD would publish for that node: its own features plus the local file
     prof = detect_json("--sysroot", os.path.join(HOSTS, "nvidia-4xh100-nonvml"))
-    host = compat.load_host if False else None
     node = {"apiVersion": "nfd.k8s-sigs.io/v1alpha1", "kind": "NodeFeature",
             "metadata": {"name": "gpu-a001"},
             "spec": {"features": {

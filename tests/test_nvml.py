@@ -4,7 +4,6 @@ The stand-in is a small C library compiled here; it answers like one H100 SXM (c
 capability 9.0) under driver 550.54.14, whose CUDA version is 12.4, the values NVML's
 documentation gives for those calls (nvmlSystemGetCudaDriverVersion_v2 -> 12040).
 """
-import os
 import shutil
 import subprocess
 import textwrap

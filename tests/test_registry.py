@@ -271,9 +271,6 @@ def test_token_auth_anonymous_pull(token_registry):
 
 def test_token_scopes_are_per_repository(token_registry, tmp_path):
     """compat asks for a token per scope it is challenged with (oras-py reuses one)."""
-    import compat
-    from compat.api import resolve
-
     f = tmp_path / "auth.json"
     f.write_text(json.dumps({"auths": {token_registry.host: {"username": "bob", "password": "t0ken-pw"}}}))
     push_layout(DEMO, token_registry.host, "hpc/other", "1", env={"REGISTRY_AUTH_FILE": str(f)})

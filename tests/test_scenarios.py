@@ -8,7 +8,6 @@ import archspec
 import pytest
 
 import compat
-from compat.api import resolve
 from conftest import FIXTURES, HOSTS, shared_data
 
 import sys
@@ -26,7 +25,7 @@ def capture_root(tmp_path, path):
 
 
 def nvidia(cc, driver, count=1):
-    return [f"gpu.vendor=nvidia", f"gpu.cc={cc}", f"gpu.driver={driver}", f"gpu.count={count}"]
+    return ["gpu.vendor=nvidia", f"gpu.cc={cc}", f"gpu.driver={driver}", f"gpu.count={count}"]
 
 
 NO = ["mpi.implementation=none", "fabric=tcp", "gpu.vendor=none"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Tuple
 
 from compat.vocab import annotations as A
 

@@ -41,13 +41,32 @@ def _nfd_options(p: argparse.ArgumentParser) -> None:
                    help="use only the NFD compatibility sets with one of these tags")
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("detect", "select", "check", "annotate", "validate")
+
+
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that command's subparser (argparse construction is a
+    measurable part of a per-job call)."""
     p = argparse.ArgumentParser(prog="compat", description="HPC container compatibility resolver: "
                                 "detect the host, rank an extended image index, pin the best digest.")
     p.add_argument("--version", action="version", version="compat 0.1.0")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
+    if only in (None, "detect"):
+        _add_detect(sub)
+    if only in (None, "select"):
+        _add_select(sub)
+    if only in (None, "check"):
+        _add_check(sub)
+    if only in (None, "annotate"):
+        _add_annotate(sub)
+    if only in (None, "validate"):
+        _add_validate(sub)
+    return p
+
+
+def _add_detect(sub) -> None:
     d = sub.add_parser("detect", help="print the host profile")
     d.add_argument("--json", action="store_true", help="print the profile as JSON (schemas/host.schema.json)")
     d.add_argument("--format", choices=["summary", "json", "nfd-features"], default="summary",
@@ -56,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _host_options(d, with_host_file=True)
     d.set_defaults(run="compat.cli.detect")
 
+
+
+def _add_select(sub) -> None:
     s = sub.add_parser("select", help="pick the best image of an index for this host")
     s.add_argument("ref", help="registry reference (host/repo[:tag][@digest]) or oci:DIR[:tag]")
     s.add_argument("--explain", action="store_true", help="table of every candidate, its verdict, score and reasons")
@@ -71,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     _host_options(s)
     s.set_defaults(run="compat.cli.select")
 
+
+
+def _add_check(sub) -> None:
     c = sub.add_parser("check", help="every requirement and NFD rule of every candidate, OK or FAIL")
     c.add_argument("ref", help="registry reference or oci:DIR[:tag]")
     c.add_argument("--json", action="store_true", help="as JSON (NFD rows in `nfd compat validate-node` shape)")
@@ -82,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     _host_options(c)
     c.set_defaults(run="compat.cli.check")
 
+
+
+def _add_annotate(sub) -> None:
     a = sub.add_parser("annotate", help="build or rewrite an extended index (for image authors)",
                        description="Build an index from variant images (--variant, --variants FILE), or "
                                    "rewrite the annotations of an existing index (--set, --unset). Keys may "
@@ -112,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--explain", action="store_true", help="proposals with their evidence (the default output)")
     a.set_defaults(run="compat.cli.annotate")
 
+
+
+def _add_validate(sub) -> None:
     v = sub.add_parser("validate", help="check an index's annotations, or a variants file")
     v.add_argument("target", metavar="REF|FILE", help="registry reference, oci:DIR[:tag], an index JSON "
                                                       "file or a variants file")
@@ -119,11 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
     v.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
     v.set_defaults(run="compat.cli.validate")
-    return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    parser = build_parser(words[0] if words and words[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     import importlib
 

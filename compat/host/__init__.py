@@ -7,13 +7,12 @@ a probe that fails leaves its fact unknown and says why in ``sources``.
 from __future__ import annotations
 
 import os
-import platform as _platform
 from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
 from compat.errors import BadInput, ValueProblem
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime, Ucx
 
-__all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Runtime", "load"]
+__all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Ucx", "Runtime", "load"]
 
 
 def _guard(name: str, sources: Dict[str, str], fn: Callable, default=None):

@@ -11,7 +11,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from compat.errors import BadInput
 from compat.host.cpu import oci_variant
-from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
+from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric
 from compat.vocab import values as V
 
 KEYS = ("os.arch", "os.variant", "os.kernel", "os.glibc", "libc.glibc", "os.distro",

@@ -52,11 +52,18 @@ def probe_fabrics(root: Root, sources: Dict[str, str]) -> Tuple[Fabric, ...]:
     return tuple(found)
 
 
+def _tool(root: Root, name: str, fact: str, sources: Dict[str, str]) -> Optional[str]:
+    """The tool's path, or None with the reason recorded (a sysroot runs nothing)."""
+    path = root.which(name)
+    if not path:
+        sources[fact] = f"unknown: {name} not on PATH" if root.live else "unknown: not probed under a sysroot"
+    return path
+
+
 def probe_libfabric(root: Root, sources: Dict[str, str]) -> Optional[Libfabric]:
     """``fi_info --version`` and ``fi_info -l``: 100-300 ms, so only on request."""
-    fi = root.which("fi_info")
+    fi = _tool(root, "fi_info", "libfabric", sources)
     if not fi:
-        sources["libfabric"] = "unknown: fi_info not on PATH" if root.live else "unknown: not probed under a sysroot"
         return None
     ver = root.run([fi, "--version"]) or ""
     m = re.search(r"libfabric:\s*(\S+)", ver)
@@ -70,9 +77,8 @@ def probe_libfabric(root: Root, sources: Dict[str, str]) -> Optional[Libfabric]:
 
 def probe_ucx(root: Root, sources: Dict[str, str]) -> Optional[Ucx]:
     """``ucx_info -v`` and ``-d`` (about 15 ms): UCX's version and the transports it can use."""
-    tool = root.which("ucx_info")
+    tool = _tool(root, "ucx_info", "ucx", sources)
     if not tool:
-        sources["ucx"] = "unknown: ucx_info not on PATH" if root.live else "unknown: not probed under a sysroot"
         return None
     ver = root.run([tool, "-v"]) or ""
     m = re.search(r"Version\s+(\S+)", ver)

@@ -24,7 +24,6 @@ from typing import Dict, List, Optional, Tuple
 from compat.host.cache import ProbeCache
 from compat.host.profile import MPI
 from compat.host.root import Root
-from compat.vocab.data import load as load_data
 
 #: sonames tried by the library probe, and the ABI each one promises
 SONAMES = (("libmpi.so.40", "openmpi"), ("libmpi.so.12", "mpich"), ("libmpich.so.12", "mpich"),

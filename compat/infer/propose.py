@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Optional
 
-from compat.infer.fatbin import KIND_ELF, KIND_PTX, cuda_version
+from compat.infer.fatbin import KIND_PTX, cuda_version
 from compat.infer.scan import Finding
 
 
