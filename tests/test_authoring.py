@@ -1,5 +1,6 @@
 """compat annotate and compat validate: round trips through a real registry and OCI layouts,
 read back by skopeo; validation errors as a user sees them."""
+import contextlib
 import json
 import os
 import shutil
@@ -40,11 +41,18 @@ def images(tmp_path_factory):
     return str(d / "src"), digests
 
 
-def push_variants(src, reg, names):
-    """The author's variant images, pushed to the registry by a real tool (skopeo)."""
-    for name in names:
-        subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{src}:{name}",
-                        f"docker://{reg.host}/hpc/app:{name}"], check=True, capture_output=True)
+@contextlib.contextmanager
+def registry_with_variants(src, workdir, names):
+    """A real registry holding the author's variant images as hpc/app:<name>, pushed by a
+    real tool (skopeo); stopped on exit."""
+    reg = RunningRegistry(workdir)
+    try:
+        for name in names:
+            subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{src}:{name}",
+                            f"docker://{reg.host}/hpc/app:{name}"], check=True, capture_output=True)
+        yield reg
+    finally:
+        reg.stop()
 
 
 def variant_flags(prefix):
@@ -177,9 +185,7 @@ def test_rewrite_refuses_invalid_values(images, tmp_path):
 @need_skopeo
 def test_registry_round_trip(images, tmp_path):
     src, digests = images
-    reg = RunningRegistry(tmp_path / "reg")
-    try:
-        push_variants(src, reg, [v[0] for v in VARIANT_ARGS])
+    with registry_with_variants(src, tmp_path / "reg", [v[0] for v in VARIANT_ARGS]) as reg:
         ref = f"{reg.host}/hpc/app:2024"
         proc = run_compat("annotate", ref, *variant_flags(f"{reg.host}/hpc/app:"), check=0)
         raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
@@ -198,8 +204,6 @@ def test_registry_round_trip(images, tmp_path):
         assert ok.returncode == 0, ok.stderr
         # validate reads it back clean
         assert run_compat("validate", ref).returncode == 0
-    finally:
-        reg.stop()
 
 
 # -- validate ------------------------------------------------------------------------------------
@@ -305,9 +309,7 @@ def test_nfd_spec_translation():
 def test_nfd_artifacts_attached_through_the_referrers_tag(images, tmp_path):
     from compat.author.nfd import SPEC_MEDIA_TYPE
     src, digests = images
-    reg = RunningRegistry(tmp_path / "reg")
-    try:
-        push_variants(src, reg, ["generic", "zen4"])
+    with registry_with_variants(src, tmp_path / "reg", ["generic", "zen4"]) as reg:
         args = ["annotate", f"{reg.host}/hpc/app:2024", "--nfd", "--variant", f"{reg.host}/hpc/app:generic",
                 "--variant", f"{reg.host}/hpc/app:zen4", "cpu.target=zen4"]
         run_compat(*args, env={"SOURCE_DATE_EPOCH": "1767225600"}, check=0)
@@ -326,8 +328,6 @@ def test_nfd_artifacts_attached_through_the_referrers_tag(images, tmp_path):
         raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reg.host}/hpc/app:{tag}"],
                              capture_output=True, text=True, check=True).stdout
         assert len(json.loads(raw)["manifests"]) == 1
-    finally:
-        reg.stop()
 
 
 def test_nfd_artifacts_in_a_layout(images, tmp_path):

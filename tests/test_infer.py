@@ -124,23 +124,19 @@ def test_isa_level_from_gnu_property_notes(build, tmp_path, level):
 
 
 @need_gcc
-def test_march_from_dwarf_producer_when_there_is_no_note(build, tmp_path):
-    binary = compile_c(build, "app-g", "-march=x86-64-v3", "-g")
+@pytest.mark.parametrize("name,flags,target,section", [
+    # no ISA note: the DWARF producer string of -g records -march
+    ("app-g", ["-march=x86-64-v3", "-g"], "x86_64_v3", ".debug_str"),
+    # a named CPU, recorded by -frecord-gcc-switches, maps to its archspec target
+    ("app-zen3", ["-march=znver3", "-frecord-gcc-switches"], "zen3", ".GCC.command.line"),
+])
+def test_march_recorded_by_gcc(build, tmp_path, name, flags, target, section):
+    binary = compile_c(build, name, *flags)
     out = str(tmp_path / "l")
     image(out, "x", [{"opt/app/bin/solver": binary}])
     doc = infer(wrap_index(out, "x"))
-    assert proposed(doc)["cpu.target"] == "x86_64_v3"
-    assert doc[0]["proposed"]["cpu.target"]["evidence"][0]["section"] == ".debug_str"
-
-
-@need_gcc
-def test_named_march_from_recorded_switches(build, tmp_path):
-    binary = compile_c(build, "app-zen3", "-march=znver3", "-frecord-gcc-switches")
-    out = str(tmp_path / "l")
-    image(out, "x", [{"opt/app/bin/solver": binary}])
-    doc = infer(wrap_index(out, "x"))
-    assert proposed(doc)["cpu.target"] == "zen3"
-    assert doc[0]["proposed"]["cpu.target"]["evidence"][0]["section"] == ".GCC.command.line"
+    assert proposed(doc)["cpu.target"] == target
+    assert doc[0]["proposed"]["cpu.target"]["evidence"][0]["section"] == section
 
 
 @need_gcc

@@ -52,37 +52,30 @@ def probe_fabrics(root: Root, sources: Dict[str, str]) -> Tuple[Fabric, ...]:
     return tuple(found)
 
 
-def _tool(root: Root, name: str, fact: str, sources: Dict[str, str]) -> Optional[str]:
-    """The tool's path, or None with the reason recorded (a sysroot runs nothing)."""
-    path = root.which(name)
+def _ask_tool(root: Root, sources: Dict[str, str], fact: str, tool: str, version_arg: str, version_re: str,
+              list_arg: str, item_re: str) -> Optional[Tuple[Optional[str], Tuple[str, ...]]]:
+    """(version, listed names) from two calls of ``tool``, or None with the reason recorded
+    (not on PATH; under a sysroot nothing runs)."""
+    path = root.which(tool)
     if not path:
-        sources[fact] = f"unknown: {name} not on PATH" if root.live else "unknown: not probed under a sysroot"
-    return path
+        sources[fact] = f"unknown: {tool} not on PATH" if root.live else "unknown: not probed under a sysroot"
+        return None
+    m = re.search(version_re, root.run([path, version_arg]) or "")
+    items = tuple(dict.fromkeys(re.findall(item_re, root.run([path, list_arg], timeout=5.0) or "", re.M)))
+    sources[fact] = f"{path} {version_arg}, {list_arg}"
+    return (m.group(1) if m else None), items
 
 
 def probe_libfabric(root: Root, sources: Dict[str, str]) -> Optional[Libfabric]:
     """``fi_info --version`` and ``fi_info -l``: 100-300 ms, so only on request."""
-    fi = _tool(root, "fi_info", "libfabric", sources)
-    if not fi:
+    got = _ask_tool(root, sources, "libfabric", "fi_info", "--version", r"libfabric:\s*(\S+)",
+                    "-l", r"^([\w;-]+):\s*$")
+    if got is None:
         return None
-    ver = root.run([fi, "--version"]) or ""
-    m = re.search(r"libfabric:\s*(\S+)", ver)
-    listing = root.run([fi, "-l"], timeout=5.0) or ""
-    providers = tuple(dict.fromkeys(
-        name for name in re.findall(r"^([\w;-]+):\s*$", listing, re.M)
-        if not name.startswith("ofi_hook")))
-    sources["libfabric"] = f"{fi} --version, -l"
-    return Libfabric(version=m.group(1) if m else None, providers=providers)
+    return Libfabric(version=got[0], providers=tuple(p for p in got[1] if not p.startswith("ofi_hook")))
 
 
 def probe_ucx(root: Root, sources: Dict[str, str]) -> Optional[Ucx]:
     """``ucx_info -v`` and ``-d`` (about 15 ms): UCX's version and the transports it can use."""
-    tool = _tool(root, "ucx_info", "ucx", sources)
-    if not tool:
-        return None
-    ver = root.run([tool, "-v"]) or ""
-    m = re.search(r"Version\s+(\S+)", ver)
-    devices = root.run([tool, "-d"], timeout=5.0) or ""
-    transports = tuple(dict.fromkeys(re.findall(r"Transport:\s*(\S+)", devices)))
-    sources["ucx"] = f"{tool} -v, -d"
-    return Ucx(version=m.group(1) if m else None, transports=transports)
+    got = _ask_tool(root, sources, "ucx", "ucx_info", "-v", r"Version\s+(\S+)", "-d", r"Transport:\s*(\S+)")
+    return None if got is None else Ucx(version=got[0], transports=got[1])
