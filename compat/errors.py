@@ -29,3 +29,17 @@ class NoCompatibleCandidate(CompatError):
 
 class ValueProblem(ValueError):
     """A malformed annotation or assumption value; the message names what is wrong."""
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in list(range(0x20)) + [0x7f] + list(range(0x80, 0xa0))}
+_CONTROL.update({c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202a, 0x202f), *range(0x2066, 0x206a))})
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def printable(value, limit: int = 200) -> str:
+    """``value`` (anything, often from an image or a registry) as one line that is safe to
+    print: control characters escaped (no terminal escape sequences, no forged lines), cut to
+    ``limit`` characters with an ellipsis."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.translate(_CONTROL)
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"

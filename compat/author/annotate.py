@@ -139,7 +139,7 @@ def attach_nfd(sink, index: Dict, created: str) -> List[str]:
     identical spec is already attached); returns the artifact digests pushed."""
     from compat.author import nfd
     from compat.match.rank import _skip_reason
-    from compat.oci import manifest as M
+    from compat.oci import digest as M
 
     pushed = []
     empty = b"{}"

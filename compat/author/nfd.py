@@ -135,7 +135,7 @@ def to_yaml(doc) -> bytes:
 
 def artifact(subject: Mapping, annotations: Mapping[str, str], tag: str, created: str) -> Tuple[bytes, bytes]:
     """(spec layer bytes, artifact manifest bytes) attached to ``subject``."""
-    from compat.oci import manifest as M, media
+    from compat.oci import digest as M, media
 
     layer = to_yaml(spec_for(annotations, tag))
     man = {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,

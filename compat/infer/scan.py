@@ -159,8 +159,8 @@ class _Hashing(io.RawIOBase):
 
 def _open_layer(source, layer: Layer):
     if source.layout is not None:
-        algorithm, _, hexpart = layer.digest.partition(":")
-        path = os.path.join(source.layout.path, "blobs", algorithm, hexpart)
+        from compat.oci.digest import blob_path
+        path = blob_path(source.layout.path, layer.digest, f"{source.ref}: layer")
         try:
             return open(path, "rb")
         except OSError as exc:

@@ -9,7 +9,7 @@ import os
 from typing import Optional
 
 from compat.host.cache import cache_dir, write_atomically
-from compat.oci import manifest
+from compat.oci import digest as D
 
 
 class ManifestCache:
@@ -20,18 +20,17 @@ class ManifestCache:
         self.root = os.path.join(cache_dir(), "manifests")
 
     def _path(self, digest: str) -> str:
-        algorithm, _, hexpart = digest.partition(":")
-        return os.path.join(self.root, algorithm, hexpart)
+        return D.blob_path(self.root, digest, "manifest cache")
 
     def get(self, digest: str) -> Optional[bytes]:
-        if not self.enabled or not manifest.DIGEST_RE.match(digest):
+        if not self.enabled or not D.is_digest(digest):
             return None
         try:
             with open(self._path(digest), "rb") as fh:
                 data = fh.read()
         except OSError:
             return None
-        if manifest.digest_of(data, digest.split(":")[0]) != digest:
+        if D.digest_of(data, digest.split(":")[0]) != digest:
             return None      # corrupted entry: ignore it, it will be rewritten
         return data
 

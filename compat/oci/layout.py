@@ -6,7 +6,7 @@ import os
 from typing import Dict, Optional, Tuple
 
 from compat.errors import BadInput
-from compat.oci import manifest, media
+from compat.oci import digest as D, manifest, media
 from compat.oci.reference import Reference
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -26,14 +26,13 @@ class Layout:
             raise BadInput(f"oci:{path}: oci-layout has no imageLayoutVersion")
 
     def blob(self, digest: str) -> bytes:
-        algorithm, _, hexpart = digest.partition(":")
-        p = os.path.join(self.path, "blobs", algorithm, hexpart)
+        p = D.blob_path(self.path, digest, f"oci:{self.path}")
         try:
             with open(p, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
             raise BadInput(f"oci:{self.path}: blob {digest}: {exc.strerror}") from None
-        manifest.verify(data, digest, f"oci:{self.path} blob {digest}")
+        D.verify(data, digest, f"oci:{self.path} blob {digest}")
         return data
 
     def index_json(self) -> Dict:

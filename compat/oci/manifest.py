@@ -1,30 +1,12 @@
 """Parse and check manifests and indexes: structure errors are bad input (exit 2)."""
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from typing import Any, Dict, Optional, Tuple
 
 from compat.errors import BadInput
 from compat.oci import media
-
-DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def verify(data: bytes, digest: str, what: str) -> None:
-    """Every fetched blob is checked against the digest that named it."""
-    algorithm = digest.split(":", 1)[0]
-    if algorithm not in ("sha256", "sha512"):
-        raise BadInput(f"{what}: unsupported digest algorithm {algorithm!r}")
-    actual = digest_of(data, algorithm)
-    if actual != digest:
-        raise BadInput(f"{what}: content does not match its digest (expected {digest}, got {actual})")
-
+from compat.oci.digest import is_digest
 
 def parse(data: bytes, what: str, content_type: Optional[str] = None) -> Tuple[str, Dict[str, Any]]:
     """(media type, document) of an index or image manifest; anything else is bad input."""
@@ -57,7 +39,7 @@ def check_index(doc: Dict[str, Any], what: str) -> None:
         where = f"{what}: manifests[{i}]"
         if not isinstance(d, dict):
             raise BadInput(f"{where} is not an object")
-        if not isinstance(d.get("digest"), str) or not DIGEST_RE.match(d["digest"]):
+        if not is_digest(d.get("digest")):
             raise BadInput(f"{where}: missing or malformed digest")
         if not isinstance(d.get("mediaType"), str):
             raise BadInput(f"{where}: missing mediaType")

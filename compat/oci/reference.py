@@ -6,12 +6,12 @@ import re
 from typing import NamedTuple, Optional
 
 from compat.errors import BadInput
+from compat.oci.digest import is_digest
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$")
 
 
 class Reference(NamedTuple):
@@ -77,7 +77,7 @@ def parse(text: str) -> Reference:
             else:
                 raise BadInput(f"{text}: oci-archive is not supported; unpack it and use oci:DIR")
     name, _, digest = text.partition("@")
-    if digest and not _DIGEST_RE.match(digest):
+    if digest and not is_digest(digest):
         raise BadInput(f"{text}: malformed digest {digest!r}")
     tag = None
     last = name.rsplit("/", 1)[-1]
@@ -109,6 +109,6 @@ def _parse_layout(rest: str) -> Reference:
             path, tag = head, tail
     if not path:
         raise BadInput("oci: reference without a directory")
-    if digest and not _DIGEST_RE.match(digest):
+    if digest and not is_digest(digest):
         raise BadInput(f"oci:{rest}: malformed digest {digest!r}")
     return Reference(layout=path, tag=tag, digest=digest or None)

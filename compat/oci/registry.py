@@ -19,6 +19,7 @@ from typing import Dict, Optional, Tuple
 
 from compat.errors import RegistryError
 from compat.oci import auth, manifest, media
+from compat.oci import digest as D
 from compat.oci.http import Connection, ProtocolError
 from compat.oci.reference import Reference
 
@@ -269,7 +270,7 @@ class Registry:
         if resp.status != 200:
             raise self._fail(resp, what)
         digest = resp.headers.get("docker-content-digest")
-        return digest if digest and manifest.DIGEST_RE.match(digest) else None
+        return digest if digest and D.is_digest(digest) else None
 
     def get_manifest(self, reference: str) -> Tuple[str, str, bytes]:
         """(digest, content type, verified bytes) of a manifest or index."""
@@ -278,12 +279,12 @@ class Registry:
         resp = self.request("GET", f"/v2/{self.ref.repository}/manifests/{reference}", {"Accept": media.ACCEPT})
         if resp.status != 200:
             raise self._fail(resp, what)
-        if manifest.DIGEST_RE.match(reference):
+        if D.is_digest(reference):
             digest = reference
         else:
-            digest = resp.headers.get("docker-content-digest") or manifest.digest_of(resp.body)
+            digest = resp.headers.get("docker-content-digest") or D.digest_of(resp.body)
         try:
-            manifest.verify(resp.body, digest, what)
+            D.verify(resp.body, digest, what)
         except Exception as exc:
             raise RegistryError(str(exc)) from None
         return digest, resp.headers.get("content-type", ""), resp.body
@@ -329,7 +330,7 @@ class Registry:
         if resp.status != 200:
             raise self._fail(resp, what)
         try:
-            manifest.verify(resp.body, digest, what)
+            D.verify(resp.body, digest, what)
         except Exception as exc:
             raise RegistryError(str(exc)) from None
         return resp.body

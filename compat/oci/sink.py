@@ -12,7 +12,7 @@ import os
 from typing import Optional
 
 from compat.errors import BadInput, RegistryError
-from compat.oci import manifest, media
+from compat.oci import digest as D, manifest, media
 from compat.oci.reference import Reference
 
 
@@ -32,7 +32,7 @@ class RegistrySink:
         return r.status == 201
 
     def put_blob(self, digest: str, data: bytes) -> None:
-        manifest.verify(data, digest, f"blob {digest}")
+        D.verify(data, digest, f"blob {digest}")
         what = f"{self.ref.registry}/{self.ref.repository}"
         r = self.registry.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/")
         if r.status != 202 or "location" not in r.headers:
@@ -54,7 +54,7 @@ class RegistrySink:
                                   {"Content-Type": media_type}, data)
         if r.status != 201:
             raise self.registry._fail(r, f"{what}: pushing a manifest")
-        digest = manifest.digest_of(data)
+        digest = D.digest_of(data)
         said = r.headers.get("docker-content-digest")
         if said and said != digest:
             raise RegistryError(f"{what}: registry stored {said}, compat sent {digest}")
@@ -98,9 +98,9 @@ class LayoutSink:
                 json.dump({"imageLayoutVersion": "1.0.0"}, fh)
 
     def _blob_path(self, digest: str) -> str:
-        algorithm, _, hexpart = digest.partition(":")
-        os.makedirs(os.path.join(self.path, "blobs", algorithm), exist_ok=True)
-        return os.path.join(self.path, "blobs", algorithm, hexpart)
+        path = D.blob_path(self.path, digest, f"oci:{self.path}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
 
     def has_blob(self, digest: str) -> bool:
         return os.path.exists(self._blob_path(digest))
@@ -111,11 +111,11 @@ class LayoutSink:
     def put_blob(self, digest: str, data: bytes) -> None:
         from compat.host.cache import write_atomically
 
-        manifest.verify(data, digest, f"blob {digest}")
+        D.verify(data, digest, f"blob {digest}")
         write_atomically(self._blob_path(digest), data)
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
-        digest = manifest.digest_of(data)
+        digest = D.digest_of(data)
         self.put_blob(digest, data)
         if reference.startswith("sha256:"):
             return digest
