@@ -42,12 +42,18 @@ class Selection(NamedTuple):
         return self.ranking.candidates
 
     def formatted(self, fmt: str = "ref") -> str:
-        return self.ref.pinned(self.digest, fmt)
+        """The pinned reference in the form ``fmt``'s runtime accepts (compat.cli.formats)."""
+        from compat.cli.formats import pinned
+        return pinned(self.ref, self.digest, fmt)
 
-    def to_dict(self) -> dict:
-        return {"reference": self.reference, "digest": self.digest, "index": str(self.ref),
-                "indexDigest": self.index_digest, "platform": str(self.ranking.platform),
-                "candidates": [c.to_dict() for c in self.candidates]}
+    def to_dict(self, schema: str = "compat.selection/v1") -> dict:
+        """schemas/selection.schema.json; also when nothing is compatible (selected: null)."""
+        best = self.chosen
+        return {"schema": schema, "index": str(self.ref), "indexDigest": self.index_digest,
+                "platform": str(self.ranking.platform),
+                "selected": best.digest if best else None, "reference": self.reference if best else None,
+                "candidates": [c.to_dict(rank=i + 1 if c.compatible else None)
+                               for i, c in enumerate(self.candidates)]}
 
 
 def rank(index: Mapping, host: Optional[Host] = None, platform: Optional[str] = None,
@@ -133,9 +139,12 @@ def select(ref: str, host: Optional[Host] = None, **kwargs) -> Selection:
 
 
 def no_candidate_message(sel: Selection) -> str:
-    lines = [f"no compatible image in {sel.ref} for {sel.ranking.platform}:"]
+    """One line per candidate; what comes from the image is escaped (one line each, always)."""
+    from compat.errors import printable
+    lines = [f"no compatible image in {printable(str(sel.ref), 300)} for {printable(str(sel.ranking.platform), 100)}:"]
     for c in sel.candidates:
-        lines.append(f"  {c.digest[:19]}  {c.platform_text:<16} {c.verdict}: {c.reason}")
+        lines.append(f"  {printable(c.digest[:19], 19)}  {printable(c.platform_text, 60):<16} {c.verdict}: "
+                     f"{printable(c.reason, 400)}")
     if not sel.candidates:
         lines.append("  (the index lists no images)")
     return "\n".join(lines)

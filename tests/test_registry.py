@@ -53,7 +53,7 @@ def test_select_by_index_digest(plain):
 def test_json_output(plain):
     proc = run_compat("select", f"{plain.host}/hpc/lammps:2024", "--json", *H100, check=0)
     doc = json.loads(proc.stdout)
-    assert doc["digest"] == cuda124_digest() and doc["indexDigest"] == plain.index
+    assert doc["selected"] == cuda124_digest() and doc["indexDigest"] == plain.index
     assert doc["candidates"][0]["verdict"] == "compatible"
     assert len(doc["candidates"]) == 16
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import sys
 
-from compat.errors import BadInput
+from compat.errors import BadInput, printable as P
 
 
-def _report(problems) -> int:
+def _report(problems, quiet: bool = False) -> int:
+    """Print the problems on stderr (warnings not with -q); the number of errors."""
     errors = [p for p in problems if p.level == "error"]
     for p in problems:
-        print(f"compat: {p}", file=sys.stderr)
+        if p.level == "error" or not quiet:
+            print(f"compat: {P(str(p), 1000)}", file=sys.stderr)
     return len(errors)
 
 
@@ -24,20 +26,20 @@ def _print_inferred(reports, as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     for r in reports:
-        print(f"{r.label} ({r.digest[:19]}): {r.result['files']} files of interest, "
+        print(f"{P(r.label, 200)} ({P(r.digest[:19], 19)}): {r.result['files']} files of interest, "
               f"{r.result['bytes'] / 1e6:.1f} MB of layers")
         for p in r.result["proposals"]:
-            print(f"  org.hpc-compat.{p.key}={p.value}")
+            print(f"  org.hpc-compat.{P(p.key, 100)}={P(p.value)}")
             for ev in p.evidence[:6]:
-                print(f"      {ev['file']}  [{ev['section']}]  {ev['value']}")
+                print(f"      {P(ev['file'], 300)}  [{P(ev['section'], 60)}]  {P(ev['value'])}")
             if len(p.evidence) > 6:
                 print(f"      ... {len(p.evidence) - 6} more")
         for key, why in r.result["unknown"].items():
-            print(f"  org.hpc-compat.{key}: unknown ({why})")
+            print(f"  org.hpc-compat.{P(key, 100)}: unknown ({P(why, 400)})")
         for d in r.disagreements:
-            print(f"  disagreement: {d}")
+            print(f"  disagreement: {P(d, 400)}")
         for n in r.result["notes"]:
-            print(f"  note: {n}")
+            print(f"  note: {P(n, 400)}")
 
 
 def run(args) -> int:
@@ -52,7 +54,7 @@ def run(args) -> int:
         more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
         if problems:
             for p in problems:
-                print(f"compat: error: {args.variants_file}: {p}", file=sys.stderr)
+                print(f"compat: error: {P(args.variants_file, 200)}: {P(str(p), 400)}", file=sys.stderr)
             raise BadInput(f"{args.variants_file}: {len(problems)} schema error(s); nothing was pushed")
         variants += more
         dest_text = dest_text or file_dest
@@ -76,19 +78,20 @@ def run(args) -> int:
         if not args.write:
             _print_inferred(reports, args.json)
             return 0
-        for r in reports:
+        for r in reports if not args.quiet else ():
             for d in r.disagreements:
-                print(f"compat: {r.label}: {d}", file=sys.stderr)
+                print(f"compat: {P(r.label, 200)}: {P(d, 400)}", file=sys.stderr)
     elif args.write or args.prefer_inferred:
         raise BadInput("annotate: --write and --prefer-inferred go with --infer")
-    n_errors = _report(plan.problems)
+    n_errors = _report(plan.problems, args.quiet)
     if n_errors:
         raise BadInput(f"annotate: {n_errors} invalid annotation(s); nothing was pushed")
     if args.dry_run:
         sys.stdout.write(A.serialise(plan.index).decode() + "\n")
         return 0
     if plan.unchanged and not args.nfd and (args.source is None or parse_ref(args.source) == dest):
-        print(f"compat: {dest}: unchanged", file=sys.stderr)
+        if not args.quiet:
+            print(f"compat: {P(str(dest), 300)}: unchanged", file=sys.stderr)
         print(plan.source_digest)
         return 0
     created = None

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import sys
 
-from compat.cli.common import host_and_features
-from compat.cli.select import tags_of
+from compat.cli.select import resolve_for
+from compat.errors import printable
 
 
 def _nfd_results(sel, cand):
@@ -23,63 +23,58 @@ def _nfd_results(sel, cand):
 
 
 def to_json(sel) -> dict:
-    out = []
-    for c in sel.candidates:
-        item = {"digest": c.digest, "platform": c.platform_text, "description": c.description,
-                "verdict": c.verdict, "reason": c.reason,
-                "requirements": [{"dimension": k.dimension, "ok": k.ok, "reason": k.reason}
-                                 for k in c.checks if k.reason]}
+    """schemas/check.schema.json: the selection document (the same names as select --json), each
+    candidate with its NFD artifact's results where it has one."""
+    doc = sel.to_dict(schema="compat.check/v1")
+    for item, c in zip(doc["candidates"], sel.candidates):
         art, results = _nfd_results(sel, c)
         if art is not None:
             item["nfd"] = {"artifact": art.digest, "created": art.created,
                            "sets": results if isinstance(results, str) else [r.to_dict() for r in results]}
-        out.append(item)
-    best = sel.ranking.best
-    return {"index": str(sel.ref), "indexDigest": sel.index_digest, "platform": str(sel.ranking.platform),
-            "selected": best.digest if best else None, "candidates": out}
+    return doc
 
 
 def to_text(sel) -> str:
+    """Every candidate, requirement and NFD rule; text from the image escaped (printable)."""
+    P = printable
     lines = []
     best = sel.ranking.best
     for c in sel.candidates:
         mark = "SELECTED" if best is not None and c.digest == best.digest and c.compatible else c.verdict.upper()
-        lines.append(f"CANDIDATE {c.digest[:19]}  {c.platform_text}  {mark}" +
-                     (f"  ({c.description})" if c.description else ""))
+        lines.append(f"CANDIDATE {P(c.digest[:19], 19)}  {P(c.platform_text, 60)}  {mark}" +
+                     (f"  ({P(c.description)})" if c.description else ""))
         if not c.checks or not c.compatible:
-            lines.append(f"  verdict: {c.reason}")
+            lines.append(f"  verdict: {P(c.reason, 400)}")
         for k in c.checks:
             if k.reason and k.dimension != "nfd":
-                lines.append(f"  {'OK  ' if k.ok else 'FAIL'}  {k.dimension:<16} {k.reason}")
+                lines.append(f"  {'OK  ' if k.ok else 'FAIL'}  {k.dimension:<16} {P(k.reason, 400)}")
         art, results = _nfd_results(sel, c)
         if art is not None:
-            lines.append(f"  NFD artifact {art.digest[:19]} (created {art.created or 'unknown'})")
+            lines.append(f"  NFD artifact {P(art.digest[:19], 19)} (created {P(art.created or 'unknown', 60)})")
             if isinstance(results, str):
-                lines.append(f"    ERROR  {results}")
+                lines.append(f"    ERROR  {P(results, 400)}")
             for r in results if not isinstance(results, str) else ():
-                head = f"    COMPATIBILITY SET #{r.index + 1} Weight: {r.weight}" + (f"; Tag: {r.tag}" if r.tag else "")
+                head = f"    COMPATIBILITY SET #{r.index + 1} Weight: {P(r.weight, 20)}" + \
+                    (f"; Tag: {P(r.tag, 60)}" if r.tag else "")
                 lines.append(head + f"  {'OK' if r.ok else 'FAIL'}")
                 if r.description:
-                    lines.append(f"    Description: {r.description}")
+                    lines.append(f"    Description: {P(r.description)}")
                 for rule in r.rules:
-                    lines.append(f"      RULE: {rule.name or '-'} - {'OK' if rule.ok else 'FAIL'}")
+                    lines.append(f"      RULE: {P(rule.name or '-', 100)} - {'OK' if rule.ok else 'FAIL'}")
                     for row in rule.rows:
-                        lines.append(f"        {'OK  ' if row.ok else 'FAIL'}  {row}  [{row.matcher_type}]")
+                        lines.append(f"        {'OK  ' if row.ok else 'FAIL'}  {P(str(row), 400)}  "
+                                     f"[{P(row.matcher_type, 40)}]")
                     for i, alt in enumerate(rule.any_rows):
                         for row in alt:
-                            lines.append(f"        {'OK  ' if row.ok else 'FAIL'}  matchAny[{i}] {row}  [{row.matcher_type}]")
+                            lines.append(f"        {'OK  ' if row.ok else 'FAIL'}  matchAny[{i}] {P(str(row), 400)}  "
+                                         f"[{P(row.matcher_type, 40)}]")
         lines.append("")
-    lines.append(f"compat: {'selects ' + sel.reference if best else 'no compatible candidate'}")
+    lines.append(f"compat: {'selects ' + P(sel.reference, 400) if best else 'no compatible candidate'}")
     return "\n".join(lines)
 
 
 def run(args) -> int:
-    from compat.api import resolve
-
-    host, features = host_and_features(args)
-    sel = resolve(args.ref, host=host, platform=args.platform, allow_unknown=args.allow_unknown,
-                  plain_http=args.plain_http, timeout=args.timeout, referrers=args.referrers,
-                  tags=tags_of(args), features=features)
+    sel = resolve_for(args)
     if args.json:
         json.dump(to_json(sel), sys.stdout, indent=2)
         sys.stdout.write("\n")

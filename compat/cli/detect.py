@@ -71,5 +71,6 @@ def run(args) -> int:
         json.dump(h.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(summary(h))
+        from compat.errors import printable     # facts read below a sysroot are not ours either
+        print("\n".join(printable(line, 1000) for line in summary(h).split("\n")))
     return 0

@@ -2,7 +2,7 @@
 
 Exit codes (spec/cli.md): 0 success; 1 ``validate`` found problems; 2 bad input (unreadable
 reference, malformed index or profile, registry or network failure, bad option); 3 no
-compatible candidate.
+compatible candidate. Every exit 2 is one line on stderr, a bad option included.
 """
 from __future__ import annotations
 
@@ -12,18 +12,83 @@ from typing import List, Optional
 
 from compat.errors import CompatError
 
+#: site-wide settings an administrator sets once (spec/cli.md, "Environment"), shown in --help
+ENVIRONMENT = (
+    ("COMPAT_TIMEOUT", "default for --timeout, in seconds"),
+    ("COMPAT_PLAIN_HTTP", "registries reached over plain HTTP: a comma-separated list of host[:port], or 1 for all"),
+    ("COMPAT_SYSROOT", "default for --sysroot"),
+    ("COMPAT_CACHE_DIR", "where manifests and probe results are cached (default ~/.cache/compat)"),
+    ("COMPAT_NO_CACHE", "1: read and write no cache"),
+    ("COMPAT_DEBUG", "1: show the traceback of an internal error"),
+)
+EPILOG = "environment (options given on the command line win):\n" + \
+    "\n".join(f"  {name:<18} {what}" for name, what in ENVIRONMENT)
 
-def _host_options(p: argparse.ArgumentParser, with_host_file: bool = True) -> None:
-    g = p.add_argument_group("host")
+COMMANDS = ("detect", "select", "check", "annotate", "validate", "completion")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (the exit-2 contract), naming --help."""
+
+    def error(self, message):
+        from compat.errors import printable
+        self.exit(2, f"{self.prog}: {printable(message, 300)} (see {self.prog} --help)\n")
+
+
+class _Version(argparse.Action):
+    """--version from the installed distribution's metadata, read only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib import metadata
+        try:
+            version = metadata.version("hpc-compat")
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed: pip install .)"
+        parser.exit(0, f"compat {version}\n")
+
+
+def timeout_value(text: str) -> float:
+    """A --timeout / COMPAT_TIMEOUT value: seconds, finite, above 0, at most a day."""
+    import math
+    from compat.errors import printable
+    from compat.limits import MAX_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{printable(text, 40)} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"{printable(text, 40)}: give seconds above 0 and at most "
+                                         f"{MAX_TIMEOUT_S} (a day)")
+    return value
+
+
+def _quiet(p: argparse.ArgumentParser, top: bool = False) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
+                   help="no progress or warnings on stderr (errors still)")
+
+
+def _network_options(p: argparse.ArgumentParser, default_timeout: float) -> None:
+    p.add_argument("--plain-http", action="store_true",
+                   help="talk HTTP, not HTTPS, to the registry. Env: COMPAT_PLAIN_HTTP")
+    p.add_argument("--timeout", type=timeout_value, metavar="S", default=None,
+                   help=f"bound on the command's total network time, in seconds (default {default_timeout:g}; "
+                        f"above 0, at most a day). Env: COMPAT_TIMEOUT")
+    p.set_defaults(default_timeout=default_timeout)
+
+
+def _host_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("host (--host excludes --sysroot and --probe-tools)")
     g.add_argument("--sysroot", metavar="DIR",
                    help="read /proc, /sys, /etc, /usr, /opt below DIR (another machine's files; "
                         "nothing is executed). Env: COMPAT_SYSROOT")
     g.add_argument("--assume", metavar="KEY=VALUE", action="append", default=[],
                    help="state a host fact instead of detecting it (repeatable), e.g. gpu.cc=9.0")
-    if with_host_file:
-        g.add_argument("--host", metavar="FILE", help="load a saved profile (compat detect --json), or an "
-                                                     "NFD NodeFeature / `nfd export features` document, "
-                                                     "instead of detecting")
+    g.add_argument("--host", metavar="FILE", help="load a saved profile (compat detect --json), or an "
+                                                 "NFD NodeFeature / `nfd export features` document, "
+                                                 "instead of detecting")
     g.add_argument("--probe-tools", action="store_true",
                    help="also ask fi_info for libfabric providers and ucx_info for UCX transports "
                         "(adds 100-300 ms)")
@@ -41,79 +106,82 @@ def _nfd_options(p: argparse.ArgumentParser) -> None:
                    help="use only the NFD compatibility sets with one of these tags")
 
 
-COMMANDS = ("detect", "select", "check", "annotate", "validate")
-
-
 def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that command's subparser (argparse construction is a
     measurable part of a per-job call)."""
-    p = argparse.ArgumentParser(prog="compat", description="HPC container compatibility resolver: "
-                                "detect the host, rank an extended image index, pin the best digest.")
-    p.add_argument("--version", action="version", version="compat 0.1.0")
+    p = Parser(prog="compat", description="HPC container compatibility resolver: detect the host, rank an "
+               "extended image index, pin the best digest.", epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action=_Version, help="print the installed version and exit")
+    _quiet(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-
-    if only in (None, "detect"):
-        _add_detect(sub)
-    if only in (None, "select"):
-        _add_select(sub)
-    if only in (None, "check"):
-        _add_check(sub)
-    if only in (None, "annotate"):
-        _add_annotate(sub)
-    if only in (None, "validate"):
-        _add_validate(sub)
+    for name, add in _ADDERS:
+        if only in (None, name):
+            add(sub)
     return p
 
 
+def _command(sub, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    c = sub.add_parser(name, help=summary, description=description, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _quiet(c)
+    c.set_defaults(run=f"compat.cli.{name}")
+    return c
+
+
 def _add_detect(sub) -> None:
-    d = sub.add_parser("detect", help="print the host profile")
+    d = _command(sub, "detect", "print the host profile",
+                 "Detect this machine (or the one below --sysroot) and print what it is and where each fact "
+                 "came from.")
     d.add_argument("--json", action="store_true", help="print the profile as JSON (schemas/host.schema.json)")
-    d.add_argument("--format", choices=["summary", "json", "nfd-features"], default="summary",
+    d.add_argument("--format", choices=["summary", "json", "nfd-features"], default=None,
                    help="summary (default), json (= --json), or nfd-features: an NFD local feature file "
                         "with what NFD cannot see (for /etc/kubernetes/node-feature-discovery/features.d/)")
-    _host_options(d, with_host_file=True)
-    d.set_defaults(run="compat.cli.detect")
-
+    _host_options(d)
 
 
 def _add_select(sub) -> None:
-    s = sub.add_parser("select", help="pick the best image of an index for this host")
-    s.add_argument("ref", help="registry reference (host/repo[:tag][@digest]) or oci:DIR[:tag]")
-    s.add_argument("--explain", action="store_true", help="table of every candidate, its verdict, score and reasons")
-    s.add_argument("--json", action="store_true", help="same as --format json")
-    s.add_argument("--format", choices=["ref", "digest", "apptainer", "podman", "enroot", "json"],
-                   default="ref", help="how to print the pinned image (default: ref)")
+    from compat.cli.formats import FORMATS
+    s = _command(sub, "select", "pick the best image of an index for this host",
+                 "Rank every image of an extended index for the host and print the pinned best one "
+                 "(exit 3 if none fits).")
+    s.add_argument("ref", metavar="REF", help="registry reference (host/repo[:tag][@digest]) or oci:DIR[:tag]")
+    s.add_argument("--explain", action="store_true",
+                   help="table of every candidate, its verdict, score and reasons (on stderr when "
+                        "--format or --json also asks for the reference on stdout)")
+    s.add_argument("--json", action="store_true",
+                   help="the selection as JSON (schemas/selection.schema.json); same as --format json")
+    s.add_argument("--format", choices=FORMATS, default=None,
+                   help="how to print the pinned image: ref (default), digest, the form apptainer, podman or "
+                        "enroot accepts for this source, or json")
     s.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="select for this platform, not the host's")
-    s.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
     s.add_argument("--allow-unknown", action="store_true",
                    help="keep candidates with unknown org.hpc-compat.* keys (ranked as if absent)")
-    s.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
+    _network_options(s, 10.0)
     _nfd_options(s)
     _host_options(s)
-    s.set_defaults(run="compat.cli.select")
-
 
 
 def _add_check(sub) -> None:
-    c = sub.add_parser("check", help="every requirement and NFD rule of every candidate, OK or FAIL")
-    c.add_argument("ref", help="registry reference or oci:DIR[:tag]")
-    c.add_argument("--json", action="store_true", help="as JSON (NFD rows in `nfd compat validate-node` shape)")
+    c = _command(sub, "check", "every requirement and NFD rule of every candidate, OK or FAIL",
+                 "For every image of an index, every requirement and NFD rule with OK or FAIL and the "
+                 "reason (exit 3 if none fits).")
+    c.add_argument("ref", metavar="REF", help="registry reference or oci:DIR[:tag]")
+    c.add_argument("--json", action="store_true",
+                   help="as JSON (schemas/check.schema.json; NFD rows in `nfd compat validate-node` shape)")
     c.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="check for this platform, not the host's")
-    c.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
     c.add_argument("--allow-unknown", action="store_true", help="evaluate candidates with unknown keys too")
-    c.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
+    _network_options(c, 10.0)
     _nfd_options(c)
     _host_options(c)
-    c.set_defaults(run="compat.cli.check")
-
 
 
 def _add_annotate(sub) -> None:
-    a = sub.add_parser("annotate", help="build or rewrite an extended index (for image authors)",
-                       description="Build an index from variant images (--variant, --variants FILE), or "
-                                   "rewrite the annotations of an existing index (--set, --unset). Keys may "
-                                   "omit the org.hpc-compat. prefix. Everything is validated before a push.")
+    a = _command(sub, "annotate", "build or rewrite an extended index (for image authors)",
+                 "Build an index from variant images (--variant, --variants FILE), or rewrite the annotations "
+                 "of an existing index (--set, --unset). Keys may omit the org.hpc-compat. prefix. Everything "
+                 "is validated before a push.")
     a.add_argument("dest", nargs="?", help="where the index goes: host/repo:tag or oci:DIR:tag "
                                            "(rewrite mode: also the index to rewrite, unless --from)")
     a.add_argument("--variant", nargs="+", action="append", metavar=("REF", "KEY=VALUE"),
@@ -128,8 +196,7 @@ def _add_annotate(sub) -> None:
     a.add_argument("--nfd", action="store_true",
                    help="also attach to each image an NFD image-compatibility artifact (v1alpha1) generated "
                         "from its annotations (SOURCE_DATE_EPOCH sets its creation time)")
-    a.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
-    a.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per-request timeout (default 30 s)")
+    _network_options(a, 30.0)
     i = a.add_argument_group("inference (read the images' files, execute nothing)")
     i.add_argument("--infer", action="store_true",
                    help="propose annotations from each image's contents, with their evidence")
@@ -138,31 +205,72 @@ def _add_annotate(sub) -> None:
     i.add_argument("--path", action="append", metavar="PATH", help="only look at files under PATH (repeatable)")
     i.add_argument("--json", action="store_true", help="proposals and evidence as JSON")
     i.add_argument("--explain", action="store_true", help="proposals with their evidence (the default output)")
-    a.set_defaults(run="compat.cli.annotate")
-
 
 
 def _add_validate(sub) -> None:
-    v = sub.add_parser("validate", help="check an index's annotations, or a variants file")
+    v = _command(sub, "validate", "check an index's annotations, or a variants file",
+                 "Every problem of an index's annotations (or of a variants file) with its location; "
+                 "exit 0 when clean, 1 when not.")
     v.add_argument("target", metavar="REF|FILE", help="registry reference, oci:DIR[:tag], an index JSON "
                                                       "file or a variants file")
-    v.add_argument("--json", action="store_true", help="problems as JSON")
-    v.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS, to the registry")
-    v.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per-request timeout (default 10 s)")
-    v.set_defaults(run="compat.cli.validate")
+    v.add_argument("--json", action="store_true", help="problems as JSON (schemas/validation.schema.json)")
+    _network_options(v, 10.0)
+
+
+def _add_completion(sub) -> None:
+    c = _command(sub, "completion", "print a shell completion script",
+                 "Print a completion script for bash, zsh or fish, generated from this parser. "
+                 "bash: eval \"$(compat completion bash)\"; zsh: the same in ~/.zshrc; "
+                 "fish: compat completion fish > ~/.config/fish/completions/compat.fish")
+    c.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell")
+
+
+_ADDERS = (("detect", _add_detect), ("select", _add_select), ("check", _add_check),
+           ("annotate", _add_annotate), ("validate", _add_validate), ("completion", _add_completion))
+
+
+def settle(args, parser: argparse.ArgumentParser) -> None:
+    """Defaults from the environment, and options that cannot go together (one line, exit 2)."""
+    from compat.cli.options import conflicts, plain_http, timeout_from_env
+    command = f"{parser.prog} {args.command}"
+    problem = conflicts(args)
+    if problem:
+        parser.exit(2, f"{command}: {problem} (see {command} --help)\n")
+    if hasattr(args, "default_timeout"):
+        if args.timeout is None:
+            try:
+                args.timeout = timeout_from_env(args.default_timeout)
+            except argparse.ArgumentTypeError as exc:
+                parser.exit(2, f"{command}: environment variable COMPAT_TIMEOUT: {exc}\n")
+        args.plain_http = plain_http(args)
+
+
+def _one_error(exc: CompatError) -> str:
+    """The error as printed: control characters escaped (messages quote images and registries);
+    exit 2 is one line, exit 3 keeps its one line per candidate."""
+    from compat.errors import printable
+    text = str(exc)
+    if exc.exit_code == 2:
+        return printable(text, 2000)
+    return "\n".join(printable(line, 2000) for line in text.split("\n"))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    argv = sys.argv[1:] if argv is None else list(argv)
+    words = [a for a in argv if not a.startswith("-")]
     parser = build_parser(words[0] if words and words[0] in COMMANDS else None)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+        settle(args, parser)
+    except SystemExit as exc:        # argparse: --help, --version (0) or a usage error (2)
+        return int(exc.code or 0)
     import importlib
 
     try:
         module = importlib.import_module(args.run)
         return int(module.run(args) or 0)
     except CompatError as exc:
-        print(f"compat: {exc}", file=sys.stderr)
+        print(f"compat: {_one_error(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("compat: interrupted", file=sys.stderr)
@@ -173,6 +281,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         import os
         if os.environ.get("COMPAT_DEBUG"):
             raise
-        print(f"compat: internal error: {type(exc).__name__}: {exc} (COMPAT_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        from compat.errors import printable
+        print(f"compat: internal error: {type(exc).__name__}: {printable(str(exc), 300)} "
+              f"(COMPAT_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ import json
 import sys
 
 from compat.cli.common import host_and_features
-from compat.errors import NoCompatibleCandidate
+from compat.errors import NoCompatibleCandidate, printable
 
 
 def host_line(h) -> str:
@@ -31,9 +31,12 @@ def host_line(h) -> str:
 
 
 def explain(sel) -> str:
-    out = [f"index    {sel.ref}  ({sel.index_digest})",
-           f"host     {host_line(sel.host)}",
-           f"select   for {sel.ranking.platform}", ""]
+    """The table of every candidate. Everything that comes from the image (descriptions, reasons
+    quoting annotation values, platforms) goes through printable(): one row cannot forge another
+    or send terminal escapes."""
+    out = [f"index    {printable(str(sel.ref), 300)}  ({sel.index_digest})",
+           f"host     {printable(host_line(sel.host), 400)}",
+           f"select   for {printable(str(sel.ranking.platform))}", ""]
     rows = []
     n = 0
     for c in sel.candidates:
@@ -43,22 +46,23 @@ def explain(sel) -> str:
             num = str(n)
         else:
             tag, num = c.verdict, "-"
-        rows.append((num, tag, c.platform_text, c.score_text() or "-", c.digest[7:19], c.description, c))
+        rows.append((num, tag, printable(c.platform_text, 60), c.score_text() or "-", printable(c.digest[7:19], 12),
+                     printable(c.description), c))
     w = [max(len(r[i]) for r in rows + [("#", "verdict", "platform", "score", "digest", "", None)])
          for i in range(5)]
     out.append(f"{'#':<{w[0]}}  {'verdict':<{w[1]}}  {'platform':<{w[2]}}  {'score':<{w[3]}}  "
                f"{'digest':<{w[4]}}  description")
     for num, tag, plat, score, dig, desc, c in rows:
-        out.append(f"{num:<{w[0]}}  {tag:<{w[1]}}  {plat:<{w[2]}}  {score:<{w[3]}}  {dig:<{w[4]}}  {desc}")
+        out.append(f"{num:<{w[0]}}  {tag:<{w[1]}}  {plat:<{w[2]}}  {score:<{w[3]}}  {dig:<{w[4]}}  {desc}".rstrip())
         pad = " " * (w[0] + 2)
-        out.append(f"{pad}why: {c.reason}")
+        out.append(f"{pad}why: {printable(c.reason, 400)}")
         for note in c.notes:
-            out.append(f"{pad}note: {note}")
+            out.append(f"{pad}note: {printable(note, 400)}")
     if not sel.candidates:
         out.append("(the index lists no images)")
     out.append("")
     if sel.ranking.best:
-        out.append(f"pinned   {sel.reference}")
+        out.append(f"pinned   {printable(sel.reference, 400)}")
     else:
         out.append("pinned   nothing: no compatible candidate")
     return "\n".join(out)
@@ -68,25 +72,37 @@ def tags_of(args):
     return [t for item in (args.tags or []) for t in item.split(",") if t] or None
 
 
-def run(args) -> int:
-    from compat.api import no_candidate_message, resolve
+def resolve_for(args):
+    """The Selection the options describe: REF read with the local-path checks, the host."""
+    from compat.api import resolve
+    from compat.cli.refs import source
 
+    source(args.ref)
     host, features = host_and_features(args)
+    return resolve(args.ref, host=host, platform=args.platform,
+                   allow_unknown=args.allow_unknown, plain_http=args.plain_http, timeout=args.timeout,
+                   referrers=args.referrers, tags=tags_of(args), features=features)
+
+
+def run(args) -> int:
+    """--explain alone: the table on stdout. With --format or --json too: the table on stderr
+    and the asked-for output on stdout (spec/cli.md, "Options that do not combine")."""
+    from compat.api import no_candidate_message
+
+    sel = resolve_for(args)
     fmt = "json" if args.json else args.format
-    sel = resolve(args.ref, host=host, platform=args.platform, allow_unknown=args.allow_unknown,
-                  plain_http=args.plain_http, timeout=args.timeout, referrers=args.referrers,
-                  tags=tags_of(args), features=features)
+    found = sel.ranking.best is not None
     if args.explain:
-        print(explain(sel))
-        return 0 if sel.ranking.best else NoCompatibleCandidate.exit_code
+        print(explain(sel), file=sys.stderr if fmt else sys.stdout)
+        if not fmt:
+            return 0 if found else NoCompatibleCandidate.exit_code
     if fmt == "json":
-        doc = sel.to_dict() if sel.ranking.best else dict(
-            {"reference": None, "digest": None, "index": str(sel.ref), "indexDigest": sel.index_digest,
-             "platform": str(sel.ranking.platform)}, candidates=[c.to_dict() for c in sel.candidates])
-        json.dump(doc, sys.stdout, indent=2)
+        json.dump(sel.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return 0 if sel.ranking.best else NoCompatibleCandidate.exit_code
-    if sel.ranking.best is None:
+        return 0 if found else NoCompatibleCandidate.exit_code
+    if not found:
+        if args.explain:
+            return NoCompatibleCandidate.exit_code
         raise NoCompatibleCandidate(no_candidate_message(sel))
-    print(sel.formatted(fmt))
+    print(sel.formatted(fmt or "ref"))
     return 0

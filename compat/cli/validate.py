@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from compat.errors import BadInput
+from compat.errors import BadInput, printable
 
 
 def problems_of_file(path: str):
@@ -34,11 +34,11 @@ def problems_of_file(path: str):
 
 def problems_of_ref(text: str, plain_http: bool, timeout: float):
     from compat.author import lint
+    from compat.cli.refs import source
     from compat.oci import media
-    from compat.oci.reference import parse as parse_ref
     from compat.oci.source import Source
 
-    src = Source(parse_ref(text), plain_http=plain_http, timeout=timeout)
+    src = Source(source(text), plain_http=plain_http, timeout=timeout)
     try:
         digest, mt, doc = src.resolve()
         if mt not in media.INDEXES:
@@ -63,11 +63,12 @@ def run(args) -> int:
     errors = sum(1 for p in problems if p.level == "error")
     warnings = len(problems) - errors
     if args.json:
-        json.dump({"target": target, "errors": errors, "warnings": warnings,
+        json.dump({"schema": "compat.validation/v1", "target": target, "errors": errors, "warnings": warnings,
                    "problems": [p._asdict() for p in problems]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         for p in problems:
-            print(p)
-        print(f"{target}: {errors} error(s), {warnings} warning(s)" if problems else f"{target}: clean")
+            print(printable(str(p), 1000))
+        shown = printable(target, 300)
+        print(f"{shown}: {errors} error(s), {warnings} warning(s)" if problems else f"{shown}: clean")
     return 1 if problems else 0

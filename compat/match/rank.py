@@ -49,17 +49,31 @@ class Candidate(NamedTuple):
         p = platform_m.from_descriptor(self.platform)
         return str(p) if p else "-"
 
-    def score_text(self) -> str:
+    def score(self) -> Optional[Dict]:
+        """The ranking key as named numbers (compatible candidates only; None otherwise).
+        Candidates compare on gpu, cuda, cudaVersion, fabric, mpi, cpu, requirements, weight,
+        in this order, higher first, then index position (first wins)."""
         if not self.key:
-            return ""
+            return None
         (arch, cuda, cver), fab, mpi, cpu, nreq, weight, _ = self.key
-        gpu = f"gpu {arch}" + (f"/{'native' if cuda == 2 else 'minor'} {'.'.join(map(str, cver))}" if cuda else "")
-        return f"{gpu} fab {fab} mpi {mpi} cpu {cpu} req {nreq}" + (f" w {weight}" if weight else "")
+        return {"gpu": arch, "cuda": cuda, "cudaVersion": ".".join(map(str, cver)) or None, "fabric": fab,
+                "mpi": mpi, "cpu": cpu, "requirements": nreq, "weight": weight}
 
-    def to_dict(self) -> Dict:
+    def score_text(self) -> str:
+        s = self.score()
+        if s is None:
+            return ""
+        gpu = f"gpu {s['gpu']}" + (f"/{'native' if s['cuda'] == 2 else 'minor'} {s['cudaVersion']}"
+                                   if s["cuda"] else "")
+        return f"{gpu} fab {s['fabric']} mpi {s['mpi']} cpu {s['cpu']} req {s['requirements']}" + \
+            (f" w {s['weight']}" if s["weight"] else "")
+
+    def to_dict(self, rank: Optional[int] = None) -> Dict:
+        """The candidate in the shape of schemas/defs.schema.json#/$defs/candidate (``rank``:
+        its place among the compatible ones, 1 = selected)."""
         return {"position": self.position, "path": self.path, "digest": self.digest,
                 "mediaType": self.media_type, "platform": self.platform_text,
-                "verdict": self.verdict, "reason": self.reason, "score": self.score_text(),
+                "verdict": self.verdict, "rank": rank, "reason": self.reason, "score": self.score(),
                 "description": self.description, "notes": list(self.notes),
                 "checks": [{"dimension": c.dimension, "ok": c.ok, "reason": c.reason}
                            for c in self.checks if c.reason]}

@@ -1,0 +1,70 @@
+"""Option values beyond what argparse checks: defaults from the environment, and the pairs of
+options that cannot go together (spec/cli.md, "Options that do not combine")."""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Optional
+
+_TRUE = ("1", "true", "yes", "all", "*")
+_FALSE = ("", "0", "false", "no")
+
+
+def conflicts(args) -> Optional[str]:
+    """The first pair of options that contradict each other, as a sentence; None if none."""
+    fmt = getattr(args, "format", None)
+    if getattr(args, "json", False) and fmt not in (None, "json") and args.command in ("select", "detect"):
+        return f"--json and --format {fmt} contradict each other (--json is --format json): give one"
+    if getattr(args, "host", None):
+        if getattr(args, "sysroot", None):
+            return "--host FILE and --sysroot DIR both say where the host facts come from: give one"
+        if getattr(args, "probe_tools", False):
+            return "--probe-tools runs tools on this machine, --host FILE describes a saved one: give one"
+    if args.command == "annotate":
+        if args.json and args.explain:
+            return "--json and --explain are two outputs of --infer: give one"
+        if (args.json or args.explain or args.path) and not args.infer:
+            return "--json, --explain and --path go with --infer"
+    return None
+
+
+def timeout_from_env(default: float, env=None) -> float:
+    """COMPAT_TIMEOUT when set (checked like --timeout), else the command's default."""
+    from compat.cli.main import timeout_value
+    text = (os.environ if env is None else env).get("COMPAT_TIMEOUT", "").strip()
+    return timeout_value(text) if text else default
+
+
+def plain_http(args, env=None) -> bool:
+    """--plain-http, or COMPAT_PLAIN_HTTP naming every registry this command talks to (1 = all)."""
+    if args.plain_http:
+        return True
+    value = (os.environ if env is None else env).get("COMPAT_PLAIN_HTTP", "").strip().lower()
+    if value in _FALSE:
+        return False
+    if value in _TRUE:
+        return True
+    hosts = {h.strip() for h in value.split(",") if h.strip()}
+    registries = set(_registries(_refs_of(args)))
+    return bool(registries) and registries <= hosts
+
+
+def _refs_of(args) -> Iterable[str]:
+    for name in ("ref", "target", "dest", "source"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            yield value
+    for variant in getattr(args, "variant", None) or ():
+        if variant:
+            yield variant[0]
+
+
+def _registries(texts: Iterable[str]) -> Iterable[str]:
+    from compat.errors import BadInput
+    from compat.oci.reference import parse
+    for text in texts:
+        try:
+            ref = parse(text)
+        except BadInput:
+            continue            # the command itself reports a malformed reference
+        if not ref.is_layout:
+            yield ref.registry.lower()
