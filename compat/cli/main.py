@@ -47,7 +47,8 @@ class _Version(argparse.Action):
             version = metadata.version("hpc-compat")
         except metadata.PackageNotFoundError:
             version = "unknown (not installed: pip install .)"
-        parser.exit(0, f"compat {version}\n")
+        sys.stdout.write(f"compat {version}\n")
+        parser.exit(0)
 
 
 def timeout_value(text: str) -> float:

@@ -179,7 +179,8 @@ class Row(NamedTuple):
     def __str__(self):
         e = self.expression
         what = f"{self.feature}.{self.name}" if self.name else self.feature
-        val = f" {e.get('value')}" if e.get("value") else ""
+        v = e.get("value")
+        val = (" [" + ", ".join(map(str, v)) + "]" if isinstance(v, list) else f" {v}") if v else ""
         typ = f" ({e['type']})" if e.get("type") else ""
         return f"{what} {e.get('op', '') or 'any'}{val}{typ}"
 

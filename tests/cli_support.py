@@ -1,0 +1,45 @@
+"""In-process CLI runs for the tests/test_cli_*.py files: exit code, stdout, stderr, with the
+exit-code contract asserted on every run (0/1/2/3, one stderr line on exit 2, no traceback)."""
+import json
+import os
+
+from conftest import REPO
+
+SCHEMAS = os.path.join(REPO, "compat", "schemas")
+
+
+def cli(capsys, *argv, monkeypatch=None):
+    """(exit code, stdout, stderr) of ``compat ARGV`` run in this process."""
+    from compat.cli.main import main
+
+    if monkeypatch is not None:
+        monkeypatch.delenv("COMPAT_DEBUG", raising=False)
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code in (0, 1, 2, 3), (code, err)
+    assert "Traceback" not in err and "internal error" not in err, err
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1, err
+    return code, out, err
+
+
+def validator(name):
+    """A jsonschema validator for compat/schemas/NAME.schema.json, cross-file $refs resolved."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    docs = {}
+    for f in os.listdir(SCHEMAS):
+        if f.endswith(".schema.json"):
+            with open(os.path.join(SCHEMAS, f)) as fh:
+                docs[f[:-len(".schema.json")]] = json.load(fh)
+    registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs.values())
+    schema = docs[name]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def assert_valid(doc, name):
+    errors = sorted(validator(name).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]
