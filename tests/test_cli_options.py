@@ -162,3 +162,23 @@ def test_the_parser_builds_only_the_command_it_runs():
     from compat.cli.main import build_parser
     sub = [a for a in build_parser("select")._actions if isinstance(a, argparse._SubParsersAction)][0]
     assert list(sub.choices) == ["select"]
+
+
+def test_quiet_turns_off_the_progress_bar(monkeypatch):
+    """-q makes stderr count as no terminal, and the layer-scan progress bar draws only on one."""
+    import io
+    import sys
+    from compat.cli.main import _QuietStream
+    from compat.infer.scan import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert Progress(1 << 30, "scanning").enabled
+    monkeypatch.setattr(sys, "stderr", _QuietStream(sys.stderr))
+    bar = Progress(1 << 30, "scanning")
+    bar(1 << 29)
+    bar.close()
+    assert not bar.enabled and sys.stderr.getvalue() == ""

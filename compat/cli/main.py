@@ -17,7 +17,7 @@ ENVIRONMENT = (
     ("COMPAT_TIMEOUT", "default for --timeout, in seconds"),
     ("COMPAT_PLAIN_HTTP", "registries reached over plain HTTP: a comma-separated list of host[:port], or 1 for all"),
     ("COMPAT_SYSROOT", "default for --sysroot"),
-    ("COMPAT_CACHE_DIR", "where manifests and probe results are cached (default ~/.cache/compat)"),
+    ("COMPAT_CACHE_DIR", "where manifests and probe results are cached (default $XDG_CACHE_HOME/compat, ~/.cache/compat)"),
     ("COMPAT_NO_CACHE", "1: read and write no cache"),
     ("COMPAT_DEBUG", "1: show the traceback of an internal error"),
 )
@@ -33,6 +33,28 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         from compat.errors import printable
         self.exit(2, f"{self.prog}: {printable(message, 300)} (see {self.prog} --help)\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions wrapped to the terminal; the environment table in the epilog kept as laid out."""
+
+    def _fill_text(self, text, width, indent):
+        if text is EPILOG:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
+class _QuietStream:
+    """stderr under -q: progress bars draw only on a terminal, so this one says it is none."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 class _Version(argparse.Action):
@@ -112,7 +134,7 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     measurable part of a per-job call)."""
     p = Parser(prog="compat", description="HPC container compatibility resolver: detect the host, rank an "
                "extended image index, pin the best digest.", epilog=EPILOG,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+               formatter_class=_Formatter)
     p.add_argument("--version", action=_Version, help="print the installed version and exit")
     _quiet(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -125,7 +147,7 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
 
 def _command(sub, name: str, summary: str, description: str) -> argparse.ArgumentParser:
     c = sub.add_parser(name, help=summary, description=description, epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=_Formatter)
     _quiet(c)
     c.set_defaults(run=f"compat.cli.{name}")
     return c
@@ -265,6 +287,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         settle(args, parser)
     except SystemExit as exc:        # argparse: --help, --version (0) or a usage error (2)
         return int(exc.code or 0)
+    stderr = sys.stderr
+    if args.quiet:
+        sys.stderr = _QuietStream(stderr)
+    try:
+        return _run(args)
+    finally:
+        sys.stderr = stderr
+
+
+def _run(args) -> int:
     import importlib
 
     try:
