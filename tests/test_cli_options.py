@@ -182,3 +182,15 @@ def test_quiet_turns_off_the_progress_bar(monkeypatch):
     bar(1 << 29)
     bar.close()
     assert not bar.enabled and sys.stderr.getvalue() == ""
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["select", "registry.invalid/x:1", "--timeout", "-1"], "--timeout"),
+    (["select", "registry.invalid/x:1", "--timeout", "0"], "--timeout"),
+    (["select", DEMO, "--json", "--format", "enroot"], "--json and --format enroot"),
+    (["select", DEMO, "--format", "podman", "--no-referrers"], "org.opencontainers.image.ref.name"),
+])
+def test_as_a_user_types_it_in_a_shell(argv, needle):
+    from helpers import run_hostile
+    proc = run_hostile(*argv, env={"COMPAT_SYSROOT": LAPTOP}, seconds=15)
+    assert proc.returncode == 2 and needle in proc.stderr and proc.stdout == ""
