@@ -8,14 +8,18 @@ from conftest import REPO
 SCHEMAS = os.path.join(REPO, "compat", "schemas")
 
 
-def cli(capsys, *argv, monkeypatch=None):
-    """(exit code, stdout, stderr) of ``compat ARGV`` run in this process."""
+def cli(capsys, *argv):
+    """(exit code, stdout, stderr) of ``compat ARGV`` run in this process, COMPAT_DEBUG unset
+    (so a bug would show as "internal error", which fails the run)."""
     from compat.cli.main import main
 
-    if monkeypatch is not None:
-        monkeypatch.delenv("COMPAT_DEBUG", raising=False)
+    debug = os.environ.pop("COMPAT_DEBUG", None)
     capsys.readouterr()
-    code = main(list(argv))
+    try:
+        code = main(list(argv))
+    finally:
+        if debug is not None:
+            os.environ["COMPAT_DEBUG"] = debug
     out, err = capsys.readouterr()
     assert code in (0, 1, 2, 3), (code, err)
     assert "Traceback" not in err and "internal error" not in err, err

@@ -52,3 +52,9 @@ def test_as_a_user_types_it_in_a_shell():
     assert proc.returncode == 2 and "did you mean oci:fixtures/demo?" in proc.stderr
     proc = run_hostile("validate", "/nonexistent.json")
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_annotate_catches_the_same_slip(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    code, _, err = cli(capsys, "annotate", "fixtures/demo", "--set", "all", "weight=1", "--dry-run")
+    assert code == 2 and "did you mean oci:fixtures/demo?" in err

@@ -45,7 +45,7 @@ def _print_inferred(reports, as_json: bool) -> None:
 def run(args) -> int:
     from compat.author import annotate as A
     from compat.author import variants as V
-    from compat.oci.reference import parse as parse_ref
+    from compat.cli.refs import source as parse_ref     # a local path without oci: is caught here
 
     variants = V.from_command_line(args.variant or [])
     dest_text = args.dest
