@@ -80,8 +80,8 @@ def bash(parser: argparse.ArgumentParser) -> str:
         out.append("            esac")
         out.append(f'            opts="{_words(c.options)}"')
         if c.positional_choices:
-            out.append(f'            [[ "$cur" != -* ]] && {{ COMPREPLY=($(compgen -W "{" ".join(c.positional_choices)}"'
-                       ' -- "$cur")); return; }')
+            words = " ".join(c.positional_choices)
+            out.append(f'            [[ "$cur" != -* ]] && {{ COMPREPLY=($(compgen -W "{words}" -- "$cur")); return; }}')
         out.append("            ;;")
     out += ["    esac",
             '    if [[ "$cur" == -* ]]; then',

@@ -17,7 +17,8 @@ ENVIRONMENT = (
     ("COMPAT_TIMEOUT", "default for --timeout, in seconds"),
     ("COMPAT_PLAIN_HTTP", "registries reached over plain HTTP: a comma-separated list of host[:port], or 1 for all"),
     ("COMPAT_SYSROOT", "default for --sysroot"),
-    ("COMPAT_CACHE_DIR", "where manifests and probe results are cached (default $XDG_CACHE_HOME/compat, ~/.cache/compat)"),
+    ("COMPAT_CACHE_DIR", "where manifests and probe results are cached "
+                         "(default $XDG_CACHE_HOME/compat, ~/.cache/compat)"),
     ("COMPAT_NO_CACHE", "1: read and write no cache"),
     ("COMPAT_DEBUG", "1: show the traceback of an internal error"),
 )
