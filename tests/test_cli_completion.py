@@ -55,3 +55,24 @@ def test_zsh_and_fish_scripts_parse(capsys, tmp_path, shell, check):
     path.write_text(script)
     proc = subprocess.run(check + [str(path)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_fish_completes_commands_options_and_choices(capsys, tmp_path):
+    fish = shutil.which("fish")
+    if fish is None:
+        pytest.skip("fish not installed")
+    code, script, _ = cli(capsys, "completion", "fish")
+    path = tmp_path / "compat.fish"
+    path.write_text(script)
+
+    def offers(line):
+        proc = subprocess.run([fish, "--no-config", "-c", f"source {path}; complete -C '{line}'"],
+                              capture_output=True, text=True, timeout=30,
+                              env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+        assert proc.returncode == 0, proc.stderr
+        return [row.split("\t")[0] for row in proc.stdout.splitlines()]
+
+    assert offers("compat se") == ["select"]
+    assert offers("compat select --fo") == ["--format"]
+    assert sorted(offers("compat select --format ")) == sorted(["ref", "digest", "apptainer", "podman", "enroot",
+                                                                "json"])
