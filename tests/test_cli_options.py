@@ -194,3 +194,9 @@ def test_as_a_user_types_it_in_a_shell(argv, needle):
     from helpers import run_hostile
     proc = run_hostile(*argv, env={"COMPAT_SYSROOT": LAPTOP}, seconds=15)
     assert proc.returncode == 2 and needle in proc.stderr and proc.stdout == ""
+
+
+def test_explain_with_a_format_the_runtime_cannot_take_is_one_line(capsys):
+    code, out, err = cli(capsys, "select", DEMO, "--sysroot", LAPTOP, "--no-referrers", "--explain",
+                         "--format", "enroot")
+    assert code == 2 and out == "" and "enroot cannot import" in err

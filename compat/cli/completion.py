@@ -30,7 +30,13 @@ def _option(action: argparse.Action) -> Option:
     metavar = action.metavar if isinstance(action.metavar, str) else ""
     return Option(tuple(action.option_strings), action.nargs != 0,
                   tuple(str(c) for c in action.choices or ()), metavar in _PATH_METAVARS,
-                  (action.help or "").split(". ")[0].split(" (")[0])
+                  _summary(action.help or ""))
+
+
+def _summary(help_text: str, limit: int = 70) -> str:
+    """The help's first sentence, cut at a word boundary to fit a completion menu."""
+    text = help_text.split(". ")[0]
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 def describe(parser: argparse.ArgumentParser) -> Tuple[Tuple[Option, ...], List[Command]]:

@@ -86,23 +86,25 @@ def resolve_for(args):
 
 def run(args) -> int:
     """--explain alone: the table on stdout. With --format or --json too: the table on stderr
-    and the asked-for output on stdout (spec/cli.md, "Options that do not combine")."""
+    and the asked-for output on stdout (spec/cli.md, "Options that do not combine"). The output
+    is made before anything is printed, so a refusal (exit 2) stays one line."""
     from compat.api import no_candidate_message
 
     sel = resolve_for(args)
     fmt = "json" if args.json else args.format
     found = sel.ranking.best is not None
+    if fmt == "json":
+        output = json.dumps(sel.to_dict(), indent=2)
+    elif found:
+        output = sel.formatted(fmt or "ref")
+    else:
+        output = None
     if args.explain:
         print(explain(sel), file=sys.stderr if fmt else sys.stdout)
         if not fmt:
             return 0 if found else NoCompatibleCandidate.exit_code
-    if fmt == "json":
-        json.dump(sel.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0 if found else NoCompatibleCandidate.exit_code
-    if not found:
-        if args.explain:
-            return NoCompatibleCandidate.exit_code
+    elif output is None:
         raise NoCompatibleCandidate(no_candidate_message(sel))
-    print(sel.formatted(fmt or "ref"))
-    return 0
+    if output is not None:
+        print(output)
+    return 0 if found else NoCompatibleCandidate.exit_code
