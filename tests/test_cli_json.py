@@ -142,3 +142,13 @@ def test_every_schema_is_a_valid_2020_12_schema():
     for f in os.listdir(SCHEMAS):
         if f.endswith(".schema.json"):
             validator(f[:-len(".schema.json")])
+
+
+def test_annotate_infer_json_validates(capsys, tmp_path):
+    layout = tmp_path / "demo"
+    shutil.copytree(os.path.join(FIXTURES, "demo"), layout)
+    code, out, _ = cli(capsys, "annotate", f"oci:{layout}:latest", "--infer", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert_valid(doc, "inference")
+    assert len(doc) == 15 and all(d["digest"].startswith("sha256:") for d in doc)
