@@ -110,5 +110,9 @@ def test_registry_formats_are_read_by_skopeo(capsys, tmp_path, fmt):
         code, digest, _ = cli(capsys, "select", f"{reg.host}/hpc/lammps:2024", "--format", "digest",
                               "--plain-http", *LAPTOP)
         assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest.strip()
+        import compat                                    # the README's scheduler recipe, same answer
+        sel = compat.select(f"{reg.host}/hpc/lammps:2024", host=compat.detect(sysroot=LAPTOP[1]),
+                            plain_http=True, referrers=False)
+        assert sel.formatted(fmt) == out.strip() and sel.to_dict()["selected"] == digest.strip()
     finally:
         reg.stop()
