@@ -200,3 +200,33 @@ def test_explain_with_a_format_the_runtime_cannot_take_is_one_line(capsys):
     code, out, err = cli(capsys, "select", DEMO, "--sysroot", LAPTOP, "--no-referrers", "--explain",
                          "--format", "enroot")
     assert code == 2 and out == "" and "enroot cannot import" in err
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.one_of(st.text(max_size=30), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                 st.integers(min_value=-10**400, max_value=10**400).map(str)))
+def test_timeout_values_are_a_number_in_range_or_a_usage_error(text):
+    import math
+    from compat.cli.main import timeout_value
+    from compat.limits import MAX_TIMEOUT_S
+    try:
+        value = timeout_value(text)
+    except argparse.ArgumentTypeError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(max_size=60))
+def test_any_ref_text_is_a_reference_or_bad_input(text):
+    """Never another exception, and never the network: refs.source only reads names."""
+    from compat.cli.refs import source
+    from compat.errors import BadInput
+    try:
+        source(text)
+    except BadInput as exc:
+        assert "\n" not in str(exc) or "\n" in text
