@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from compat.errors import BadInput
 from compat.oci import media
 from compat.oci.digest import is_digest
 
-def parse(data: bytes, what: str, content_type: Optional[str] = None) -> Tuple[str, Dict[str, Any]]:
-    """(media type, document) of an index or image manifest; anything else is bad input."""
+def parse(data: bytes, what: str, content_type: Optional[str] = None,
+          descriptors: bool = False) -> Tuple[str, Dict[str, Any]]:
+    """(media type, document) of an index or image manifest; anything else is bad input.
+    ``descriptors``: also refuse an index with a malformed descriptor (:func:`check_index`)."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -20,7 +22,7 @@ def parse(data: bytes, what: str, content_type: Optional[str] = None) -> Tuple[s
     if not mt:
         mt = media.OCI_INDEX if "manifests" in doc else media.OCI_MANIFEST if "config" in doc else ""
     if mt in media.INDEXES:
-        check_index(doc, what)
+        check_index(doc, what, descriptors)
     elif mt in media.IMAGE_MANIFESTS:
         if not isinstance(doc.get("config"), dict) or not isinstance(doc.get("layers", []), list):
             raise BadInput(f"{what}: image manifest without a config descriptor")
@@ -29,24 +31,45 @@ def parse(data: bytes, what: str, content_type: Optional[str] = None) -> Tuple[s
     return mt, doc
 
 
-def check_index(doc: Dict[str, Any], what: str) -> None:
+def check_index(doc: Dict[str, Any], what: str, descriptors: bool = True) -> None:
+    """The index's own structure (schemaVersion, ``manifests`` a list): bad input when wrong.
+    With ``descriptors`` (validate, annotate, a layout's index.json) also the first
+    :func:`descriptor_problems`; without (selection), a malformed descriptor is left to the
+    ranking, which excludes that candidate with its reason and ranks the rest."""
     if doc.get("schemaVersion") != 2:
         raise BadInput(f"{what}: schemaVersion must be 2")
     manifests = doc.get("manifests")
     if not isinstance(manifests, list):
         raise BadInput(f"{what}: 'manifests' must be a list")
-    for i, d in enumerate(manifests):
-        where = f"{what}: manifests[{i}]"
-        if not isinstance(d, dict):
-            raise BadInput(f"{where} is not an object")
-        if not is_digest(d.get("digest")):
-            raise BadInput(f"{where}: missing or malformed digest")
-        if not isinstance(d.get("mediaType"), str):
-            raise BadInput(f"{where}: missing mediaType")
-        if not isinstance(d.get("size"), int) or d["size"] < 0:
-            raise BadInput(f"{where}: missing or negative size")
-        if "platform" in d and not isinstance(d["platform"], dict):
-            raise BadInput(f"{where}: platform must be an object")
-        if "annotations" in d and not (isinstance(d["annotations"], dict)
-                                       and all(isinstance(k, str) for k in d["annotations"])):
-            raise BadInput(f"{where}: annotations must be an object of strings")
+    if descriptors:
+        for i, d in enumerate(manifests):
+            problems = descriptor_problems(d)
+            if problems:
+                raise BadInput(f"{what}: manifests[{i}]: {problems[0]}")
+
+
+def descriptor_problems(desc: Any) -> List[str]:
+    """Every structural problem of one descriptor of an index (types, digest, size, platform
+    grammar, annotations): [] when it is well formed. The one check both the ranking (which
+    excludes such a candidate with the first problem as its reason) and ``compat validate`` use."""
+    from compat.match.platform import problems as platform_problems
+
+    if not isinstance(desc, dict):
+        return [f"is not an object ({type(desc).__name__})"]
+    out = []
+    if not is_digest(desc.get("digest")):
+        out.append("missing or malformed digest")
+    if not isinstance(desc.get("mediaType"), str):
+        out.append("missing mediaType")
+    size = desc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        out.append("missing or negative size")
+    if "artifactType" in desc and not isinstance(desc["artifactType"], str):
+        out.append("artifactType must be a string")
+    if "platform" in desc:
+        out += platform_problems(desc["platform"])
+    ann = desc.get("annotations")
+    if "annotations" in desc and not (isinstance(ann, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in ann.items())):
+        out.append("annotations must be an object of strings")
+    return out
