@@ -111,7 +111,7 @@ def _nfd_context(source, index_digest, entries, host, platform, referrers, tags,
     from compat.match.rank import seen_host
     from compat.oci.manifest import descriptor_problems
 
-    descs = [d for _, d in entries if "_walk" not in d and not descriptor_problems(d)]
+    descs = [d for _, d in entries if not descriptor_problems(d) and "_walk" not in d]
     wants_features = any((d.get("platform") or {}).get("compatibilities") for d in descs)
     host, plat = seen_host(host, platform)
     artifacts = {}

@@ -25,3 +25,4 @@ DOC_NODES = 200_000                 # scalars + collections, YAML aliases counte
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one
 CANDIDATES = 10_000                 # descriptors considered, after de-duplication by digest
+NUMBER_DIGITS = 32                  # a JSON integer in a manifest (sizes fit in 20 digits); longer stays text

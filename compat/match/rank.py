@@ -90,7 +90,7 @@ class Ranking(NamedTuple):
 
 
 def host_platform(host: Host, override: Optional[str] = None) -> platform_m.Platform:
-    if override:
+    if override is not None:
         return platform_m.parse(override)
     p = platform_m.normalise(host.os.name or "linux", host.os.arch or "", host.os.variant or "", host.os.features)
     if platform_m.variant_problem(p.arch, p.variant):      # a profile's variant compat cannot place
@@ -102,7 +102,7 @@ def seen_host(host: Host, override: Optional[str] = None) -> Tuple[Host, platfor
     """The host as a requested platform sees it: that platform, and the CPU bounded by it
     (``cpu.seen_through``), so that ``amd64/v3`` and ``cpu.target=x86_64_v3`` are judged alike."""
     plat = host_platform(host, override)
-    if not override:
+    if override is None:
         return host, plat
     cpu = cpu_m.seen_through(host.cpu, host_platform(host), plat)
     os_ = host.os._replace(name=plat.os, arch=plat.arch, variant=plat.variant or None, features=plat.features)

@@ -6,14 +6,21 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from compat.errors import BadInput
 from compat.oci import media
+from compat.limits import NUMBER_DIGITS
 from compat.oci.digest import is_digest
+
+def _bounded_int(text: str):
+    """A JSON integer; one of more than limits.NUMBER_DIGITS digits stays text, which the
+    descriptor check reports (Python refuses to convert 4,300+ digits at all)."""
+    return int(text) if len(text) <= NUMBER_DIGITS else text
+
 
 def parse(data: bytes, what: str, content_type: Optional[str] = None,
           descriptors: bool = False) -> Tuple[str, Dict[str, Any]]:
     """(media type, document) of an index or image manifest; anything else is bad input.
     ``descriptors``: also refuse an index with a malformed descriptor (:func:`check_index`)."""
     try:
-        doc = json.loads(data)
+        doc = json.loads(data, parse_int=_bounded_int)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadInput(f"{what}: not JSON ({exc})") from None
     if not isinstance(doc, dict):

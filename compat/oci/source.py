@@ -65,9 +65,10 @@ class Source:
         return data
 
     def referrers(self, digest: str, artifact_type: Optional[str] = None) -> list:
-        if self.layout is not None:
-            return self.layout.referrers(digest, artifact_type)
-        return self.registry.referrers(digest, artifact_type)
+        """Well-formed referrer descriptors only (a malformed entry names nothing to fetch)."""
+        found = self.layout.referrers(digest, artifact_type) if self.layout is not None \
+            else self.registry.referrers(digest, artifact_type)
+        return [d for d in found if not manifest.descriptor_problems(d)]
 
     def platform_of(self, doc: Dict) -> Optional[Dict]:
         """The platform an image manifest's config declares (os, architecture, variant)."""
