@@ -21,7 +21,7 @@ _COMPONENT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _OS_SPEC = re.compile(r"([A-Za-z0-9_-]{1,64})(?:\(([A-Za-z0-9_.%-]{0,64})((?:\+[A-Za-z0-9_.%-]{1,64}){0,32})\))?")
 _AMD64 = re.compile(r"v([1-9][0-9]{0,2})")
 _ARM64 = re.compile(r"v?(8|9)(?:\.([0-9]{1,2}))?")
-_ARM = re.compile(r"v?([5-8])")
+_ARM = re.compile(r"v?([1-9])")
 _V8_MAX = 9            # containerd's table: v8.0 .. v8.9 (there is no v8.10)
 _V9_TO_V8 = 5          # v9.y runs what v8.(y+5) runs (containerd's arm64variantToVersion)
 
@@ -51,7 +51,7 @@ def variant_problem(arch: str, variant: str) -> Optional[str]:
             return None
         return f"variant {shown} is not an Arm level (v8, v8.1 .. v8.9, v9, v9.1, ...)"
     if arch == "arm":
-        return None if _ARM.fullmatch(variant) else f"variant {shown} is not an arm variant (v5 .. v8)"
+        return None if _ARM.fullmatch(variant) else f"variant {shown} is not an arm variant (v5, v6, v7, v8)"
     return None if _COMPONENT.fullmatch(variant) else f"variant {shown} has characters outside [A-Za-z0-9_.-]"
 
 
@@ -75,7 +75,7 @@ def normalise(os_: str, arch: str, variant: Optional[str] = "", features=()) -> 
             minor = int(m.group(2) or 0)
             variant = "" if m.group(1) == "8" and minor == 0 else f"v{m.group(1)}" + (f".{minor}" if minor else "")
     elif arch == "arm":
-        variant = "v7" if variant in ("", "7") else ("v" + variant if variant in ("5", "6", "8") else variant)
+        variant = "v7" if variant in ("", "7") else ("v" + variant if variant.isdigit() else variant)
     return Platform(os_, arch, variant, tuple(sorted(set(features))))
 
 
