@@ -112,7 +112,8 @@ def test_only_malformed_descriptors_is_exit_3_listing_each(tmp_path):
 @pytest.mark.parametrize("doc", [
     b"not json", b"[]", {"schemaVersion": 2, "manifests": {"a": 1}}, {"schemaVersion": 2, "manifests": "x"},
     {"schemaVersion": "2", "manifests": []}, {"schemaVersion": 2, "mediaType": INDEX, "manifests": None},
-], ids=["not-json", "a-list", "manifests-object", "manifests-string", "schema-string", "manifests-null"])
+    b'{"schemaVersion": 2, "manifests": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
+], ids=["not-json", "a-list", "manifests-object", "manifests-string", "schema-string", "manifests-null", "deep"])
 def test_a_malformed_index_is_bad_input(tmp_path, doc):
     proc = select(Layout(tmp_path).tag("t", doc if isinstance(doc, bytes) else doc))
     assert proc.returncode == 2 and proc.stderr.startswith("compat: ")

@@ -102,7 +102,7 @@ def problems(platform: Any) -> List[str]:
     An absent platform is not malformed (it is incompatible: compat does not guess)."""
     if platform is None:
         return []
-    if not isinstance(platform, Mapping):
+    if not isinstance(platform, dict):
         return [f"platform must be an object, not {type(platform).__name__}"]
     out = []
     for key in ("os", "architecture"):
@@ -135,9 +135,14 @@ def _brief(value: Any) -> str:
 
 
 def from_descriptor(platform: Optional[Mapping]) -> Optional[Platform]:
-    """The normalised platform of a descriptor whose platform has no :func:`problems`."""
+    """The normalised platform of a descriptor; None when it has none or it is malformed."""
     if not platform or problems(platform):
         return None
+    return checked(platform)
+
+
+def checked(platform: Mapping) -> Platform:
+    """The normalised platform of a descriptor whose platform has no :func:`problems`."""
     return normalise(platform.get("os", ""), platform.get("architecture", ""), platform.get("variant", ""),
                      platform.get("os.features") or ())
 
@@ -196,9 +201,9 @@ def check(desc_platform: Optional[Mapping], host: Platform) -> Check:
     bad = problems(desc_platform)
     if bad:
         return fail("platform", "; ".join(bad))
-    cand = from_descriptor(desc_platform)
-    if cand is None:
+    if not desc_platform:
         return fail("platform", "descriptor has no platform; compat does not guess an architecture")
+    cand = checked(desc_platform)
     if (cand.os, cand.arch) != (host.os, host.arch):
         return fail("platform", f"{cand} is not {host.os}/{host.arch}")
     step = rung(cand, host)

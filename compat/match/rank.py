@@ -7,7 +7,6 @@ number of satisfied requirements, ``weight``, index order.
 """
 from __future__ import annotations
 
-import json
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import limits
@@ -110,10 +109,10 @@ def seen_host(host: Host, override: Optional[str] = None) -> Tuple[Host, platfor
 
 
 def _skip_reason(desc: Mapping) -> Optional[str]:
-    if not isinstance(desc, Mapping):
+    if not isinstance(desc, dict):
         return None
-    ann = desc.get("annotations") if isinstance(desc.get("annotations"), Mapping) else {}
-    plat = desc.get("platform") if isinstance(desc.get("platform"), Mapping) else {}
+    ann = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
+    plat = desc.get("platform") if isinstance(desc.get("platform"), dict) else {}
     if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
             (plat.get("os") == "unknown" and plat.get("architecture") == "unknown"):
         return "attestation or unknown/unknown entry: not an image"
@@ -154,8 +153,9 @@ def _checks(req: A.Requirements, host: Host, memo: Optional[dict]) -> List[Check
     return out
 
 
-def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) -> Check:
-    """The platform check, memoised per platform."""
+def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) \
+        -> Tuple[Check, Optional[platform_m.Platform]]:
+    """(platform check, the candidate's normalised platform when it matches), memoised per platform."""
     key = None
     if memo is not None and isinstance(desc_platform, Mapping):
         key = ("platform",) + tuple(sorted((k, str(v)) for k, v in desc_platform.items()))
@@ -163,14 +163,15 @@ def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) ->
         if hit is not None:
             return hit
     pcheck = platform_m.check(desc_platform, plat)
+    hit = (pcheck, platform_m.checked(desc_platform) if pcheck.ok else None)
     if key is not None:
-        memo[key] = pcheck
-    return pcheck
+        memo[key] = hit
+    return hit
 
 
 def _malformed(desc, position: int, path: str, problems: List[str]) -> Candidate:
     """A candidate for a descriptor that is not well formed: excluded with its first problem."""
-    d = desc if isinstance(desc, Mapping) else {}
+    d = desc if isinstance(desc, dict) else {}
     digest = d.get("digest") if is_digest(d.get("digest")) else ""
     return Candidate(position=position, digest=digest, media_type=printable(d.get("mediaType", ""), 120),
                      platform=None, annotations={}, verdict=ERROR, path=path,
@@ -193,7 +194,7 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     req = A.parse(ann, where=digest)
     if req.errors:
         return Candidate(verdict=ERROR, reason=req.errors[0], notes=req.errors[1:], **base)
-    pcheck = _platform(desc.get("platform"), plat, memo)
+    pcheck, cand = _platform(desc.get("platform"), plat, memo)
     if not pcheck.ok:
         return Candidate(verdict=INCOMPATIBLE, reason=pcheck.reason, checks=(pcheck,), **base)
     if req.unknown and not allow_unknown:
@@ -201,7 +202,6 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
                          reason=f"unknown key{'s' if len(req.unknown) > 1 else ''} "
                                 f"{', '.join(req.unknown)} (--allow-unknown to rank without)")
     plat_doc = desc.get("platform") or {}
-    cand = platform_m.from_descriptor(plat_doc)
     checks = [pcheck] + _checks(req, host, memo)
     checks[1] = cpu_m.with_variant(checks[1], cand.arch, cand.variant, host)
     # the index-level formats and NFD artifacts: most descriptors have none of them
@@ -241,7 +241,7 @@ class _Full(Exception):
 
 def _marker(desc, verdict: str, reason: str) -> dict:
     """A walk entry that is decided before evaluation (a nested index not walked, a bound)."""
-    d = dict(desc) if isinstance(desc, Mapping) else {}
+    d = dict(desc) if isinstance(desc, dict) else {}
     d["_walk"] = (verdict, reason)
     return d
 
@@ -263,15 +263,15 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
                                                       f"{limits.CANDIDATES} candidates (limits.CANDIDATES); "
                                                       "this entry and every later one are ignored")))
                 raise _Full
-            if descriptor_problems(desc) or desc.get("mediaType") not in media.INDEXES \
-                    or _skip_reason(dict(desc, mediaType="")):
-                _leaf(desc, p)
-            else:
+            if isinstance(desc, dict) and desc.get("mediaType") in media.INDEXES \
+                    and not descriptor_problems(desc) and not _skip_reason(dict(desc, mediaType="")):
                 _nested(desc, p, depth)
+            else:
+                _leaf(desc, p)
 
     def _leaf(desc, p: str) -> None:
-        if isinstance(desc, Mapping) and is_digest(desc.get("digest")):
-            ident = json.dumps(desc, sort_keys=True, default=str)
+        if isinstance(desc, dict) and isinstance(desc.get("digest"), str):
+            ident = repr((desc.get("digest"), desc.get("platform"), desc.get("annotations")))
             if ident in leaves:
                 out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, platform "
                                                       "and annotations)")))
@@ -323,7 +323,7 @@ def walk_notes(entries: List[Tuple[str, Mapping]]) -> Tuple[str, ...]:
     """What a bound on the walk left out, once per bound (for the ranking's notes)."""
     notes = []
     for _, d in entries:
-        reason = d.get("_walk", ("", ""))[1] if isinstance(d, Mapping) else ""
+        reason = d.get("_walk", ("", ""))[1] if isinstance(d, dict) else ""
         if "limits." in reason:
             note = reason.split(":", 1)[1].strip() if reason.startswith("not considered") else reason
             if note not in notes:
@@ -350,7 +350,7 @@ def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unkno
         entries = flatten(index, fetch)
     cands = []
     for pos, (path, desc) in enumerate(entries):
-        if isinstance(desc, Mapping) and "_walk" in desc:
+        if isinstance(desc, dict) and "_walk" in desc:
             verdict, reason = desc["_walk"]
             digest = desc.get("digest") if is_digest(desc.get("digest")) else ""
             cands.append(Candidate(position=pos, digest=digest, media_type=desc.get("mediaType", ""),

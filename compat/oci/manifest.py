@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from compat.errors import BadInput
 from compat.oci import media
 from compat.limits import NUMBER_DIGITS
-from compat.oci.digest import is_digest
+from compat.oci.digest import DIGEST_RE
 
 def _bounded_int(text: str):
     """A JSON integer; one of more than limits.NUMBER_DIGITS digits stays text, which the
@@ -21,6 +21,8 @@ def parse(data: bytes, what: str, content_type: Optional[str] = None,
     ``descriptors``: also refuse an index with a malformed descriptor (:func:`check_index`)."""
     try:
         doc = json.loads(data, parse_int=_bounded_int)
+    except RecursionError:
+        raise BadInput(f"{what}: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadInput(f"{what}: not JSON ({exc})") from None
     if not isinstance(doc, dict):
@@ -59,24 +61,28 @@ def descriptor_problems(desc: Any) -> List[str]:
     """Every structural problem of one descriptor of an index (types, digest, size, platform
     grammar, annotations): [] when it is well formed. The one check both the ranking (which
     excludes such a candidate with the first problem as its reason) and ``compat validate`` use."""
-    from compat.match.platform import problems as platform_problems
-
     if not isinstance(desc, dict):
         return [f"is not an object ({type(desc).__name__})"]
     out = []
-    if not is_digest(desc.get("digest")):
+    digest = desc.get("digest")
+    if digest.__class__ is not str or not DIGEST_RE.match(digest):
         out.append("missing or malformed digest")
-    if not isinstance(desc.get("mediaType"), str):
+    if desc.get("mediaType").__class__ is not str:
         out.append("missing mediaType")
     size = desc.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if size.__class__ is not int or size < 0:
         out.append("missing or negative size")
-    if "artifactType" in desc and not isinstance(desc["artifactType"], str):
+    if "artifactType" in desc and desc["artifactType"].__class__ is not str:
         out.append("artifactType must be a string")
     if "platform" in desc:
-        out += platform_problems(desc["platform"])
-    ann = desc.get("annotations")
-    if "annotations" in desc and not (isinstance(ann, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in ann.items())):
-        out.append("annotations must be an object of strings")
+        out += _platform_problems(desc["platform"])
+    if "annotations" in desc:
+        ann = desc["annotations"]
+        if ann.__class__ is not dict or any(k.__class__ is not str or v.__class__ is not str for k, v in ann.items()):
+            out.append("annotations must be an object of strings")
     return out
+
+
+def _platform_problems(platform: Any) -> List[str]:
+    from compat.match.platform import problems
+    return problems(platform)
