@@ -82,7 +82,7 @@ def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = Non
         host = apply(host, parse_assume(assume))
     source = Source(reference, plain_http=plain_http, timeout=timeout)
     try:
-        digest, mt, doc = source.resolve()
+        digest, mt, doc = source.resolve(descriptors=False)   # a malformed descriptor is excluded, not fatal
         if mt in media.INDEXES:
             index = doc
         else:  # a single manifest: the only candidate is itself

@@ -5,8 +5,8 @@ import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from compat.errors import BadInput
-from compat.oci import media
 from compat.limits import NUMBER_DIGITS
+from compat.oci import media
 from compat.oci.digest import DIGEST_RE
 
 def _bounded_int(text: str):
