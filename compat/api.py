@@ -88,7 +88,7 @@ def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = Non
         host = apply(host, parse_assume(assume))
     source = Source(reference, plain_http=plain_http, timeout=timeout)
     try:
-        digest, mt, doc = source.resolve()
+        digest, mt, doc = source.resolve(descriptors=False)   # a malformed descriptor is excluded, not fatal
         if mt in media.INDEXES:
             index = doc
         else:  # a single manifest: the only candidate is itself
@@ -99,25 +99,30 @@ def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = Non
                 index["manifests"][0]["platform"] = source.platform_of(doc)
             except BadInput:
                 index["manifests"][0]["platform"] = None
-        nfd = _nfd_context(source, digest, index, host, platform, referrers, tags, features)
-        ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch, nfd=nfd)
+        from compat.match.rank import flatten
+        entries = flatten(index, source.fetch)          # nested indexes walked once, bounded
+        nfd = _nfd_context(source, digest, entries, host, platform, referrers, tags, features)
+        ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch, nfd=nfd,
+                        entries=entries)
     finally:
         source.close()
     return Selection(ref=reference, index_digest=digest, ranking=ranking, host=host, nfd=nfd)
 
 
-def _nfd_context(source, index_digest, index, host, platform, referrers, tags, features):
-    """Find NFD artifacts for the candidates that need them; None when there is nothing to do."""
+def _nfd_context(source, index_digest, entries, host, platform, referrers, tags, features):
+    """Find NFD artifacts for the candidates that need them; None when there is nothing to do.
+    Only well-formed descriptors take part (a malformed one is excluded by the ranking)."""
     from compat.match import platform as platform_m
     from compat.match.nfd import NfdContext
-    from compat.match.rank import flatten, host_platform
+    from compat.match.rank import seen_host
+    from compat.oci.manifest import descriptor_problems
 
-    descs = [d for _, d in flatten(index, source.fetch)]
+    descs = [d for _, d in entries if not descriptor_problems(d) and "_walk" not in d]
     wants_features = any((d.get("platform") or {}).get("compatibilities") for d in descs)
+    host, plat = seen_host(host, platform)
     artifacts = {}
     if referrers is not False:
-        plat = host_platform(host, platform)
-        matching = [d for d in descs if "_nested_error" not in d and platform_m.check(d.get("platform"), plat).ok]
+        matching = [d for d in descs if platform_m.check(d.get("platform"), plat).ok]
         from compat.nfd.artifacts import discover
         artifacts = discover(source, index_digest, matching, want_all=bool(referrers))
     if not artifacts and not wants_features:

@@ -25,6 +25,7 @@ DOC_NODES = 200_000                 # scalars + collections, YAML aliases counte
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one
 CANDIDATES = 10_000                 # descriptors considered, after de-duplication by digest
+NUMBER_DIGITS = 32                  # a JSON integer in a manifest (sizes fit in 20 digits); longer stays text
 
 # Time.
 MAX_TIMEOUT_S = 86_400              # --timeout / COMPAT_TIMEOUT: beyond a day is a slip, not a wish

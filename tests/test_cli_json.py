@@ -17,7 +17,8 @@ from build_demo import build  # noqa: E402
 
 DEMO = "oci:" + os.path.join(FIXTURES, "demo")
 SYSROOTS = sorted(h for h in os.listdir(HOSTS) if os.path.isdir(os.path.join(HOSTS, h)))
-SCORE_ORDER = ("gpu", "cuda", "cudaVersion", "fabric", "mpi", "cpu", "requirements", "weight")
+SCORE_ORDER = ("gpu", "cuda", "cudaVersion", "fabric", "mpi", "cpu", "cpuLevel", "osFeatures", "requirements",
+               "weight")
 
 
 def nfd_layout(root):

@@ -337,3 +337,68 @@ def test_ranking_order_gpu_before_fabric_before_mpi_before_cpu():
     assert best(h, mpi, desc(fabric="infiniband")) == 1
     cpu = desc(cpu_target="zen3")
     assert best(h, cpu, desc(mpi_implementation="openmpi")) == 1
+
+
+# -- a requested platform bounds the CPU alike for variants and cpu.target ---------------------------
+# (requested platform, host, descriptor, compatible?, reason fragment)
+REQUESTED = [
+    ("linux/amd64/v2", "zen4", dict(variant="v3"), False, "variant v3 is above what the host runs"),
+    ("linux/amd64/v2", "zen4", dict(cpu_target="x86_64_v3"), False, "needs x86_64_v3; host is x86_64_v2"),
+    ("linux/amd64/v2", "zen4", dict(cpu_target="zen2"), False, "needs zen2; host is x86_64_v2"),
+    ("linux/amd64/v2", "zen4", dict(cpu_features="avx2"), False, "needs avx2"),
+    ("linux/amd64/v2", "zen4", dict(variant="v2"), True, "x86_64_v2 (platform variant) <= x86_64_v2"),
+    ("linux/amd64/v2", "zen4", dict(cpu_target="x86_64_v2"), True, "x86_64_v2 <= x86_64_v2"),
+    ("linux/amd64/v2", "zen4", dict(cpu_vendor="amd"), True, "AuthenticAMD"),   # the same machine, bounded
+    ("linux/amd64/v4", "zen4", dict(cpu_target="zen4"), True, "zen4 <= zen4"),   # its own level: the host CPU
+    ("linux/amd64", "zen4", dict(cpu_target="x86_64_v2"), False, "host is x86_64"),
+    ("linux/amd64/v4", "haswell", dict(variant="v4"), True, "x86_64_v4 (platform variant)"),   # another machine
+    ("linux/amd64/v4", "haswell", dict(cpu_target="x86_64_v4"), True, "x86_64_v4 <= x86_64_v4"),
+    ("linux/amd64/v4", "haswell", dict(cpu_vendor="intel"), False, "unknown: cpu.vendor"),
+    ("linux/arm64/v8.2", "neoverse_v2", dict(arch="arm64", variant="v8.4"), False, "above what the host runs"),
+    ("linux/arm64/v8.2", "neoverse_v2", dict(arch="arm64", cpu_target="armv8.4a"), False, "host is armv8.2a"),
+    ("linux/arm64/v8.2", "neoverse_v2", dict(arch="arm64", cpu_target="neoverse_n1"), False, "host is armv8.2a"),
+    ("linux/arm64/v8.2", "neoverse_v2", dict(arch="arm64", cpu_target="armv8.2a"), True, "armv8.2a <= armv8.2a"),
+    ("linux/arm64/v9.6", "zen4", dict(arch="arm64", cpu_target="armv9.2a"), True, "armv9.2a <= armv9.2a"),
+    ("linux/arm64/v9.6", "zen4", dict(arch="arm64", variant="v9.6"), True, "armv9.6a (platform variant)"),
+    ("linux/arm64/v8.7", "zen4", dict(arch="arm64", cpu_target="armv9.0a"), False, "host is armv8.6a"),
+]
+
+
+@pytest.mark.parametrize("requested,target,d,compatible,fragment", REQUESTED,
+                         ids=[f"{r[0]} {r[1]} {sorted(r[2].items())}" for r in REQUESTED])
+def test_requested_platform_bounds_the_cpu_level(requested, target, d, compatible, fragment):
+    c = pick(host(target), desc(**d), platform=requested).candidates[0]
+    assert c.compatible is compatible and fragment in c.reason, c.reason
+
+
+def test_variant_is_explained_as_the_cpu_requirement_it_is():
+    h = host("zen4")
+    assert pick(h, desc(variant="v3")).best.reason.startswith("x86_64_v3 (platform variant) <= zen4")
+    both = pick(h, desc(variant="v3", cpu_target="zen3")).best
+    assert "zen3 <= zen4, x86_64_v3 (platform variant) <= zen4" in both.reason
+    assert pick(h, desc()).best.reason.startswith("no CPU requirement")
+
+
+# -- the arm64 ladder beyond archspec's levels -------------------------------------------------------
+# (host's level, listed variants, expected order): archspec knows no v8.7-v8.9, v9.1, v9.3+
+ARM_LADDER = [
+    ("linux/arm64/v9.6", ["v9.2", "v8.6", "v9", None, "v8.7", "v9.6"], ["v9.6", "v9.2", "v9", "v8.7", "v8.6", None]),
+    ("linux/arm64/v8.7", [None, "v8.2", "v8.7"], ["v8.7", "v8.2", None]),
+    ("linux/arm64/v9.1", ["v8.6", "v9", "v9.1"], ["v9.1", "v9", "v8.6"]),
+]
+
+
+@pytest.mark.parametrize("requested,listed,order", ARM_LADDER, ids=[a[0] for a in ARM_LADDER])
+def test_arm64_ladder_is_the_platforms_own(requested, listed, order):
+    descs = [desc(arch="arm64", variant=v) for v in listed]
+    r = pick(host("neoverse_v2"), *descs, platform=requested)
+    by_digest = {d["digest"]: v for d, v in zip(descs, listed)}
+    assert [by_digest[c.digest] for c in r.candidates] == order
+
+
+def test_host_cpu_on_the_arm64_ladder():
+    # neoverse_v2 is armv9.0a: v9 exact, then v8.5 .. v8.0, never v8.6
+    r = pick(host("neoverse_v2"), desc(arch="arm64", variant="v8.5"), desc(arch="arm64", variant="v9"),
+             desc(arch="arm64", variant="v8.6"))
+    assert [c.platform_text for c in r.candidates] == ["linux/arm64/v9", "linux/arm64/v8.5", "linux/arm64/v8.6"]
+    assert r.candidates[2].verdict == "incompatible"

@@ -32,7 +32,7 @@ NO = ["mpi.implementation=none", "fabric=tcp", "gpu.vendor=none"]
 
 # name: (capture: fixture dir | archspec corpus file | util-linux file, assume, expected, reason)
 SCENARIOS = {
-    "laptop": ("hosts:laptop-tigerlake", [], "x86-64-v3", "no CPU requirement"),
+    "laptop": ("hosts:laptop-tigerlake", [], "x86-64-v3", "x86_64_v3 (platform variant) <= icelake"),
     "skylake-cluster": ("corpus:linux-rhel7-skylake_avx512",
                         ["fabric=infiniband", "mpi.implementation=openmpi", "mpi.version=4.1.5", "gpu.vendor=none"],
                         "openmpi-ib", "native verbs provider on infiniband"),
@@ -54,7 +54,8 @@ SCENARIOS = {
              "exact SASS sm_70"),
     "l40": ("corpus:linux-rocky8.5-zen4", nvidia("8.9", "550.54.14") + NO[:2], "cuda12.4", "same-major SASS sm_80"),
     "b200-ptx": ("corpus:linux-rocky9-zen5", nvidia("10.0", "570.124.06") + NO[:2], "cuda12.4", "PTX JIT compute_90"),
-    "roce-mpich": ("hosts:roce-cascadelake", ["gpu.vendor=none"], "x86-64-v3", "no CPU requirement"),
+    "roce-mpich": ("hosts:roce-cascadelake", ["gpu.vendor=none"], "x86-64-v3",
+                   "x86_64_v3 (platform variant) <= cascadelake"),
     "zen3-no-mpi": ("corpus:linux-ubuntu20.04-zen3", NO, "zen3", "zen3 <= zen3"),
     "zen4-cpu": ("corpus:linux-rocky8.5-zen4", NO, "zen4", "zen4 <= zen4"),
     "spr-cpu": ("corpus:linux-unknown-sapphirerapids", NO, "sapphirerapids", "sapphirerapids <= sapphirerapids"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from compat.host.profile import Host
+from compat.host.profile import CPU, Host
 from compat.match.check import Check, fail, ok, unknown
 from compat.vocab.annotations import Requirements
 
@@ -20,7 +20,23 @@ def depth(target_name: Optional[str]) -> int:
 
 
 def variant_target(arch: str, variant: str) -> Optional[str]:
-    """The archspec target an OCI variant stands for (amd64 v3 -> x86_64_v3)."""
+    """The archspec target an OCI variant stands for: amd64 ``v3`` -> ``x86_64_v3``; arm64
+    ``v8.2`` -> ``armv8.2a``. A level archspec does not know (``v8.7``, ``v9.6``) stands for the
+    highest one it knows below it on the platform's own ladder (``armv8.6a``, ``armv9.2a``)."""
+    from archspec.cpu import TARGETS
+    from compat.match.platform import Platform, ladder
+
+    if arch not in ("amd64", "arm64"):
+        return None
+    for step in ladder(Platform("linux", arch, variant or "")):
+        name = level_name(arch, step)
+        if name in TARGETS:
+            return name
+    return None
+
+
+def level_name(arch: str, variant: str) -> Optional[str]:
+    """The architecture level a variant names, in archspec's spelling (known to it or not)."""
     if arch == "amd64":
         return f"x86_64_{variant}" if variant and variant != "v1" else "x86_64"
     if arch == "arm64":
@@ -29,6 +45,34 @@ def variant_target(arch: str, variant: str) -> Optional[str]:
         v = variant[1:]
         return f"armv{v if '.' in v else v + '.0'}a"
     return None
+
+
+def seen_through(cpu: CPU, own, requested) -> CPU:
+    """The host CPU seen through a requested platform (``--platform``): the host's own
+    platform leaves it as it is; a lower level of the same architecture bounds it to that
+    level's generic target (a requested ``v2`` makes a Zen 4 an ``x86_64_v2``); any other
+    platform describes another machine, known only by its level (vendor unknown)."""
+    from compat.host.assume import cpu_from_target
+    from compat.match.platform import rung
+
+    if (requested.arch, requested.variant) == (own.arch, own.variant):
+        return cpu
+    target = variant_target(requested.arch, requested.variant)
+    if target is None:
+        return CPU()
+    seen = cpu_from_target(target)
+    bounded = requested.arch == own.arch and rung(requested, own) is not None
+    return seen._replace(vendor=cpu.vendor if bounded else None, model=cpu.model if bounded else None)
+
+
+def with_variant(check: Check, arch: str, variant: str, host: Host) -> Check:
+    """The CPU verdict with the platform variant counted as the CPU requirement it is
+    (``x86_64_v3 (platform variant) <= zen4``); fit: the larger archspec depth."""
+    if not check.ok or not variant:
+        return check
+    said = f"{level_name(arch, variant)} (platform variant) <= {host.cpu.target or host.os.arch}"
+    reason = said if check.reason == "no CPU requirement" else f"{check.reason}, {said}"
+    return check._replace(reason=reason, fit=(max(check.fit[0], depth(variant_target(arch, variant))),))
 
 
 def _host_partial(host: Host):

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from compat import limits
+from compat.errors import BadInput, RegistryError, printable
 from compat.host.profile import Host
 from compat.match import compatibilities as compat_sets, cpu as cpu_m, fabric as fabric_m, gpu as gpu_m, \
     kernel as kernel_m, mpi as mpi_m, nfd as nfd_m, platform as platform_m
 from compat.match.check import Check
 from compat.nfd.rules import RuleError
 from compat.oci import media
+from compat.oci.digest import is_digest
+from compat.oci.manifest import descriptor_problems
 from compat.vocab import annotations as A
 
 COMPATIBLE, INCOMPATIBLE, UNKNOWN, ERROR, SKIPPED = "compatible", "incompatible", "unknown", "error", "skipped"
@@ -51,13 +55,16 @@ class Candidate(NamedTuple):
 
     def score(self) -> Optional[Dict]:
         """The ranking key as named numbers (compatible candidates only; None otherwise).
-        Candidates compare on gpu, cuda, cudaVersion, fabric, mpi, cpu, requirements, weight,
+        Candidates compare on gpu, cuda, cudaVersion, fabric, mpi, cpu, cpuLevel, osFeatures,
+        requirements, weight,
         in this order, higher first, then index position (first wins)."""
         if not self.key:
             return None
         (arch, cuda, cver), fab, mpi, cpu, nreq, weight, _ = self.key
+        depth, level, feats = cpu
         return {"gpu": arch, "cuda": cuda, "cudaVersion": ".".join(map(str, cver)) or None, "fabric": fab,
-                "mpi": mpi, "cpu": cpu, "requirements": nreq, "weight": weight}
+                "mpi": mpi, "cpu": depth, "cpuLevel": level, "osFeatures": feats, "requirements": nreq,
+                "weight": weight}
 
     def score_text(self) -> str:
         s = self.score()
@@ -65,7 +72,8 @@ class Candidate(NamedTuple):
             return ""
         gpu = f"gpu {s['gpu']}" + (f"/{'native' if s['cuda'] == 2 else 'minor'} {s['cudaVersion']}"
                                    if s["cuda"] else "")
-        return f"{gpu} fab {s['fabric']} mpi {s['mpi']} cpu {s['cpu']} req {s['requirements']}" + \
+        return f"{gpu} fab {s['fabric']} mpi {s['mpi']} cpu {s['cpu']}" + \
+            (f"+{s['osFeatures']}f" if s["osFeatures"] else "") + f" req {s['requirements']}" + \
             (f" w {s['weight']}" if s["weight"] else "")
 
     def to_dict(self, rank: Optional[int] = None) -> Dict:
@@ -80,10 +88,12 @@ class Candidate(NamedTuple):
 
 
 class Ranking(NamedTuple):
-    """All candidates: compatible ones best first, then the others in index order."""
+    """All candidates: compatible ones best first, then the others in index order. ``notes``:
+    what the walk left out (a bound on nesting depth or on the number of candidates hit)."""
 
     candidates: Tuple[Candidate, ...]
     platform: platform_m.Platform
+    notes: Tuple[str, ...] = ()
 
     @property
     def best(self) -> Optional[Candidate]:
@@ -95,23 +105,38 @@ class Ranking(NamedTuple):
 
 
 def host_platform(host: Host, override: Optional[str] = None) -> platform_m.Platform:
-    if override:
+    if override is not None:
         return platform_m.parse(override)
-    p = platform_m.normalise(host.os.name or "linux", host.os.arch or "", host.os.variant or "")
-    return platform_m.Platform(p.os, p.arch, p.variant, tuple(host.os.features))
+    p = platform_m.normalise(host.os.name or "linux", host.os.arch or "", host.os.variant or "", host.os.features)
+    if platform_m.variant_problem(p.arch, p.variant):      # a profile's variant compat cannot place
+        p = p._replace(variant="")
+    return p
+
+
+def seen_host(host: Host, override: Optional[str] = None) -> Tuple[Host, platform_m.Platform]:
+    """The host as a requested platform sees it: that platform, and the CPU bounded by it
+    (``cpu.seen_through``), so that ``amd64/v3`` and ``cpu.target=x86_64_v3`` are judged alike."""
+    plat = host_platform(host, override)
+    if override is None:
+        return host, plat
+    cpu = cpu_m.seen_through(host.cpu, host_platform(host), plat)
+    os_ = host.os._replace(name=plat.os, arch=plat.arch, variant=plat.variant or None, features=plat.features)
+    return host._replace(os=os_, cpu=cpu), plat
 
 
 def _skip_reason(desc: Mapping) -> Optional[str]:
-    ann = desc.get("annotations") or {}
-    plat = desc.get("platform") or {}
+    if not isinstance(desc, dict):
+        return None
+    ann = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
+    plat = desc.get("platform") if isinstance(desc.get("platform"), dict) else {}
     if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
             (plat.get("os") == "unknown" and plat.get("architecture") == "unknown"):
         return "attestation or unknown/unknown entry: not an image"
     if desc.get("artifactType"):
-        return f"artifact ({desc['artifactType']}): not an image"
+        return f"artifact ({printable(desc['artifactType'], 120)}): not an image"
     mt = desc.get("mediaType", "")
-    if mt and mt not in media.IMAGE_MANIFESTS and mt not in media.INDEXES:
-        return f"media type {mt}: not an image manifest"
+    if mt and isinstance(mt, str) and mt not in media.IMAGE_MANIFESTS and mt not in media.INDEXES:
+        return f"media type {printable(mt, 120)}: not an image manifest"
     return None
 
 
@@ -144,8 +169,9 @@ def _checks(req: A.Requirements, host: Host, memo: Optional[dict]) -> List[Check
     return out
 
 
-def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) -> Tuple[Check, int]:
-    """(platform check, CPU specificity of the descriptor's variant), memoised per platform."""
+def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) \
+        -> Tuple[Check, Optional[platform_m.Platform]]:
+    """(platform check, the candidate's normalised platform when it matches), memoised per platform."""
     key = None
     if memo is not None and isinstance(desc_platform, Mapping):
         key = ("platform",) + tuple(sorted((k, str(v)) for k, v in desc_platform.items()))
@@ -153,18 +179,27 @@ def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) ->
         if hit is not None:
             return hit
     pcheck = platform_m.check(desc_platform, plat)
-    spec = 0
-    if pcheck.ok:
-        cand = platform_m.from_descriptor(desc_platform)
-        spec = cpu_m.depth(cpu_m.variant_target(cand.arch, cand.variant))
+    hit = (pcheck, platform_m.checked(desc_platform) if pcheck.ok else None)
     if key is not None:
-        memo[key] = (pcheck, spec)
-    return pcheck, spec
+        memo[key] = hit
+    return hit
+
+
+def _malformed(desc, position: int, path: str, problems: List[str]) -> Candidate:
+    """A candidate for a descriptor that is not well formed: excluded with its first problem."""
+    d = desc if isinstance(desc, dict) else {}
+    digest = d.get("digest") if is_digest(d.get("digest")) else ""
+    return Candidate(position=position, digest=digest, media_type=printable(d.get("mediaType", ""), 120),
+                     platform=None, annotations={}, verdict=ERROR, path=path,
+                     reason=f"malformed descriptor: {problems[0]}", notes=tuple(problems[1:]))
 
 
 def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform_m.Platform,
              allow_unknown: bool = False, memo: Optional[dict] = None,
              nfd: Optional[nfd_m.NfdContext] = None) -> Candidate:
+    problems = descriptor_problems(desc)
+    if problems:
+        return _malformed(desc, position, path, problems)
     digest = desc.get("digest", "")
     ann = desc.get("annotations") or {}
     base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
@@ -175,7 +210,7 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     req = A.parse(ann, where=digest)
     if req.errors:
         return Candidate(verdict=ERROR, reason=req.errors[0], notes=req.errors[1:], **base)
-    pcheck, variant_spec = _platform(desc.get("platform"), plat, memo)
+    pcheck, cand = _platform(desc.get("platform"), plat, memo)
     if not pcheck.ok:
         return Candidate(verdict=INCOMPATIBLE, reason=pcheck.reason, checks=(pcheck,), **base)
     if req.unknown and not allow_unknown:
@@ -184,6 +219,7 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
                                 f"{', '.join(req.unknown)} (--allow-unknown to rank without)")
     plat_doc = desc.get("platform") or {}
     checks = [pcheck] + _checks(req, host, memo)
+    checks[1] = cpu_m.with_variant(checks[1], cand.arch, cand.variant, host)
     # the index-level formats and NFD artifacts: most descriptors have none of them
     checks.append(platform_m.check_features(plat_doc, plat.arch, set(host.cpu.features)
                                             if host.cpu.features is not None else None)
@@ -199,7 +235,10 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
             return Candidate(verdict=INCOMPATIBLE, reason=f"{c.dimension}: {c.reason}",
                              checks=tuple(checks), **base)
     by = {c.dimension: c for c in checks}
-    cpu_spec = max(by["cpu"].fit[0], variant_spec)
+    rung, os_features = pcheck.fit
+    # CPU specificity: archspec depth (the annotation's target or the variant's level), then
+    # the variant's rung on the host's ladder, then the number of matching os.features
+    cpu_spec = (by["cpu"].fit[0], rung, os_features)
     # weight: the annotation, plus the best holding set's weight or compatibility-score
     weight = req.get("weight", 0) + by["nfd"].fit[0] + by["compatibilities"].fit[0]
     satisfied = req.requirement_count + by["platform.features"].fit[0] + by["nfd"].fit[1] + \
@@ -212,43 +251,129 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     return Candidate(verdict=COMPATIBLE, reason=summary, checks=tuple(checks), key=key, notes=notes, **base)
 
 
-def flatten(index: Mapping, fetch: Optional[Fetch] = None, path: str = "",
-            depth: int = 0) -> List[Tuple[str, Mapping]]:
-    """(path, descriptor) for every leaf, nested indexes walked depth-first."""
+class _Full(Exception):
+    """The walk reached limits.CANDIDATES."""
+
+
+def _marker(desc, verdict: str, reason: str) -> dict:
+    """A walk entry that is decided before evaluation (a nested index not walked, a bound)."""
+    d = dict(desc) if isinstance(desc, dict) else {}
+    d["_walk"] = (verdict, reason)
+    return d
+
+
+def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Mapping]]:
+    """(path, descriptor) for every leaf, nested indexes walked depth-first: each nested index
+    once (by digest), at most ``limits.INDEX_DEPTH`` levels below the top, at most
+    ``limits.CANDIDATES`` entries in all. Entries the walk decided carry ``_walk``:
+    (verdict, reason); :func:`walk_notes` says which bounds were hit."""
     out: List[Tuple[str, Mapping]] = []
-    for i, desc in enumerate(index.get("manifests") or []):
-        p = f"{path}manifests[{i}]"
-        if desc.get("mediaType") in media.INDEXES and not _skip_reason(dict(desc, mediaType="")):
-            if fetch is None or depth >= 4:
-                out.append((p, dict(desc, _nested_error="nested index not walked"
-                                    + (" (no way to fetch it)" if fetch is None else " (deeper than 4)"))))
-                continue
-            child = fetch(desc["digest"], desc["mediaType"])
-            out.extend(flatten(child, fetch, p + ".", depth + 1))
+    walked: Dict[str, str] = {}            # nested index digest -> where it was walked
+    leaves: Dict[str, str] = {}            # identical descriptor -> where it was listed
+
+    def walk(doc, path: str, depth: int) -> None:
+        for i, desc in enumerate(doc.get("manifests") or ()):
+            p = f"{path}manifests[{i}]"
+            if len(out) >= limits.CANDIDATES:
+                out.append((p, _marker(desc, SKIPPED, f"not considered: the index lists more than "
+                                                      f"{limits.CANDIDATES} candidates (limits.CANDIDATES); "
+                                                      "this entry and every later one are ignored")))
+                raise _Full
+            if isinstance(desc, dict) and desc.get("mediaType") in media.INDEXES \
+                    and not descriptor_problems(desc) and not _skip_reason(dict(desc, mediaType="")):
+                _nested(desc, p, depth)
+            else:
+                _leaf(desc, p)
+
+    def _leaf(desc, p: str) -> None:
+        if isinstance(desc, dict) and isinstance(desc.get("digest"), str):
+            ident = repr((desc.get("digest"), desc.get("platform"), desc.get("annotations")))
+            if ident in leaves:
+                out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, platform "
+                                                      "and annotations)")))
+                return
+            leaves[ident] = p
+        out.append((p, desc))
+
+    def _nested(desc, p: str, depth: int) -> None:
+        digest = desc["digest"]
+        if digest in walked:
+            out.append((p, _marker(desc, SKIPPED, f"nested index already walked at {walked[digest]}")))
+        elif fetch is None:
+            out.append((p, _marker(desc, ERROR, "nested index not walked (no way to fetch it)")))
+        elif depth >= limits.INDEX_DEPTH:
+            out.append((p, _marker(desc, ERROR, f"nested index not walked: deeper than {limits.INDEX_DEPTH} "
+                                                "levels (limits.INDEX_DEPTH)")))
         else:
-            out.append((p, desc))
+            walked[digest] = p
+            child, problem = _fetch_index(fetch, digest, desc["mediaType"])
+            if problem:
+                out.append((p, _marker(desc, ERROR, problem)))
+            else:
+                walk(child, p + ".", depth + 1)
+
+    try:
+        walk(index, "", 0)
+    except _Full:
+        pass
     return out
 
 
+def _fetch_index(fetch: Fetch, digest: str, media_type: str) -> Tuple[Optional[Mapping], str]:
+    """(child index, "") or (None, why it cannot be walked). A missing or malformed child is
+    this candidate's problem; a registry or network failure is everyone's (raised)."""
+    try:
+        child = fetch(digest, media_type)
+    except RegistryError as exc:
+        if exc.status != 404:
+            raise
+        return None, f"nested index {digest[:19]}: {exc}"
+    except BadInput as exc:
+        return None, f"nested index: {exc}"
+    if not isinstance(child, Mapping) or not isinstance(child.get("manifests"), list):
+        return None, "typed as an image index, but its blob is not one (no 'manifests' list)"
+    return child, ""
+
+
+def walk_notes(entries: List[Tuple[str, Mapping]]) -> Tuple[str, ...]:
+    """What a bound on the walk left out, once per bound (for the ranking's notes)."""
+    notes = []
+    for _, d in entries:
+        reason = d.get("_walk", ("", ""))[1] if isinstance(d, dict) else ""
+        if "limits." in reason:
+            note = reason.split(":", 1)[1].strip() if reason.startswith("not considered") else reason
+            if note not in notes:
+                notes.append(note)
+    return tuple(notes)
+
+
 def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unknown: bool = False,
-         fetch: Optional[Fetch] = None, nfd: Optional[nfd_m.NfdContext] = None) -> Ranking:
+         fetch: Optional[Fetch] = None, nfd: Optional[nfd_m.NfdContext] = None,
+         entries: Optional[List[Tuple[str, Mapping]]] = None) -> Ranking:
     """Rank the descriptors of a parsed image index for ``host``.
 
-    ``index`` is the index JSON as a dict (already validated by :mod:`compat.oci.manifest`
-    when it came from a registry); ``fetch`` resolves nested indexes; ``nfd`` carries the NFD
-    artifacts found for candidates and the host's NFD features.
+    ``index`` is the index JSON as a dict; a malformed descriptor is excluded with its reason
+    (verdict ``error``), only a malformed index itself is bad input. ``fetch`` resolves nested
+    indexes (``entries``: the walk :func:`flatten` already made); ``nfd`` carries the NFD
+    artifacts found for candidates and the host's NFD features. ``platform`` (``--platform``)
+    replaces the host's platform and bounds its CPU (:func:`seen_host`).
     """
-    plat = host_platform(host, platform)
+    if not isinstance(index, Mapping) or not isinstance(index.get("manifests", []), list):
+        raise BadInput("index: expected a JSON object whose 'manifests' is a list")
+    host, plat = seen_host(host, platform)
     memo: dict = {}      # per call: the host is fixed, so a verdict depends on the values alone
+    if entries is None:
+        entries = flatten(index, fetch)
     cands = []
-    for pos, (path, desc) in enumerate(flatten(index, fetch)):
-        if "_nested_error" in desc:
-            cands.append(Candidate(position=pos, digest=desc.get("digest", ""),
-                                   media_type=desc.get("mediaType", ""), platform=desc.get("platform"),
-                                   annotations=desc.get("annotations") or {}, verdict=ERROR,
-                                   reason=desc["_nested_error"], path=path))
+    for pos, (path, desc) in enumerate(entries):
+        if isinstance(desc, dict) and "_walk" in desc:
+            verdict, reason = desc["_walk"]
+            digest = desc.get("digest") if is_digest(desc.get("digest")) else ""
+            cands.append(Candidate(position=pos, digest=digest, media_type=desc.get("mediaType", ""),
+                                   platform=desc.get("platform"), annotations=desc.get("annotations") or {},
+                                   verdict=verdict, reason=reason, path=path))
             continue
         cands.append(evaluate(desc, pos, path, host, plat, allow_unknown, memo, nfd))
     good = sorted((c for c in cands if c.compatible), key=lambda c: c.key, reverse=True)
     rest = [c for c in cands if not c.compatible]
-    return Ranking(candidates=tuple(good + rest), platform=plat)
+    return Ranking(candidates=tuple(good + rest), platform=plat, notes=walk_notes(entries))

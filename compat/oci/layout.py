@@ -41,7 +41,7 @@ class Layout:
                 data = fh.read()
         except OSError as exc:
             raise BadInput(f"oci:{self.path}/index.json: {exc.strerror}") from None
-        _, doc = manifest.parse(data, f"oci:{self.path}/index.json", media.OCI_INDEX)
+        _, doc = manifest.parse(data, f"oci:{self.path}/index.json", media.OCI_INDEX, descriptors=True)
         return doc
 
     def resolve(self, ref: Reference) -> Tuple[str, str, Dict]:

@@ -2,16 +2,27 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from compat.errors import BadInput
+from compat.limits import NUMBER_DIGITS
 from compat.oci import media
-from compat.oci.digest import is_digest
+from compat.oci.digest import DIGEST_RE
 
-def parse(data: bytes, what: str, content_type: Optional[str] = None) -> Tuple[str, Dict[str, Any]]:
-    """(media type, document) of an index or image manifest; anything else is bad input."""
+def _bounded_int(text: str):
+    """A JSON integer; one of more than limits.NUMBER_DIGITS digits stays text, which the
+    descriptor check reports (Python refuses to convert 4,300+ digits at all)."""
+    return int(text) if len(text) <= NUMBER_DIGITS else text
+
+
+def parse(data: bytes, what: str, content_type: Optional[str] = None,
+          descriptors: bool = False) -> Tuple[str, Dict[str, Any]]:
+    """(media type, document) of an index or image manifest; anything else is bad input.
+    ``descriptors``: also refuse an index with a malformed descriptor (:func:`check_index`)."""
     try:
-        doc = json.loads(data)
+        doc = json.loads(data, parse_int=_bounded_int)
+    except RecursionError:
+        raise BadInput(f"{what}: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadInput(f"{what}: not JSON ({exc})") from None
     if not isinstance(doc, dict):
@@ -20,7 +31,7 @@ def parse(data: bytes, what: str, content_type: Optional[str] = None) -> Tuple[s
     if not mt:
         mt = media.OCI_INDEX if "manifests" in doc else media.OCI_MANIFEST if "config" in doc else ""
     if mt in media.INDEXES:
-        check_index(doc, what)
+        check_index(doc, what, descriptors)
     elif mt in media.IMAGE_MANIFESTS:
         if not isinstance(doc.get("config"), dict) or not isinstance(doc.get("layers", []), list):
             raise BadInput(f"{what}: image manifest without a config descriptor")
@@ -29,24 +40,49 @@ def parse(data: bytes, what: str, content_type: Optional[str] = None) -> Tuple[s
     return mt, doc
 
 
-def check_index(doc: Dict[str, Any], what: str) -> None:
+def check_index(doc: Dict[str, Any], what: str, descriptors: bool = True) -> None:
+    """The index's own structure (schemaVersion, ``manifests`` a list): bad input when wrong.
+    With ``descriptors`` (validate, annotate, a layout's index.json) also the first
+    :func:`descriptor_problems`; without (selection), a malformed descriptor is left to the
+    ranking, which excludes that candidate with its reason and ranks the rest."""
     if doc.get("schemaVersion") != 2:
         raise BadInput(f"{what}: schemaVersion must be 2")
     manifests = doc.get("manifests")
     if not isinstance(manifests, list):
         raise BadInput(f"{what}: 'manifests' must be a list")
-    for i, d in enumerate(manifests):
-        where = f"{what}: manifests[{i}]"
-        if not isinstance(d, dict):
-            raise BadInput(f"{where} is not an object")
-        if not is_digest(d.get("digest")):
-            raise BadInput(f"{where}: missing or malformed digest")
-        if not isinstance(d.get("mediaType"), str):
-            raise BadInput(f"{where}: missing mediaType")
-        if not isinstance(d.get("size"), int) or d["size"] < 0:
-            raise BadInput(f"{where}: missing or negative size")
-        if "platform" in d and not isinstance(d["platform"], dict):
-            raise BadInput(f"{where}: platform must be an object")
-        if "annotations" in d and not (isinstance(d["annotations"], dict)
-                                       and all(isinstance(k, str) for k in d["annotations"])):
-            raise BadInput(f"{where}: annotations must be an object of strings")
+    if descriptors:
+        for i, d in enumerate(manifests):
+            problems = descriptor_problems(d)
+            if problems:
+                raise BadInput(f"{what}: manifests[{i}]: {problems[0]}")
+
+
+def descriptor_problems(desc: Any) -> List[str]:
+    """Every structural problem of one descriptor of an index (types, digest, size, platform
+    grammar, annotations): [] when it is well formed. The one check both the ranking (which
+    excludes such a candidate with the first problem as its reason) and ``compat validate`` use."""
+    if not isinstance(desc, dict):
+        return [f"is not an object ({type(desc).__name__})"]
+    out = []
+    digest = desc.get("digest")
+    if digest.__class__ is not str or not DIGEST_RE.match(digest):
+        out.append("missing or malformed digest")
+    if desc.get("mediaType").__class__ is not str:
+        out.append("missing mediaType")
+    size = desc.get("size")
+    if size.__class__ is not int or size < 0:
+        out.append("missing or negative size")
+    if "artifactType" in desc and desc["artifactType"].__class__ is not str:
+        out.append("artifactType must be a string")
+    if "platform" in desc:
+        out += _platform_problems(desc["platform"])
+    if "annotations" in desc:
+        ann = desc["annotations"]
+        if ann.__class__ is not dict or any(k.__class__ is not str or v.__class__ is not str for k, v in ann.items()):
+            out.append("annotations must be an object of strings")
+    return out
+
+
+def _platform_problems(platform: Any) -> List[str]:
+    from compat.match.platform import problems
+    return problems(platform)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
-from compat.oci import manifest
+from compat.oci import manifest, media
 from compat.oci.cache import ManifestCache
 from compat.oci.reference import Reference
 
@@ -24,7 +24,16 @@ class Source:
             self.layout = None
             self.registry = Registry(ref, plain_http=plain_http, timeout=timeout, env=env)
 
-    def resolve(self) -> Tuple[str, str, Dict]:
+    def resolve(self, descriptors: bool = True) -> Tuple[str, str, Dict]:
+        """(digest, media type, document) of the reference. ``descriptors``: refuse an index
+        with a malformed descriptor (bad input); selection passes False, and excludes such a
+        descriptor with its reason instead (``manifest.check_index``)."""
+        digest, mt, doc = self._resolve()
+        if descriptors and mt in media.INDEXES:
+            manifest.check_index(doc, str(self.ref))
+        return digest, mt, doc
+
+    def _resolve(self) -> Tuple[str, str, Dict]:
         if self.layout is not None:
             return self.layout.resolve(self.ref)
         digest = self.ref.digest or self.registry.head_digest(self.ref.reference)
@@ -65,9 +74,10 @@ class Source:
         return data
 
     def referrers(self, digest: str, artifact_type: Optional[str] = None) -> list:
-        if self.layout is not None:
-            return self.layout.referrers(digest, artifact_type)
-        return self.registry.referrers(digest, artifact_type)
+        """Well-formed referrer descriptors only (a malformed entry names nothing to fetch)."""
+        found = self.layout.referrers(digest, artifact_type) if self.layout is not None \
+            else self.registry.referrers(digest, artifact_type)
+        return [d for d in found if not manifest.descriptor_problems(d)]
 
     def platform_of(self, doc: Dict) -> Optional[Dict]:
         """The platform an image manifest's config declares (os, architecture, variant)."""
