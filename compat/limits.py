@@ -25,3 +25,11 @@ DOC_NODES = 200_000                 # scalars + collections, YAML aliases counte
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one
 CANDIDATES = 10_000                 # descriptors considered, after de-duplication by digest
+
+# HTTP framing from a registry (compat/oci/http.py).
+HTTP_HEADER_BYTES = 64 * 1024       # all header lines of one answer together (and its trailers)
+HTTP_HEADER_COUNT = 100             # header fields of one answer (distribution sends about 10)
+HTTP_CHUNK_LINE_BYTES = 4096        # a chunk-size line with its extensions
+HTTP_INTERIM_RESPONSES = 8          # 1xx answers before the real one (an endless 100 Continue)
+HTTP_REDIRECTS = 5                  # redirects followed for one request (Go's client allows 10)
+BLOB_BYTES = CONFIG_BYTES           # Registry.get_blob: small blobs read whole; layers stream

@@ -130,5 +130,14 @@ def parse_challenge(header: str) -> Tuple[str, Dict[str, str]]:
     return scheme.lower(), params
 
 
+_TOKEN_RE = re.compile(r"^[\x21-\x7e]{1,65536}$")
+
+
+def is_token(value: str) -> bool:
+    """A bearer token that can go into a header as it is: visible ASCII only (RFC 6750's
+    b64token is narrower; registries send JWTs or opaque ASCII). No CR/LF, no spaces."""
+    return _TOKEN_RE.match(value) is not None
+
+
 def basic_header(creds: Credentials) -> str:
     return "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
