@@ -33,3 +33,4 @@ HTTP_CHUNK_LINE_BYTES = 4096        # a chunk-size line with its extensions
 HTTP_INTERIM_RESPONSES = 8          # 1xx answers before the real one (an endless 100 Continue)
 HTTP_REDIRECTS = 5                  # redirects followed for one request (Go's client allows 10)
 BLOB_BYTES = CONFIG_BYTES           # Registry.get_blob: small blobs read whole; layers stream
+COPY_BLOB_BYTES = 1 << 30           # a layer copied by annotate (read whole, at most its declared size)

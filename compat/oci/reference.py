@@ -23,6 +23,13 @@ def check_tag(tag: str, what: str) -> str:
     return tag
 
 
+def check_repository(name: str, what: str) -> str:
+    """``name`` when it matches the OCI distribution repository grammar, else BadInput."""
+    if not isinstance(name, str) or not _REPO_RE.match(name) or len(name) > 255:
+        raise BadInput(f"{what}: malformed repository name {printable(name, 80)}")
+    return name
+
+
 def split_registry(registry: str):
     """``host[:port]`` / ``[v6]:port`` -> (host, port or None); BadInput when malformed or
     the port is not 1-65535."""
