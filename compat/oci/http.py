@@ -147,7 +147,7 @@ class _Reader:
             self.buf += data
             return bool(data)
 
-    def line(self, limit: int) -> bytes:
+    def line(self, limit: int, what: str = "header line") -> bytes:
         """One line with its ending; b"" at EOF; ProtocolError past ``limit`` bytes."""
         start = 0
         while True:
@@ -165,7 +165,7 @@ class _Reader:
                 out = bytes(self.buf)
                 self.buf.clear()
                 return out
-        raise ProtocolError("header line too long")
+        raise ProtocolError(f"{what} too long")
 
     def some(self, n: int) -> bytes:
         """Up to ``n`` bytes (at least one unless EOF)."""
@@ -224,7 +224,7 @@ class Body:
             raise BodyTooLarge(f"body over the {self._limit}-byte limit")
 
     def _next_chunk(self) -> None:
-        line = self._r.line(limits.HTTP_CHUNK_LINE_BYTES)
+        line = self._r.line(limits.HTTP_CHUNK_LINE_BYTES, "chunk-size line")
         if not line:
             raise ProtocolError("closed by peer in a chunked body")
         m = _CHUNK_RE.match(line)
@@ -236,7 +236,7 @@ class Body:
             self._done = True
 
     def _end_of_chunk(self) -> None:
-        if self._r.line(4) not in (b"\r\n", b"\n"):
+        if self._r.exact(2, "a chunk") != b"\r\n":
             raise ProtocolError("no CRLF after a chunk")
 
     def read(self, n: int = -1) -> bytes:
