@@ -195,7 +195,7 @@ class FaultProxy:
         self.faults = []            # list of (status, headers dict)
         self.seen = []
         self.authorization = []     # (path, Authorization header or None) of each request
-        self.blob_redirect = None   # "http://host:port": blob GETs answer 307 to that base
+        self.blob_redirect = None   # "http://host:port": authorized blob GETs answer 307 to that base
         self.referrers = None       # {digest: [descriptors]} to serve the referrers API
         self.filters_applied = False
         proxy = self
@@ -209,7 +209,8 @@ class FaultProxy:
             def _handle(self):
                 proxy.seen.append((self.command, self.path))
                 proxy.authorization.append((self.path, self.headers.get("Authorization")))
-                if proxy.blob_redirect and "/blobs/sha256:" in self.path and self.command == "GET":
+                if proxy.blob_redirect and "/blobs/sha256:" in self.path and self.command == "GET" \
+                        and self.headers.get("Authorization"):   # as a registry does: auth first
                     self.send_response(307)
                     self.send_header("Location", proxy.blob_redirect + self.path)
                     self.send_header("Content-Length", "0")
