@@ -105,6 +105,24 @@ def test_same_origin_redirect_keeps_credentials(tmp_path):
     assert registry.requests[-1][2]["authorization"].startswith("Basic ")
 
 
+# Go's net/http TestShouldCopyHeaderOnRedirect vectors for "authorization" (client_test.go),
+# and where compat deliberately differs (spec/oci.md): the origin rule curl applies since
+# CVE-2022-27776 (a change of scheme or port drops credentials), and no subdomain exception.
+@pytest.mark.parametrize("initial,dest,go,compat", [
+    ("http://foo.com/", "http://bar.com/", False, False),
+    ("http://foo.com/", "http://foo.com/", True, True),
+    ("http://foo.com/", "http://notfoo.com/", False, False),
+    ("http://foo.com/", "http://[::1%25.foo.com]/", False, False),
+    ("http://foo.com:80/", "http://foo.com/", True, True),
+    ("http://foo.com/", "http://sub.foo.com/", True, False),
+    ("http://foo.com/", "https://foo.com/", True, False),
+    ("http://foo.com:1234/", "http://foo.com:4321/", True, False),
+])
+def test_credentials_rule_against_go_vectors(initial, dest, go, compat):
+    from compat.oci.registry import keeps_credentials
+    assert keeps_credentials(initial, dest) is compat
+
+
 def _redirecting_registry(location_for, blob):
     """A scripted registry demanding basic auth; blob GETs are redirected to location_for(path)."""
     def script(method, path, headers):

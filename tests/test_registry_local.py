@@ -176,3 +176,12 @@ def test_sink_copies_a_good_image(tmp_path):
     copy_image(Source(Reference(layout=root, tag="t")), sink, md, doc["mediaType"], doc, None)
     sink.put_manifest("v1", Layout(root).blob(md), doc["mediaType"])
     assert Layout(str(dest)).resolve(Reference(layout=str(dest), tag="v1"))[0] == md
+
+
+def test_spec_lists_every_limit():
+    import re
+
+    from conftest import REPO
+    spec = open(os.path.join(REPO, "spec", "oci.md")).read()
+    names = [n for n in vars(limits) if re.fullmatch(r"[A-Z][A-Z0-9_]+", n) and n != "MiB"]
+    assert names and [n for n in names if f"`{n}`" not in spec] == []

@@ -68,6 +68,16 @@ def _origin(scheme: str, netloc: str) -> Tuple[str, str, int]:
     return scheme, host.lower(), port
 
 
+def keeps_credentials(initial: str, dest: str) -> bool:
+    """Whether a redirect from URL ``initial`` to URL ``dest`` may carry ``Authorization``:
+    only to the same origin (scheme, host, port; a default port is the same as none)."""
+    a, b = urllib.parse.urlsplit(initial), urllib.parse.urlsplit(dest)
+    try:
+        return _origin(a.scheme, a.netloc) == _origin(b.scheme, b.netloc)
+    except (UnsafeRequest, ValueError):
+        return False
+
+
 def tries_text(n: int) -> str:
     return "1 try" if n == 1 else f"{n} tries"
 
@@ -137,16 +147,15 @@ class Registry:
         """A request and the redirects it is answered with (GET and HEAD only). Credentials
         go only to the registry's own origin: a redirect to another scheme, host or port is
         followed without ``Authorization``, and never gets it back (spec/oci.md, Auth)."""
-        base = f"{self.scheme}://{self.host}"
-        url = urllib.parse.urljoin(base + "/", path)
-        own = _origin(self.scheme, self.host)
+        base = f"{self.scheme}://{self.host}/"
+        url = urllib.parse.urljoin(base, path)
         trusted = True
         for hop in range(limits.HTTP_REDIRECTS + 1):
             parsed = urllib.parse.urlsplit(url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc or "@" in parsed.netloc:
                 raise RegistryError(f"{self.ref.registry}: redirected to a URL that is not http(s): "
                                     f"{printable(url, 80)}")
-            trusted = trusted and _origin(parsed.scheme, parsed.netloc) == own
+            trusted = trusted and keeps_credentials(base, url)
             h = dict(headers) if trusted else {k: v for k, v in headers.items() if k.lower() != "authorization"}
             target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
             resp = self._send(parsed.scheme, parsed.netloc, method, target, h, body, limit, stream)
