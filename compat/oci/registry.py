@@ -453,8 +453,8 @@ class Registry:
         return found
 
     def get_blob(self, digest: str, limit: int = limits.BLOB_BYTES) -> bytes:
-        """A small blob (a config, an artifact layer), read whole up to ``limit`` and verified.
-        Layers: :meth:`open_blob`."""
+        """A blob read whole up to ``limit`` (default limits.BLOB_BYTES) and verified; callers
+        that know the kind ask for less (a config: CONFIG_BYTES). Large layers: :meth:`open_blob`."""
         what = f"{self.ref.registry}/{self.ref.repository}@{D.check(digest, 'blob')}"
         resp = self.request("GET", f"/v2/{self.ref.repository}/blobs/{digest}", limit=limit)
         if resp.status != 200:

@@ -63,7 +63,7 @@ class Source:
         except BadInput:
             return None
 
-    def blob(self, digest: str, limit: int = limits.BLOB_BYTES) -> bytes:
+    def blob(self, digest: str, limit: int = limits.CONFIG_BYTES) -> bytes:
         """A verified blob (a config, an artifact layer) of at most ``limit`` bytes, read whole."""
         if self.layout is not None:
             return self.layout.blob(digest, limit)
