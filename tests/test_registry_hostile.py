@@ -147,7 +147,7 @@ def test_origin_change_of_any_kind_drops_credentials(tmp_path, other):
             auth.write_text(json.dumps({"auths": {registry.host: cred, f"localhost:{registry.port}": cred}}))
             holder["loc"] = target or (f"http://localhost:{registry.port}/storage" if other == "host"
                                        else f"https://{registry.host}/storage")
-            reg = reg_for(registry.host, env={"REGISTRY_AUTH_FILE": str(auth), "HOME": "/nonexistent"})
+            reg = reg_for(registry.host, env={"REGISTRY_AUTH_FILE": str(auth), "HOME": "/nonexistent"}, timeout=2)
             try:
                 reg.get_blob(EMPTY_DIGEST)
             except RegistryError:

@@ -185,3 +185,25 @@ def test_spec_lists_every_limit():
     spec = open(os.path.join(REPO, "spec", "oci.md")).read()
     names = [n for n in vars(limits) if re.fullmatch(r"[A-Z][A-Z0-9_]+", n) and n != "MiB"]
     assert names and [n for n in names if f"`{n}`" not in spec] == []
+
+
+def test_layout_open_blob_is_confined_and_regular(tmp_path):
+    root, md, _ = _layout(tmp_path)
+    with Source(Reference(layout=root)).open_blob(md) as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == md[7:]
+    os.symlink("/etc/passwd", os.path.join(root, "blobs", "sha256", "5" * 64))
+    os.mkfifo(os.path.join(root, "blobs", "sha256", "6" * 64))
+    with pytest.raises(BadInput, match="not in the layout"):
+        Layout(root).open_blob("sha256:" + "5" * 64)
+    with pytest.raises(BadInput, match="not a regular file"):
+        Layout(root).open_blob("sha256:" + "6" * 64)
+    with pytest.raises(BadInput, match="malformed digest"):
+        Layout(root).open_blob("sha256:../../dev/zero")
+
+
+def test_index_json_linked_out_of_the_layout(tmp_path):
+    root, _, _ = _layout(tmp_path)
+    os.remove(os.path.join(root, "index.json"))
+    os.symlink("/etc/passwd", os.path.join(root, "index.json"))
+    with pytest.raises(BadInput, match="index.json: not in the layout$"):
+        Layout(root).index_json()

@@ -33,16 +33,36 @@ class Layout:
         The digest is checked before it becomes a path, and a blob that resolves outside the
         layout (a symbolic link) is missing: no message tells anything about files outside."""
         what = f"{self.where}: blob {D.check(digest, self.where)}"
-        p = D.blob_path(self.path, digest, self.where)
-        if not os.path.realpath(p).startswith(self._real + os.sep):
-            raise BadInput(f"{what}: not in the layout")
-        data = read_file(p, limit, what)
+        data = read_file(self._inside(D.blob_path(self.path, digest, self.where), what), limit, what)
         if D.digest_of(data, digest.split(":", 1)[0]) != digest:
             raise BadInput(f"{what}: content does not match its digest")
         return data
 
+    def _inside(self, path: str, what: str) -> str:
+        """``path`` when it resolves inside the layout; else BadInput that says only that."""
+        if not os.path.realpath(path).startswith(self._real + os.sep):
+            raise BadInput(f"{what}: not in the layout")
+        return path
+
+    def open_blob(self, digest: str):
+        """A blob as a binary file (a layer, read in pieces): a regular file inside the
+        layout. The caller verifies the digest while it reads."""
+        import stat
+
+        what = f"{self.where}: blob {D.check(digest, self.where)}"
+        path = self._inside(D.blob_path(self.path, digest, self.where), what)
+        try:
+            fh = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)), "rb")
+        except OSError as exc:
+            raise BadInput(f"{what}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            fh.close()
+            raise BadInput(f"{what}: not a regular file")
+        return fh
+
     def index_json(self) -> Dict:
-        data = read_file(os.path.join(self.path, "index.json"), limits.MANIFEST_BYTES, f"{self.where}/index.json")
+        what = f"{self.where}/index.json"
+        data = read_file(self._inside(os.path.join(self.path, "index.json"), what), limits.MANIFEST_BYTES, what)
         _, doc = manifest.parse(data, f"{self.where}/index.json", media.OCI_INDEX)
         return doc
 
