@@ -207,3 +207,24 @@ def test_index_json_linked_out_of_the_layout(tmp_path):
     os.symlink("/etc/passwd", os.path.join(root, "index.json"))
     with pytest.raises(BadInput, match="index.json: not in the layout$"):
         Layout(root).index_json()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "devzero", "huge"])
+def test_hostile_credentials_file_is_skipped(tmp_path, kind):
+    """A FIFO, /dev/zero or a huge file where auth.json is expected: skipped, the next file used."""
+    from compat.oci import auth
+    bad = tmp_path / "auth.json"
+    if kind == "fifo":
+        os.mkfifo(bad)
+    elif kind == "devzero":
+        os.symlink("/dev/zero", bad)
+    else:
+        with open(bad, "wb") as fh:
+            fh.truncate(limits.AUTH_FILE_BYTES + 1)
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    (docker / "config.json").write_text(json.dumps({"auths": {"r.example": {"username": "u", "password": "p"}}}))
+    start = time.monotonic()
+    creds = auth.find("r.example", "x/y", env={"REGISTRY_AUTH_FILE": str(bad), "DOCKER_CONFIG": str(docker),
+                                               "HOME": str(tmp_path)})
+    assert creds.username == "u" and time.monotonic() - start < 2
