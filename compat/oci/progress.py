@@ -22,6 +22,7 @@ class WaitNotice:
         self.what = ""
         self.started = None
         self.shown = False
+        self._last = ""
 
     def begin(self, what: str) -> None:
         self.what = printable(what, 60)
@@ -29,8 +30,9 @@ class WaitNotice:
             self.started = time.monotonic()
 
     def _write(self, text: str) -> None:
-        if not self.tty:
+        if not self.tty or text == self._last:
             return
+        self._last = text
         try:
             self.stream.write("\r\x1b[K" + text[:100])
             self.stream.flush()
@@ -50,6 +52,7 @@ class WaitNotice:
 
     def end(self) -> None:
         self.started = None
+        self._last = ""
         if self.shown:
             self.shown = False
             try:
