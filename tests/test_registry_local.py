@@ -228,3 +228,16 @@ def test_hostile_credentials_file_is_skipped(tmp_path, kind):
     creds = auth.find("r.example", "x/y", env={"REGISTRY_AUTH_FILE": str(bad), "DOCKER_CONFIG": str(docker),
                                                "HOME": str(tmp_path)})
     assert creds.username == "u" and time.monotonic() - start < 2
+
+
+def test_annotate_into_a_layout_from_a_hostile_variant(tmp_path):
+    """The CLI end to end: a variant whose config digest is path-shaped; exit 2, one line,
+    nothing created outside the destination."""
+    from helpers import run_hostile
+    root, _, _ = _layout(tmp_path / "src", config_digest="sha256:../../../../etc/passwd")
+    before = sorted(os.listdir(tmp_path))
+    proc = run_hostile("annotate", f"oci:{tmp_path}/dest:v1", "--variant", f"oci:{root}:t",
+                       "os.kernel=>=5.10")
+    assert proc.returncode == 2 and "malformed digest" in proc.stderr, proc.stderr
+    assert "root:" not in proc.stderr
+    assert sorted(set(os.listdir(tmp_path)) - {"dest"}) == before
