@@ -214,3 +214,17 @@ def test_endless_trailers_end_by_size_or_deadline():
             Connection(srv.host, False, 1.0).request("GET", "/", {})
         assert time.monotonic() - start < 3
     assert limits.HTTP_HEADER_COUNT == 100
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.lists(st.binary(min_size=1, max_size=40), max_size=8), st.integers(min_value=0, max_value=200),
+       st.booleans())
+def test_chunked_bodies_decode_exactly_or_stop_at_the_limit(chunks, limit, upper):
+    framed = b"".join((b"%X" if upper else b"%x") % len(c) + b";e=1\r\n" + c + b"\r\n" for c in chunks)
+    data = CHUNKED + framed + b"0\r\nT: v\r\n\r\n"
+    whole = b"".join(chunks)
+    if len(whole) > limit:
+        with pytest.raises(BodyTooLarge):
+            _through_socketpair(data, limit)
+    else:
+        assert _through_socketpair(data, limit)[2] == whole

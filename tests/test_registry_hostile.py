@@ -407,3 +407,15 @@ def test_reference_parser_gives_a_reference_or_bad_input(text):
     assert ref.tag is None or re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", ref.tag)
     assert all(ord(c) < 128 and c not in "\r\n\x00 " for c in ref.registry + ref.repository)
     assert parse(str(ref)) == ref
+
+
+def test_open_blob_reads_at_most_the_declared_size():
+    with ScriptedServer(lambda *a: answer(200, b"x" * 100)) as srv:
+        with pytest.raises(RegistryError, match="over the 10-byte limit"):
+            reg_for(srv.host).open_blob(EMPTY_DIGEST, size=10)
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"8\r\nxxxxxxxx\r\n" * 4 + b"0\r\n\r\n"
+    with ScriptedServer(lambda *a: chunked) as srv:
+        with reg_for(srv.host).open_blob(EMPTY_DIGEST, size=10) as f:
+            assert f.read(8) == b"x" * 8
+            with pytest.raises(RegistryError, match="limit"):
+                f.read()

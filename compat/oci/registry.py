@@ -462,15 +462,23 @@ class Registry:
         self._verify(resp.body, digest, what)
         return resp.body
 
-    def open_blob(self, digest: str) -> "BlobReader":
+    def open_blob(self, digest: str, size: Optional[int] = None) -> "BlobReader":
         """A blob's body as a binary file (``read(n)``, ``close()``, a context manager),
         streamed, within the client's deadline; redirects followed under the credential rule.
-        The caller verifies the digest while it reads. Errors are RegistryError."""
+        ``size``: the descriptor's size, and the most that will be read. The caller verifies
+        the digest while it reads. Errors are RegistryError."""
         what = f"{self.ref.registry}/{self.ref.repository}@{D.check(digest, 'blob')}"
         resp = self.request("GET", f"/v2/{self.ref.repository}/blobs/{digest}", stream=True)
         if resp.status != 200:
             raise self._fail(resp, what)
-        return BlobReader(resp.stream, what, self)
+        reader = BlobReader(resp.stream, what, self)
+        if size is not None:
+            try:
+                resp.stream.body.set_limit(size)
+            except BodyTooLarge as exc:
+                reader.close()
+                raise RegistryError(f"{what}: {exc} (its descriptor's size)") from None
+        return reader
 
 
 class _Closing:

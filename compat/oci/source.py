@@ -69,12 +69,13 @@ class Source:
             return self.layout.blob(digest, limit)
         return self.registry.get_blob(digest, limit)
 
-    def open_blob(self, digest: str):
+    def open_blob(self, digest: str, size: Optional[int] = None):
         """A blob (a layer) as a binary file read in pieces, from the layout or streamed from
-        the registry; the caller verifies the digest while it reads."""
+        the registry (at most ``size`` bytes when given); the caller verifies the digest
+        while it reads."""
         if self.layout is not None:
             return self.layout.open_blob(digest)
-        return self.registry.open_blob(digest)
+        return self.registry.open_blob(digest, size)
 
     def manifest_bytes(self, digest: str) -> bytes:
         """The exact bytes of a manifest, verified (what a copy must push unchanged)."""
