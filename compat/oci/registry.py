@@ -97,6 +97,8 @@ class Registry:
         self._notice = WaitNotice(ref.registry)
         self.deadline = deadline if deadline is not None else Deadline(timeout)
         self.timeout = self.deadline.seconds
+        if not 0 < self.timeout < float("inf"):        # NaN fails this too
+            raise BadInput(f"--timeout must be a positive number of seconds, not {printable(str(timeout), 20)}")
         self._conn: Optional[Connection] = None
         self._auth_header: Optional[str] = None
         self._tokens: Dict[Tuple[str, str, str, str], str] = {}
