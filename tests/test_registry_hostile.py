@@ -425,3 +425,32 @@ def test_open_blob_reads_at_most_the_declared_size():
 def test_timeout_must_be_a_positive_number(value):
     proc = run_hostile("select", "127.0.0.1:9/x/y:1", "--plain-http", "--timeout", value, *H100)
     assert proc.returncode == 2 and "--timeout must be a positive number" in proc.stderr
+
+
+_ANSWERS = st.one_of(
+    st.binary(max_size=200),
+    st.builds(lambda status, hdrs, body: answer(status, body, dict(hdrs)),
+              st.sampled_from([200, 201, 301, 302, 307, 401, 404, 429, 500]),
+              st.lists(st.tuples(st.sampled_from(["Location", "WWW-Authenticate", "Docker-Content-Digest",
+                                                  "Content-Type", "Retry-After", "OCI-Filters-Applied"]),
+                                 st.sampled_from(["", "x", "/v2/", "http://127.0.0.1:9/", "Bearer realm=\"x\"",
+                                                  "Basic", "sha256:../x", EMPTY_DIGEST, "nan", "1e999", "-1",
+                                                  "application/json", "Bearer realm=\"http://127.0.0.1:9/t\"",
+                                                  "\u00ff\u00fe"])), max_size=3),
+              st.sampled_from([b"", b"{}", b"[]", b'{"errors": 5}', b'{"errors": [{"code": {}}]}',
+                               b'{"manifests": [1, {"digest": 2}]}', b'{"token": "\\r\\n"}', b"\xff" * 10])))
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(_ANSWERS, st.sampled_from(["head_digest", "get_manifest", "referrers", "get_blob"]))
+def test_any_answer_is_a_result_or_a_registry_error(data, call):
+    """Whatever a peer answers, the client returns or raises BadInput (exit 2), nothing else."""
+    with ScriptedServer(lambda *a: lambda conn, stopped: conn.sendall(data), max_requests=20, seconds=5) as srv:
+        reg = reg_for(srv.host, timeout=2, retries=0)
+        arg = "1" if call in ("head_digest", "get_manifest") else EMPTY_DIGEST
+        try:
+            getattr(reg, call)(arg)
+        except BadInput:
+            pass
+        finally:
+            reg.close()
