@@ -1,6 +1,5 @@
 """The registry client against hostile or broken servers: credentials and redirects, the
 --timeout budget, streamed blobs, digests in URLs, tokens, references (spec/oci.md)."""
-import base64
 import json
 import os
 import time
@@ -13,7 +12,7 @@ from compat.oci.reference import Reference, parse
 from compat.oci.registry import Registry
 from conftest import FIXTURES, HOSTS
 from helpers import run_hostile
-from registry_harness import (DISTRIBUTION, FaultProxy, RunningRegistry, ScriptedServer, TokenIssuer, answer,
+from registry_harness import (DISTRIBUTION, FaultProxy, RunningRegistry, ScriptedServer, answer,
                               make_htpasswd, push_layout, stall, trickle)
 
 DEMO = os.path.join(FIXTURES, "demo")

@@ -4,7 +4,6 @@ path-shaped digests, symbolic links out of the layout)."""
 import hashlib
 import json
 import os
-import threading
 import time
 
 import pytest

@@ -13,7 +13,7 @@ from typing import Optional
 
 from compat import limits
 from compat.errors import BadInput, RegistryError
-from compat.oci import digest as D, manifest, media
+from compat.oci import digest as D, media
 from compat.oci.reference import Reference, check_repository, check_tag
 
 
