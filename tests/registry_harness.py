@@ -194,6 +194,8 @@ class FaultProxy:
     def __init__(self, upstream_port):
         self.faults = []            # list of (status, headers dict)
         self.seen = []
+        self.authorization = []     # (path, Authorization header or None) of each request
+        self.blob_redirect = None   # "http://host:port": authorized blob GETs answer 307 to that base
         self.referrers = None       # {digest: [descriptors]} to serve the referrers API
         self.filters_applied = False
         proxy = self
@@ -206,6 +208,14 @@ class FaultProxy:
 
             def _handle(self):
                 proxy.seen.append((self.command, self.path))
+                proxy.authorization.append((self.path, self.headers.get("Authorization")))
+                if proxy.blob_redirect and "/blobs/sha256:" in self.path and self.command == "GET" \
+                        and self.headers.get("Authorization"):   # as a registry does: auth first
+                    self.send_response(307)
+                    self.send_header("Location", proxy.blob_redirect + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 m = re.match(r"/v2/(.+)/referrers/(sha256:[0-9a-f]{64})(\?artifactType=(.*))?$", self.path)
                 if m and proxy.referrers is not None:
                     found = list(proxy.referrers.get(m.group(2), []))
@@ -394,3 +404,114 @@ def attach_in_registry(host, repository, subject, spec_text, created=None, tag_i
                                 {"Content-Type": "application/vnd.oci.image.index.v1+json"})
         assert status == 201, body
     return desc
+
+
+# -- a scripted raw-socket HTTP peer (framing attacks, trickles, redirects) -------------------------
+
+class ScriptedServer:
+    """A peer on 127.0.0.1 that answers each request with ``script(method, path, headers)``:
+    bytes are sent as they are; a callable gets the connected socket (to trickle, stall or
+    close). Every request is recorded as (method, path, headers dict with lower-cased
+    names). Bounded: at most ``max_requests`` requests, each connection at most ``seconds``
+    long; ``stop()`` closes the listener and every connection."""
+
+    def __init__(self, script, max_requests=50, seconds=30.0):
+        import socket
+        self.script, self.max_requests, self.seconds = script, max_requests, seconds
+        self.requests = []
+        self._conns = []
+        self._stopped = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.host}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        import socket
+        end = time.monotonic() + self.seconds
+        buf = b""
+        try:
+            while not self._stopped.is_set() and len(self.requests) < self.max_requests:
+                while b"\r\n\r\n" not in buf:
+                    conn.settimeout(max(0.01, end - time.monotonic()))
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path = lines[0].split(" ")[:2]
+                headers = {}
+                for line in lines[1:]:
+                    k, _, v = line.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                n = int(headers.get("content-length") or 0)
+                while len(buf) < n:
+                    buf += conn.recv(65536)
+                buf = buf[n:]
+                self.requests.append((method, path, headers))
+                answer = self.script(method, path, headers)
+                if callable(answer):
+                    answer(conn, self._stopped)
+                    return
+                if answer is None:
+                    return
+                conn.sendall(answer)
+        except (OSError, socket.timeout, ValueError):
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self._stopped.set()
+        self.sock.close()
+        for c in self._conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def answer(status=200, body=b"", headers=None):
+    """The bytes of a simple HTTP/1.1 answer with a Content-Length."""
+    lines = [f"HTTP/1.1 {status} X"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def trickle(data, interval):
+    """A script action that sends ``data`` one byte per ``interval`` seconds until stopped."""
+    def act(conn, stopped):
+        for i in range(len(data)):
+            if stopped.wait(interval):
+                return
+            conn.sendall(data[i:i + 1])
+        stopped.wait(30)
+    return act
+
+
+def stall(conn, stopped):
+    """A script action that accepts the request and never answers (until stopped)."""
+    stopped.wait(30)

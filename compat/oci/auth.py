@@ -16,6 +16,10 @@ import os
 import re
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from compat import limits
+from compat.errors import BadInput
+from compat.io import load_json, read_file
+
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
 
@@ -98,10 +102,11 @@ def find(registry: str, repository: str = "", env=None) -> Optional[Credentials]
     parts = repository.split("/")
     wanted += [f"{host}/{'/'.join(parts[:i])}" for i in range(len(parts) - 1, 0, -1)] + [host]
     for path in auth_files(env):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                conf = json.load(fh)
-        except (OSError, ValueError):
+        if not os.path.lexists(path):
+            continue
+        try:        # a regular file of bounded size: a FIFO or /dev/zero here must not hang
+            conf = load_json(read_file(path, limits.AUTH_FILE_BYTES, path), path)
+        except BadInput:
             continue
         if not isinstance(conf, dict):
             continue
@@ -128,6 +133,15 @@ def parse_challenge(header: str) -> Tuple[str, Dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
     params = dict((k.lower(), v) for k, v in re.findall(r'(\w+)="([^"]*)"', rest))
     return scheme.lower(), params
+
+
+_TOKEN_RE = re.compile(r"^[\x21-\x7e]{1,65536}$")
+
+
+def is_token(value: str) -> bool:
+    """A bearer token that can go into a header as it is: visible ASCII only (RFC 6750's
+    b64token is narrower; registries send JWTs or opaque ASCII). No CR/LF, no spaces."""
+    return _TOKEN_RE.match(value) is not None
 
 
 def basic_header(creds: Credentials) -> str:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from compat import limits
+from compat.errors import BadInput
 from compat.host.cache import cache_dir, write_atomically
+from compat.io import read_file
 from compat.oci import digest as D
 
 
@@ -25,10 +28,9 @@ class ManifestCache:
     def get(self, digest: str) -> Optional[bytes]:
         if not self.enabled or not D.is_digest(digest):
             return None
-        try:
-            with open(self._path(digest), "rb") as fh:
-                data = fh.read()
-        except OSError:
+        try:       # a regular file of at most a manifest's size: a FIFO or /dev/zero is a miss
+            data = read_file(self._path(digest), limits.MANIFEST_BYTES, "manifest cache")
+        except BadInput:
             return None
         if D.digest_of(data, digest.split(":")[0]) != digest:
             return None      # corrupted entry: ignore it, it will be rewritten

@@ -5,7 +5,9 @@ import json
 import os
 from typing import Dict, Optional, Tuple
 
-from compat.errors import BadInput
+from compat import limits
+from compat.errors import BadInput, printable
+from compat.io import read_file
 from compat.oci import digest as D, manifest, media
 from compat.oci.reference import Reference
 
@@ -15,33 +17,53 @@ REF_NAME = "org.opencontainers.image.ref.name"
 class Layout:
     def __init__(self, path: str):
         self.path = path
+        self.where = f"oci:{printable(path, 120)}"
         if not os.path.isdir(path):
-            raise BadInput(f"oci:{path}: not a directory")
+            raise BadInput(f"{self.where}: not a directory")
+        self._real = os.path.realpath(path)
         try:
-            with open(os.path.join(path, "oci-layout"), encoding="utf-8") as fh:
-                marker = json.load(fh)
-        except (OSError, ValueError):
-            raise BadInput(f"oci:{path}: no valid oci-layout file (not an OCI image layout)") from None
+            marker = json.loads(read_file(os.path.join(path, "oci-layout"), 4096, "oci-layout"))
+        except (BadInput, ValueError):
+            raise BadInput(f"{self.where}: no valid oci-layout file (not an OCI image layout)") from None
         if not isinstance(marker, dict) or "imageLayoutVersion" not in marker:
-            raise BadInput(f"oci:{path}: oci-layout has no imageLayoutVersion")
+            raise BadInput(f"{self.where}: oci-layout has no imageLayoutVersion")
 
-    def blob(self, digest: str) -> bytes:
-        p = D.blob_path(self.path, digest, f"oci:{self.path}")
-        try:
-            with open(p, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise BadInput(f"oci:{self.path}: blob {digest}: {exc.strerror}") from None
-        D.verify(data, digest, f"oci:{self.path} blob {digest}")
+    def blob(self, digest: str, limit: int = limits.MANIFEST_BYTES) -> bytes:
+        """The verified bytes of a blob of at most ``limit`` bytes (a manifest by default).
+        The digest is checked before it becomes a path, and a blob that resolves outside the
+        layout (a symbolic link) is missing: no message tells anything about files outside."""
+        what = f"{self.where}: blob {D.check(digest, self.where)}"
+        data = read_file(self._inside(D.blob_path(self.path, digest, self.where), what), limit, what)
+        if D.digest_of(data, digest.split(":", 1)[0]) != digest:
+            raise BadInput(f"{what}: content does not match its digest")
         return data
 
-    def index_json(self) -> Dict:
+    def _inside(self, path: str, what: str) -> str:
+        """``path`` when it resolves inside the layout; else BadInput that says only that."""
+        if not os.path.realpath(path).startswith(self._real + os.sep):
+            raise BadInput(f"{what}: not in the layout")
+        return path
+
+    def open_blob(self, digest: str):
+        """A blob as a binary file (a layer, read in pieces): a regular file inside the
+        layout. The caller verifies the digest while it reads."""
+        import stat
+
+        what = f"{self.where}: blob {D.check(digest, self.where)}"
+        path = self._inside(D.blob_path(self.path, digest, self.where), what)
         try:
-            with open(os.path.join(self.path, "index.json"), "rb") as fh:
-                data = fh.read()
+            fh = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)), "rb")
         except OSError as exc:
-            raise BadInput(f"oci:{self.path}/index.json: {exc.strerror}") from None
-        _, doc = manifest.parse(data, f"oci:{self.path}/index.json", media.OCI_INDEX, descriptors=True)
+            raise BadInput(f"{what}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            fh.close()
+            raise BadInput(f"{what}: not a regular file")
+        return fh
+
+    def index_json(self) -> Dict:
+        what = f"{self.where}/index.json"
+        data = read_file(self._inside(os.path.join(self.path, "index.json"), what), limits.MANIFEST_BYTES, what)
+        _, doc = manifest.parse(data, f"{self.where}/index.json", media.OCI_INDEX, descriptors=True)
         return doc
 
     def resolve(self, ref: Reference) -> Tuple[str, str, Dict]:

@@ -5,13 +5,63 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, Optional
 
-from compat.errors import BadInput
+from compat.errors import BadInput, printable
 from compat.oci.digest import is_digest
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")         # distribution's grammar, ASCII
+_HOST_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?))"
+                      r"(?::(?P<port>[^:]*))?$")
+
+
+def check_tag(tag: str, what: str) -> str:
+    """``tag`` when it matches the OCI distribution tag grammar, else BadInput."""
+    if not isinstance(tag, str) or not _TAG_RE.match(tag):
+        raise BadInput(f"{what}: malformed tag {printable(tag, 80)}")
+    return tag
+
+
+def check_repository(name: str, what: str) -> str:
+    """``name`` when it matches the OCI distribution repository grammar, else BadInput."""
+    if not isinstance(name, str) or not _REPO_RE.match(name) or len(name) > 255:
+        raise BadInput(f"{what}: malformed repository name {printable(name, 80)}")
+    return name
+
+
+def split_registry(registry: str):
+    """``host[:port]`` / ``[v6]:port`` -> (host, port or None); BadInput when malformed or
+    the port is not 1-65535."""
+    m = _HOST_RE.match(registry)
+    if not m:
+        raise BadInput(f"malformed registry host {printable(registry, 80)}")
+    port = m.group("port")
+    if port is not None and (not re.match(r"^[0-9]{1,5}$", port) or not 1 <= int(port) <= 65535):
+        raise BadInput(f"{printable(registry, 80)}: port must be a number from 1 to 65535")
+    if m.group("v6"):
+        import ipaddress
+        try:
+            ipaddress.IPv6Address(m.group("v6"))
+        except ValueError:
+            raise BadInput(f"malformed registry host {printable(registry, 80)}") from None
+        return m.group("v6"), port and int(port)
+    return m.group("name"), port and int(port)
+
+
+def is_loopback(registry: str) -> bool:
+    """localhost, 127.0.0.0/8 and ::1 (by address, so 127.example.org is not loopback)."""
+    import ipaddress
+    try:
+        host, _ = split_registry(registry)
+    except BadInput:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Reference(NamedTuple):
@@ -31,8 +81,7 @@ class Reference(NamedTuple):
 
     @property
     def loopback(self) -> bool:
-        host = self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") else self.registry
-        return host in ("localhost", "127.0.0.1", "[::1]") or host.startswith("127.")
+        return is_loopback(self.registry)
 
     @property
     def reference(self) -> str:
@@ -78,22 +127,22 @@ def parse(text: str) -> Reference:
                 raise BadInput(f"{text}: oci-archive is not supported; unpack it and use oci:DIR")
     name, _, digest = text.partition("@")
     if digest and not is_digest(digest):
-        raise BadInput(f"{text}: malformed digest {digest!r}")
+        raise BadInput(f"{printable(text, 120)}: malformed digest {printable(digest, 80)}")
     tag = None
     last = name.rsplit("/", 1)[-1]
     if ":" in last:
         name, tag = name.rsplit(":", 1)
-        if not _TAG_RE.match(tag):
-            raise BadInput(f"{text}: malformed tag {tag!r}")
+        check_tag(tag, printable(text, 120))
     first, sep, rest = name.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         registry, repository = first, rest
+        split_registry(registry)
     else:
         registry, repository = DOCKER_HUB, name
         if "/" not in repository:
             repository = "library/" + repository
     if not _REPO_RE.match(repository):
-        raise BadInput(f"{text}: malformed repository name {repository!r}")
+        raise BadInput(f"{printable(text, 120)}: malformed repository name {printable(repository, 80)}")
     if tag is None and not digest:
         tag = "latest"
     return Reference(registry=registry, repository=repository, tag=tag, digest=digest or None)

@@ -11,23 +11,32 @@ import json
 import os
 from typing import Optional
 
+from compat import limits
 from compat.errors import BadInput, RegistryError
-from compat.oci import digest as D, manifest, media
-from compat.oci.reference import Reference
+from compat.oci import digest as D, media
+from compat.oci.reference import Reference, check_repository, check_tag
+
+
+def _check_reference(reference: str, what: str) -> str:
+    """A tag or a digest, checked before it becomes a URL or a layout entry."""
+    return D.check(reference, what) if ":" in reference else check_tag(reference, what)
 
 
 class RegistrySink:
-    def __init__(self, ref: Reference, plain_http: bool = False, timeout: float = 30.0):
+    def __init__(self, ref: Reference, plain_http: bool = False, timeout: float = 30.0, deadline=None):
         from compat.oci.registry import Registry
 
         self.ref = ref
-        self.registry = Registry(ref, plain_http=plain_http, timeout=timeout)
+        self.registry = Registry(ref, plain_http=plain_http, timeout=timeout, deadline=deadline)
 
     def has_blob(self, digest: str) -> bool:
+        D.check(digest, f"{self.ref.registry}/{self.ref.repository}: blob")
         r = self.registry.request("HEAD", f"/v2/{self.ref.repository}/blobs/{digest}")
         return r.status == 200
 
     def mount_blob(self, digest: str, from_repo: str) -> bool:
+        D.check(digest, f"{self.ref.registry}/{self.ref.repository}: blob")
+        check_repository(from_repo, f"{self.ref.registry}: mount source")
         r = self.registry.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/?mount={digest}&from={from_repo}")
         return r.status == 201
 
@@ -37,11 +46,9 @@ class RegistrySink:
         r = self.registry.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/")
         if r.status != 202 or "location" not in r.headers:
             raise self.registry._fail(r, f"{what}: starting an upload")
-        loc = r.headers["location"]
-        if loc.startswith("http://") or loc.startswith("https://"):
-            import urllib.parse
-            parts = urllib.parse.urlsplit(loc)
-            loc = parts.path + (f"?{parts.query}" if parts.query else "")
+        import urllib.parse
+        parts = urllib.parse.urlsplit(r.headers["location"])
+        loc = parts.path + (f"?{parts.query}" if parts.query else "")     # only ever to the registry
         sep = "&" if "?" in loc else "?"
         r = self.registry.request("PUT", f"{loc}{sep}digest={digest}", {"Content-Type": "application/octet-stream"},
                                   data)
@@ -50,6 +57,7 @@ class RegistrySink:
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
         what = f"{self.ref.registry}/{self.ref.repository}:{reference}"
+        _check_reference(reference, f"{self.ref.registry}/{self.ref.repository}")
         r = self.registry.request("PUT", f"/v2/{self.ref.repository}/manifests/{reference}",
                                   {"Content-Type": media_type}, data)
         if r.status != 201:
@@ -68,7 +76,7 @@ class RegistrySink:
         index subjects itself (no ``OCI-Subject`` header in its answer)."""
         from compat.author.nfd import referrers_tag
 
-        digest = descriptor["digest"]
+        digest = D.check(descriptor.get("digest"), f"{self.ref.registry}/{self.ref.repository}: artifact")
         r = self.registry.request("PUT", f"/v2/{self.ref.repository}/manifests/{digest}",
                                   {"Content-Type": descriptor["mediaType"]}, data)
         if r.status != 201:
@@ -103,7 +111,20 @@ class LayoutSink:
         return path
 
     def has_blob(self, digest: str) -> bool:
-        return os.path.exists(self._blob_path(digest))
+        return os.path.isfile(D.blob_path(self.path, digest, f"oci:{self.path}"))
+
+    def _index(self) -> dict:
+        """index.json as it is (bounded, a regular file), or a new empty index."""
+        from compat.io import load_json, read_file
+
+        index_path = os.path.join(self.path, "index.json")
+        if not os.path.lexists(index_path):
+            return {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": []}
+        top = load_json(read_file(index_path, limits.MANIFEST_BYTES, f"oci:{self.path}/index.json"),
+                        f"oci:{self.path}/index.json")
+        if not isinstance(top, dict) or not isinstance(top.get("manifests", []), list):
+            raise BadInput(f"oci:{self.path}/index.json: not an image index")
+        return top
 
     def mount_blob(self, digest: str, from_repo: str) -> bool:
         return False
@@ -117,18 +138,14 @@ class LayoutSink:
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
         digest = D.digest_of(data)
         self.put_blob(digest, data)
-        if reference.startswith("sha256:"):
+        if ":" in reference:            # by digest: the blob is all there is to write
+            D.check(reference, f"oci:{self.path}")
             return digest
         index_path = os.path.join(self.path, "index.json")
-        try:
-            with open(index_path, encoding="utf-8") as fh:
-                top = json.load(fh)
-        except FileNotFoundError:
-            top = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": []}
-        except ValueError as exc:
-            raise BadInput(f"oci:{self.path}/index.json: not JSON ({exc})") from None
+        top = self._index()
         from compat.oci.layout import REF_NAME
-        entries = [d for d in top.get("manifests", []) if (d.get("annotations") or {}).get(REF_NAME) != reference]
+        entries = [d for d in top.get("manifests", [])
+                   if not isinstance(d, dict) or (d.get("annotations") or {}).get(REF_NAME) != reference]
         entries.append({"mediaType": media_type, "digest": digest, "size": len(data),
                         "annotations": {REF_NAME: reference}})
         top["manifests"] = entries
@@ -148,9 +165,8 @@ class LayoutSink:
 
         self.put_blob(descriptor["digest"], data)
         index_path = os.path.join(self.path, "index.json")
-        with open(index_path, encoding="utf-8") as fh:
-            top = json.load(fh)
-        if not any(d.get("digest") == descriptor["digest"] for d in top.get("manifests", [])):
+        top = self._index()
+        if not any(isinstance(d, dict) and d.get("digest") == descriptor["digest"] for d in top["manifests"]):
             top.setdefault("manifests", []).append(descriptor)
             write_atomically(index_path, json.dumps(top, indent=2).encode())
         return descriptor["digest"]
@@ -159,10 +175,10 @@ class LayoutSink:
         pass
 
 
-def open_sink(ref: Reference, plain_http: bool = False, timeout: float = 30.0):
+def open_sink(ref: Reference, plain_http: bool = False, timeout: float = 30.0, deadline=None):
     if ref.is_layout:
         return LayoutSink(ref)
-    return RegistrySink(ref, plain_http=plain_http, timeout=timeout)
+    return RegistrySink(ref, plain_http=plain_http, timeout=timeout, deadline=deadline)
 
 
 def copy_image(source, sink, digest: str, media_type: str, doc: dict, same_registry_repo: Optional[str]) -> None:
@@ -173,6 +189,8 @@ def copy_image(source, sink, digest: str, media_type: str, doc: dict, same_regis
             continue
         if same_registry_repo and sink.mount_blob(b["digest"], same_registry_repo):
             continue
-        sink.put_blob(b["digest"], source.blob(b["digest"]))
+        size = b.get("size")
+        limit = size if isinstance(size, int) and 0 <= size <= limits.COPY_BLOB_BYTES else limits.COPY_BLOB_BYTES
+        sink.put_blob(b["digest"], source.blob(b["digest"], limit))
     data = source.manifest_bytes(digest)
     sink.put_manifest(digest, data, media_type)

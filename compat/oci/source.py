@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
+from compat import limits
+from compat.errors import BadInput
 from compat.oci import manifest, media
 from compat.oci.cache import ManifestCache
 from compat.oci.reference import Reference
@@ -12,7 +14,9 @@ class Source:
     """resolve() -> (digest, media type, document); fetch(digest, media type) -> document."""
 
     def __init__(self, ref: Reference, plain_http: bool = False, timeout: float = 10.0,
-                 cache: Optional[ManifestCache] = None, env=None):
+                 cache: Optional[ManifestCache] = None, env=None, deadline=None):
+        """``timeout``: the budget of all network work (see Registry); ``deadline``: a
+        compat.oci.http.Deadline shared by every client of one command."""
         self.ref = ref
         self.cache = cache if cache is not None else ManifestCache()
         if ref.is_layout:
@@ -22,7 +26,7 @@ class Source:
         else:
             from compat.oci.registry import Registry
             self.layout = None
-            self.registry = Registry(ref, plain_http=plain_http, timeout=timeout, env=env)
+            self.registry = Registry(ref, plain_http=plain_http, timeout=timeout, env=env, deadline=deadline)
 
     def resolve(self, descriptors: bool = True) -> Tuple[str, str, Dict]:
         """(digest, media type, document) of the reference. ``descriptors``: refuse an index
@@ -38,10 +42,9 @@ class Source:
             return self.layout.resolve(self.ref)
         digest = self.ref.digest or self.registry.head_digest(self.ref.reference)
         if digest:
-            cached = self.cache.get(digest)
+            cached = self._cached(digest, None, f"{self.ref} (cached {digest})")
             if cached is not None:
-                mt, doc = manifest.parse(cached, f"{self.ref} (cached {digest})")
-                return digest, mt, doc
+                return (digest, *cached)
         digest, ctype, data = self.registry.get_manifest(digest or self.ref.reference)
         mt, doc = manifest.parse(data, str(self.ref), ctype)
         self.cache.put(digest, data)
@@ -50,18 +53,38 @@ class Source:
     def fetch(self, digest: str, media_type: Optional[str] = None) -> Dict:
         if self.layout is not None:
             return self.layout.fetch(digest, media_type)
-        data = self.cache.get(digest)
-        if data is None:
-            _, _, data = self.registry.get_manifest(digest)
-            self.cache.put(digest, data)
-        _, doc = manifest.parse(data, f"{self.ref.registry}/{self.ref.repository}@{digest}", media_type)
+        what = f"{self.ref.registry}/{self.ref.repository}@{digest}"
+        cached = self._cached(digest, media_type, what)
+        if cached is not None:
+            return cached[1]
+        _, _, data = self.registry.get_manifest(digest)
+        _, doc = manifest.parse(data, what, media_type)
+        self.cache.put(digest, data)
         return doc
 
-    def blob(self, digest: str) -> bytes:
-        """A verified blob (config or layer)."""
+    def _cached(self, digest: str, media_type: Optional[str], what: str):
+        """(media type, document) from the cache; an entry that does not parse is a miss."""
+        data = self.cache.get(digest)
+        if data is None:
+            return None
+        try:
+            return manifest.parse(data, what, media_type)
+        except BadInput:
+            return None
+
+    def blob(self, digest: str, limit: int = limits.CONFIG_BYTES) -> bytes:
+        """A verified blob (a config, an artifact layer) of at most ``limit`` bytes, read whole."""
         if self.layout is not None:
-            return self.layout.blob(digest)
-        return self.registry.get_blob(digest)
+            return self.layout.blob(digest, limit)
+        return self.registry.get_blob(digest, limit)
+
+    def open_blob(self, digest: str, size: Optional[int] = None):
+        """A blob (a layer) as a binary file read in pieces, from the layout or streamed from
+        the registry (at most ``size`` bytes when given); the caller verifies the digest
+        while it reads."""
+        if self.layout is not None:
+            return self.layout.open_blob(digest)
+        return self.registry.open_blob(digest, size)
 
     def manifest_bytes(self, digest: str) -> bytes:
         """The exact bytes of a manifest, verified (what a copy must push unchanged)."""
