@@ -25,3 +25,8 @@ DOC_NODES = 200_000                 # scalars + collections, YAML aliases counte
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one
 CANDIDATES = 10_000                 # descriptors considered, after de-duplication by digest
+
+# annotate --infer: image layers are streamed, never held whole (spec/inference.md).
+INFER_FILE_BYTES = 1 << 30          # an ELF file read from a layer (larger ones are reported, skipped)
+INFER_MEMORY_BYTES = 8 * MiB        # an ELF member held in memory; a larger one is spooled to a temporary file
+INFER_SCAN_BYTES = 256 * MiB        # a whole-file string search (version strings of libc, MPI, libcudart)
