@@ -9,7 +9,7 @@
 * ``gpu.cuda.arch``: every SASS (``sm_XY``) and PTX (``compute_XY``) in any ``.nv_fatbin``;
   ``gpu.cuda.version``: the image's ``libcudart.so.X.Y``, else the toolkit release in the
   cubins, else the CUDA release of the newest PTX ISA.
-* ``mpi.abi`` from ``DT_NEEDED`` (``libmpi.so.40`` Open MPI, ``libmpi.so.12``/``libmpich.so.12``
+* ``mpi.abi`` from ``DT_NEEDED`` (the sonames of ``compat/data/mpi.json``: ``libmpi.so.40`` Open MPI, ``libmpi.so.12``/``libmpich.so.12``
   MPICH ABI, ``libmpi_abi.so`` MPI-5 ABI); ``mpi.implementation``/``mpi.version`` from the MPI
   library shipped in the image (its version strings, its pkg-config file).
 * ``fabric.providers``: libfabric provider plugins and the providers built into libfabric.so.
