@@ -86,6 +86,69 @@ class _Reader(io.RawIOBase):
             super().close()
 
 
+class _Gunzip(io.RawIOBase):
+    """The layer's tar bytes: gzip inflated here in bounded steps (tarfile's own stream
+    inflates a whole compressed block at once and then copies the rest of it on every small
+    read, quadratic on the highly compressible layers images are made of); plain tar passes."""
+
+    def __init__(self, raw):
+        self.raw = io.BufferedReader(raw, 1 << 20)
+        self.gzip = self.raw.peek(2)[:2] == b"\x1f\x8b"
+        self.z = zlib.decompressobj(wbits=47) if self.gzip else None
+        self.pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        if not self.gzip:
+            return self.raw.readinto(b)
+        while True:
+            if self.z.eof:                       # concatenated gzip members
+                rest = self.z.unused_data
+                self.z = zlib.decompressobj(wbits=47)
+                self.pending = rest + self.pending
+                if not self.pending:
+                    self.pending = self.raw.read(1 << 16)
+                    if not self.pending:
+                        return 0
+            if not self.pending:
+                self.pending = self.raw.read(1 << 16)
+                if not self.pending:
+                    raise EOFError("compressed layer ends early")
+            out = self.z.decompress(self.pending, len(b))
+            self.pending = self.z.unconsumed_tail
+            if out:
+                b[:len(out)] = out
+                return len(out)
+
+
+class _Forward:
+    """A stream that tarfile may ``seek`` forward on (skipping is reading): tarfile's
+    random-access mode reads member data and headers straight from here in large reads,
+    where its stream mode copies its buffer on every small read."""
+
+    def __init__(self, raw):
+        self.raw, self.pos = io.BufferedReader(raw, 1 << 20), 0
+
+    def tell(self):
+        return self.pos
+
+    def read(self, n=-1):
+        data = self.raw.read(n)
+        self.pos += len(data)
+        return data
+
+    def seek(self, pos, whence=0):
+        if whence == 1:
+            pos += self.pos
+        if whence == 2 or pos < self.pos:
+            raise OSError("a layer is read once, forward only")
+        while self.pos < pos and self.read(min(pos - self.pos, 1 << 20)):
+            pass
+        return self.pos
+
+
 def _open_layer(source, layer: Layer):
     """A binary stream of the layer blob: the layout's file, or the registry's streaming
     blob (verified while it is read, by :class:`_Hashing`)."""
@@ -170,11 +233,12 @@ def _scan_layer(source, layer: Layer, tree: Tree, scopes, progress) -> None:
     raw = _open_layer(source, layer)
     stream = _Hashing(raw, layer.digest, progress)
     try:
-        with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|*") as tar:
+        with tarfile.open(fileobj=_Forward(_Gunzip(stream)), mode="r:") as tar:
             for member in tar:
                 _apply(tar, member, tree, scopes)
         stream.finish()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        stream.finish()                  # content that is not what the digest names says so first
         raise BadInput(f"layer {layer.digest}: not a readable tar stream ({printable(str(exc), 160)})") from None
     finally:
         raw.close()
