@@ -6,12 +6,14 @@
   recorded by GCC (``-frecord-gcc-switches``, the DWARF producer string): ``x86-64-vN`` gives
   ``x86_64_vN``, a named CPU the archspec target GCC uses that name for; otherwise unknown,
   never a guess. Optional library variants under ``glibc-hwcaps/`` are not requirements.
-* ``gpu.cuda.arch``: every SASS (``sm_XY``) and PTX (``compute_XY``) in any ``.nv_fatbin``;
-  ``gpu.cuda.version``: the image's ``libcudart.so.X.Y``, else the toolkit release in the
-  cubins, else the CUDA release of the newest PTX ISA.
-* ``mpi.abi`` from ``DT_NEEDED`` (the sonames of ``compat/data/mpi.json``: ``libmpi.so.40`` Open MPI, ``libmpi.so.12``/``libmpich.so.12``
-  MPICH ABI, ``libmpi_abi.so`` MPI-5 ABI); ``mpi.implementation``/``mpi.version`` from the MPI
-  library shipped in the image (its version strings, its pkg-config file).
+* ``gpu.cuda.arch``: every SASS (``sm_XY``) and PTX (``compute_XY``) in any ``.nv_fatbin``,
+  with its ``a``/``f`` suffix; ``gpu.cuda.version``: the image's CUDA runtime (the name of
+  ``libcudart.so.X.Y``, or the constant a lone ``libcudart.so.X`` returns), else the toolkit
+  release in the cubins, else the CUDA release of the newest PTX ISA (``compat/data/cuda.json``).
+* ``mpi.abi`` from the ``DT_NEEDED`` of the image's executables (the sonames of
+  ``compat/data/mpi.json``); executables that link different ABIs leave it unknown, naming
+  both; ``mpi.implementation``/``mpi.version`` from the MPI library shipped in the image (its
+  version strings, its pkg-config file).
 * ``fabric.providers``: libfabric provider plugins and the providers built into libfabric.so.
 * ``libc.glibc``: the image's own glibc; the highest ``GLIBC_x.y`` any binary needs is
   reported as evidence (a floor the image's glibc must meet).
