@@ -158,7 +158,10 @@ def _open_layer(source, layer: Layer):
             return open(path, "rb")
         except OSError as exc:
             raise BadInput(f"{source.ref}: layer {layer.digest}: {exc.strerror}") from None
-    return _Reader(source.registry.open_blob(layer.digest))
+    open_blob = getattr(source.registry, "open_blob", None)
+    if open_blob is None:                    # a registry client without streaming blobs
+        return io.BytesIO(source.registry.get_blob(layer.digest))
+    return _Reader(open_blob(layer.digest))
 
 
 class Progress:
