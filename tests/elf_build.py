@@ -6,8 +6,9 @@ import struct
 SHT_PROGBITS, SHT_STRTAB, SHT_NOTE, SHT_DYNAMIC = 1, 3, 7, 6
 
 
-def elf(sections, etype=3, machine=62):
-    """ELF64 little-endian; ``sections``: [(name, type, data, link)], indices from 1."""
+def elf(sections, etype=3, machine=62, flags=0, abi=(0, 0)):
+    """ELF64 little-endian; ``sections``: [(name, type, data, link)], indices from 1;
+    ``abi``: (EI_OSABI, EI_ABIVERSION)."""
     names = b"\0"
     name_off = []
     for name, *_ in sections:
@@ -23,8 +24,8 @@ def elf(sections, etype=3, machine=62):
     body += names + b"\0" * (-len(names) % 8)
     shoff = 64 + len(body)
     shnum = len(sections) + 2
-    head = b"\x7fELF\x02\x01\x01" + b"\0" * 9
-    head += struct.pack("<HHIQQQIHHHHHH", etype, machine, 1, 0, 0, shoff, 0, 64, 56, 0, 64, shnum, shnum - 1)
+    head = b"\x7fELF\x02\x01\x01" + bytes(abi) + b"\0" * 7
+    head += struct.pack("<HHIQQQIHHHHHH", etype, machine, 1, 0, 0, shoff, flags, 64, 56, 0, 64, shnum, shnum - 1)
     table = b"\0" * 64
     for (name, typ, data, link), off, noff in zip(sections, offsets, name_off):
         table += struct.pack("<IIQQQQIIQQ", noff, typ, 0, 0, off, len(data), link, 0, 1, 0)

@@ -70,6 +70,19 @@ def test_suffix_decoded_from_fatbin_entry_flags():
     assert [e.arch for e in entries] == ["sm_90a", "sm_100f", "compute_120f", "sm_80"]
 
 
+@pytest.mark.parametrize("abi,eflags,arch", [
+    (7, 0x5A | 0x800, "sm_90a"),      # CUDA 12 cubin: EF_CUDA_ACCELERATORS_V1 (LLVM BinaryFormat/ELF.h)
+    (7, 0x5A, "sm_90"),
+    (8, 0x5A08, "sm_90a"),            # ABI 8: EF_CUDA_ACCELERATORS
+    (8, 0x6005A04, "sm_90"),          # what nvcc 13.0 writes for sm_90 and sm_90a alike
+])
+def test_cubin_e_flags_are_a_second_witness_of_arch_specific_code(abi, eflags, arch):
+    note = B.struct.pack("<III", 8, 36, 1000) + b"NVIDIA\0\0" + b"Cuda compilation tools, release 12.8\0".ljust(36, b"\0")
+    cubin = B.elf([(".note.nv.tkinfo", B.SHT_NOTE, note, 0)], machine=190, flags=eflags, abi=(0x33, abi))
+    entry, = F.entries(B.fatbin([(2, 90, (1, 8), 0x11, cubin)]))
+    assert (entry.arch, entry.toolkit) == (arch, "12.8")
+
+
 def test_family_specific_ptx_is_not_portable_ptx():
     # compute_120f JIT-compiles on the 12.x family only, unlike compute_120
     assert sass_fit(cuda_arch_list("compute_120f"), "12.1")[0] == PTX

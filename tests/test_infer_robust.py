@@ -311,3 +311,16 @@ def test_fatbin_parser_gives_entries_never_an_exception(noise, edits):
             data[pos] = value
     for e in F.entries(bytes(data)):
         assert isinstance(e, F.Entry) and e.arch.split("_")[0] in ("sm", "compute")
+
+
+def test_names_from_the_image_are_printed_escaped(tmp_path):
+    # a tar member name carrying terminal escape sequences, on a file whose evidence is shown
+    note = struct.pack("<III", 4, 16, 5) + b"GNU\0" + struct.pack("<IIII", 0xC0008002, 4, 4, 0)
+    lib = B.elf([(".note.gnu.property", B.SHT_NOTE, note, 0)], etype=2)
+    out = str(tmp_path / "l")
+    image(out, "x", [{"usr/bin/\x1b]0;owned\x07app": lib,
+                      "usr/lib/pkgconfig/ompi.pc": b"Version: 4.1.6\x1b[31m\n"}])
+    proc = run_hostile("annotate", wrap_index(out, "x"), "--infer")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
+    assert "\\x1b]0;owned\\x07app" in proc.stdout

@@ -12,6 +12,7 @@ import struct
 from typing import Callable, Dict, List, NamedTuple
 
 from compat import limits
+from compat.errors import printable
 from compat.infer import elf as E, fatbin as F
 from compat.infer.blob import Blob
 
@@ -38,7 +39,10 @@ class Finding(NamedTuple):
     section: str
 
     def evidence(self) -> Dict:
-        return {"file": self.path, "section": self.section, "value": describe(self.kind, self.value)}
+        """File, section and value as printable text (all three come from the image)."""
+        value = describe(self.kind, self.value)
+        return {"file": printable(self.path, 1000), "section": printable(self.section, 200),
+                "value": printable(value, 1000) if isinstance(value, str) else value}
 
 
 def describe(kind: str, v) -> object:
@@ -178,7 +182,7 @@ def _mpi_identity(blob: Blob, abi: str):
 
 
 def analyse_pc(path: str, text: bytes) -> List[Finding]:
-    m = re.search(rb"^Version:\s*(\S+)", text, re.M)
+    m = re.search(rb"^Version:[ \t]*([0-9][0-9A-Za-z.+~_-]{0,40})[ \t]*$", text, re.M)
     name = posixpath.basename(path)[:-3]
     if m and name in ("ompi", "mpich", "impi", "mvapich2", "cray-mpich", "mpi"):
         return [Finding("pc", (name, m.group(1).decode("utf-8", "replace")), path, "pkg-config Version")]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Optional
 
+from compat.errors import printable
 from compat.infer.analyse import Finding, mpi_sonames
 from compat.infer.fatbin import KIND_PTX, cuda_version
 
@@ -120,7 +121,8 @@ def propose(files: Dict[str, List[Finding]]) -> Dict[str, object]:
         notes.append(f"{f.path}: damaged ({f.value}); what the rest of the file says is kept")
     for f in by_kind.get("skipped", []):
         notes.append(f"{f.path}: skipped ({f.value})")
-    return {"proposals": out, "unknown": unknown, "notes": notes}
+    unknown = {key: printable(why, 2000) for key, why in unknown.items()}
+    return {"proposals": out, "unknown": unknown, "notes": [printable(n, 2000) for n in notes]}
 
 
 def _arch_key(arch: str):
