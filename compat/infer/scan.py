@@ -227,7 +227,7 @@ def scan(source, manifest: Dict, scopes: Optional[List[str]] = None, label: str 
             _scan_layer(source, layer, tree, scopes, progress)
     finally:
         progress.close()
-    return {path: found for path, found in tree.items()}
+    return dict(sorted(tree.items()))                    # by path: stable evidence order
 
 
 def _scan_layer(source, layer: Layer, tree: Tree, scopes, progress) -> None:
