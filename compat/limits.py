@@ -39,3 +39,8 @@ HTTP_INTERIM_RESPONSES = 8          # 1xx answers before the real one (an endles
 HTTP_REDIRECTS = 5                  # redirects followed for one request (Go's client allows 10)
 BLOB_BYTES = 64 * MiB               # Registry.get_blob's default: a blob read whole (larger layers: open_blob)
 COPY_BLOB_BYTES = 1 << 30           # a layer copied by annotate (read whole, at most its declared size)
+
+# annotate --infer: image layers are streamed, never held whole (spec/inference.md).
+INFER_FILE_BYTES = 1 << 30          # an ELF file read from a layer (larger ones are reported, skipped)
+INFER_MEMORY_BYTES = 8 * MiB        # an ELF member held in memory; a larger one is spooled to a temporary file
+INFER_SCAN_BYTES = 256 * MiB        # a whole-file string search (version strings of libc, MPI, libcudart)

@@ -12,12 +12,12 @@ def infer_image(source, digest: str, manifest: Dict, scopes: Optional[List[str]]
     import time
 
     from compat.infer.propose import propose
-    from compat.infer.scan import scan
+    from compat.infer.scan import layers_of, scan
 
     t = time.perf_counter()
     files = scan(source, manifest, scopes, label or digest[:19])
     result = propose(files)
     result["files"] = len(files)
-    result["bytes"] = sum(int(l.get("size", 0)) for l in manifest.get("layers") or [])
+    result["bytes"] = sum(layer.size for layer in layers_of(manifest))
     result["seconds"] = time.perf_counter() - t
     return result

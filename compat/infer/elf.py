@@ -1,23 +1,37 @@
-"""A small ELF reader: what inference needs, from bytes, never executing anything.
+"""A small ELF reader: what inference needs, read with bounds, never executing anything.
 
 Sections by name, notes (``.note.gnu.property`` x86 ISA needed), ``DT_NEEDED`` and
-``DT_SONAME``, the symbol versions a binary needs (``.gnu.version_r``: ``GLIBC_2.34``), and
-the raw bytes of any section (``.comment``, ``.GCC.command.line``, ``.debug_str``,
-``.nv_fatbin``). ELF32/64, little and big endian.  Malformed files raise :class:`ElfError`.
+``DT_SONAME``, the symbol versions a binary needs (``.gnu.version_r``: ``GLIBC_2.34``),
+whether the file is an executable, and the bytes of any section up to a limit
+(``.comment``, ``.GCC.command.line``, ``.debug_str``). ELF32/64, little and big endian.
+
+The file is read through a :class:`~compat.infer.blob.Blob`: only the headers and the
+sections asked for are read, each bounded. Anything malformed (a section past the end of
+the file, a bad ``sh_link``, a truncated note) raises :class:`ElfError` from the part that
+reads it, so a caller can keep what the other parts say.
 """
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional
+
+from compat.infer.blob import Blob
 
 MAGIC = b"\x7fELF"
-SHT_NOTE, SHT_DYNAMIC, SHT_GNU_VERNEED = 7, 6, 0x6FFFFFFE
+SHT_NOTE, SHT_DYNAMIC, SHT_NOBITS, SHT_GNU_VERNEED = 7, 6, 8, 0x6FFFFFFE
+PT_INTERP = 3
+ET_EXEC, ET_DYN = 2, 3
 DT_NEEDED, DT_SONAME = 1, 14
 NT_GNU_PROPERTY_TYPE_0 = 5
 GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
 #: ISA_1 bits (binutils include/elf/common.h): baseline, v2, v3, v4
 X86_ISA_LEVELS = ((1, 1), (1 << 1, 2), (1 << 2, 3), (1 << 3, 4))
 EM_X86_64, EM_AARCH64, EM_PPC64 = 62, 183, 21
+
+#: bounds on what one part may read (a section header table is at most 65535 entries)
+TABLE_BYTES = 16 << 20          # a string table, .dynamic, .gnu.version_r
+NOTE_BYTES = 1 << 20            # one note section
+SECTIONS = 65535
 
 
 class ElfError(ValueError):
@@ -36,49 +50,64 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == MAGIC
 
 
+def unpack(fmt: str, buf: bytes, pos: int, what: str) -> tuple:
+    """``struct.unpack_from`` that says "truncated <what>" instead of a struct error."""
+    if pos < 0 or pos + struct.calcsize(fmt) > len(buf):
+        raise ElfError(f"truncated {what}")
+    return struct.unpack_from(fmt, buf, pos)
+
+
 class Elf:
-    def __init__(self, data: bytes):
-        if not is_elf(data) or len(data) < 52:
+    def __init__(self, blob: Blob):
+        if isinstance(blob, (bytes, bytearray)):
+            blob = Blob.of(bytes(blob))
+        self.blob = blob
+        head = blob.read_at(0, 64)
+        if not is_elf(head) or len(head) < 52:
             raise ElfError("not an ELF file")
-        self.data = data
-        self.bits = {1: 32, 2: 64}.get(data[4])
-        self.endian = {1: "<", 2: ">"}.get(data[5])
+        self.bits = {1: 32, 2: 64}.get(head[4])
+        self.endian = {1: "<", 2: ">"}.get(head[5])
         if self.bits is None or self.endian is None:
             raise ElfError("unknown ELF class or byte order")
         e = self.endian
+        self.type, self.machine = unpack(e + "HH", head, 16, "ELF header")
         if self.bits == 64:
-            (self.type, self.machine) = struct.unpack_from(e + "HH", data, 16)
-            shoff, = struct.unpack_from(e + "Q", data, 40)
-            shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 58)
+            self.phoff, self.shoff = unpack(e + "QQ", head, 32, "ELF header")
+            self.flags, _, phentsize, phnum, shentsize, shnum, shstrndx = unpack(e + "IHHHHHH", head, 48, "ELF header")
         else:
-            (self.type, self.machine) = struct.unpack_from(e + "HH", data, 16)
-            shoff, = struct.unpack_from(e + "I", data, 32)
-            shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 46)
-        if shoff == 0 or shnum == 0:
-            self.sections: List[Section] = []
-            return
-        if shoff + shnum * shentsize > len(data):
+            self.phoff, self.shoff = unpack(e + "II", head, 28, "ELF header")
+            self.flags, _, phentsize, phnum, shentsize, shnum, shstrndx = unpack(e + "IHHHHHH", head, 36, "ELF header")
+        self.abi_version = head[8]
+        self._ph = (phentsize, phnum)
+        self._strings: Dict[int, bytes] = {}
+        self.sections: List[Section] = self._section_table(shentsize, shnum, shstrndx)
+
+    # -- section table ---------------------------------------------------------------------
+    def _section_table(self, shentsize: int, shnum: int, shstrndx: int) -> List[Section]:
+        if self.shoff == 0 or shnum == 0:
+            return []
+        need = 40 if self.bits == 64 else 28
+        if shentsize < need:
+            raise ElfError("section header entries too small")
+        if self.shoff + shnum * shentsize > self.blob.size:
             raise ElfError("section headers past the end of the file")
+        table = self.blob.read_at(self.shoff, shnum * shentsize)
+        fmt = self.endian + ("IIQQQQI" if self.bits == 64 else "IIIIIII")
         raw = []
         for i in range(shnum):
-            o = shoff + i * shentsize
-            if self.bits == 64:
-                name, typ, _, _, off, size, link = struct.unpack_from(e + "IIQQQQI", data, o)
-            else:
-                name, typ, _, _, off, size, link = struct.unpack_from(e + "IIIIIII", data, o)
+            name, typ, _, _, off, size, link = unpack(fmt, table, i * shentsize, "section header")
             raw.append((name, typ, off, size, link))
         if shstrndx >= len(raw):
             raise ElfError("bad section name table index")
-        strtab_off, strtab_size = raw[shstrndx][2], raw[shstrndx][3]
-        self.sections = []
-        for name, typ, off, size, link in raw:
-            self.sections.append(Section(self._cstr(strtab_off, strtab_size, name), typ, off, size, link))
+        names = self._read(raw[shstrndx][2], raw[shstrndx][3], TABLE_BYTES, "section name table")
+        return [Section(_cstr(names, n), typ, off, size, link) for n, typ, off, size, link in raw]
 
-    def _cstr(self, base: int, size: int, index: int) -> str:
-        if index >= size:
-            return ""
-        end = self.data.find(b"\0", base + index, base + size)
-        return self.data[base + index:end if end >= 0 else base + size].decode("utf-8", "replace")
+    def _read(self, offset: int, size: int, limit: int, what: str) -> bytes:
+        if offset + size > self.blob.size:
+            raise ElfError(f"{what} past the end of the file")
+        if size > limit:
+            raise ElfError(f"{what} is {size >> 20} MiB, over the {limit >> 20} MiB limit")
+        return self.blob.read_at(offset, size)
 
     def section(self, name: str) -> Optional[Section]:
         for s in self.sections:
@@ -86,26 +115,65 @@ class Elf:
                 return s
         return None
 
-    def bytes_of(self, s: Section) -> bytes:
-        if s.type == 8:          # SHT_NOBITS
+    def bytes_of(self, s: Section, limit: int = TABLE_BYTES) -> bytes:
+        """The section's bytes; ElfError when it lies past the end or is over ``limit``."""
+        if s.type == SHT_NOBITS:
             return b""
-        return self.data[s.offset:s.offset + s.size]
+        return self._read(s.offset, s.size, limit, s.name or "section")
+
+    def window(self, s: Section) -> Blob:
+        """The section as a Blob (for sections read in pieces: ``.nv_fatbin``, ``.debug_str``)."""
+        if s.type == SHT_NOBITS:
+            return Blob.of(b"")
+        if s.offset + s.size > self.blob.size:
+            raise ElfError(f"{s.name or 'section'} past the end of the file")
+        return self.blob.window(s.offset, s.size)
+
+    def _strtab(self, s: Section) -> bytes:
+        if s.link >= len(self.sections) or s.link == 0:
+            raise ElfError(f"{s.name or 'section'}: bad string table link (sh_link {s.link})")
+        if s.link not in self._strings:
+            self._strings[s.link] = self.bytes_of(self.sections[s.link])
+        return self._strings[s.link]
+
+    # -- what kind of file ------------------------------------------------------------------
+    def is_executable(self) -> bool:
+        """A program, not a library: ET_EXEC, or ET_DYN with an interpreter (PIE)."""
+        if self.type == ET_EXEC:
+            return True
+        if self.type != ET_DYN:
+            return False
+        if self.section(".interp") is not None:
+            return True
+        entsize, num = self._ph
+        if self.phoff == 0 or num == 0 or entsize < (56 if self.bits == 64 else 32):
+            return False
+        table = self.blob.read_at(self.phoff, min(num, 4096) * entsize)
+        for i in range(len(table) // entsize):
+            ptype, = unpack(self.endian + "I", table, i * entsize, "program header")
+            if ptype == PT_INTERP:
+                return True
+        return False
 
     # -- notes -------------------------------------------------------------------------------
-    def notes(self) -> List[Tuple[str, int, bytes, str]]:
-        """(owner, type, descriptor, section name) of every note."""
+    def notes(self):
+        """(owner, type, descriptor, section name) of every note; ElfError when one is cut short."""
         out = []
         for s in self.sections:
             if s.type != SHT_NOTE:
                 continue
-            buf = self.bytes_of(s)
+            buf = self.bytes_of(s, NOTE_BYTES)
             pos = 0
             align = 8 if s.name == ".note.gnu.property" and self.bits == 64 else 4
             while pos + 12 <= len(buf):
-                namesz, descsz, ntype = struct.unpack_from(self.endian + "III", buf, pos)
+                namesz, descsz, ntype = unpack(self.endian + "III", buf, pos, f"note in {s.name}")
                 pos += 12
+                if pos + namesz > len(buf):
+                    raise ElfError(f"truncated note in {s.name}")
                 name = buf[pos:pos + namesz].rstrip(b"\0").decode("utf-8", "replace")
                 pos += (namesz + 3) & ~3
+                if pos + descsz > len(buf):
+                    raise ElfError(f"truncated note in {s.name}")
                 desc = buf[pos:pos + descsz]
                 pos += (descsz + align - 1) & ~(align - 1)
                 out.append((name, ntype, desc, s.name))
@@ -119,10 +187,10 @@ class Elf:
             pos = 0
             step = 8 if self.bits == 64 else 4
             while pos + 8 <= len(desc):
-                ptype, datasz = struct.unpack_from(self.endian + "II", desc, pos)
+                ptype, datasz = unpack(self.endian + "II", desc, pos, "GNU property")
                 pos += 8
-                if ptype == GNU_PROPERTY_X86_ISA_1_NEEDED and datasz >= 4:
-                    bits, = struct.unpack_from(self.endian + "I", desc, pos)
+                if ptype == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                    bits, = unpack(self.endian + "I", desc, pos, "GNU_PROPERTY_X86_ISA_1_NEEDED")
                     level = 0
                     for bit, lvl in X86_ISA_LEVELS:
                         if bits & bit:
@@ -132,19 +200,13 @@ class Elf:
         return None
 
     # -- dynamic section -----------------------------------------------------------------------
-    def _dynstr(self, s: Section) -> Tuple[int, int]:
-        if s.link >= len(self.sections):
-            raise ElfError("bad string table link")
-        st = self.sections[s.link]
-        return st.offset, st.size
-
     def dynamic(self) -> Dict[str, List[str]]:
         """{"needed": [...], "soname": [...]}"""
         out: Dict[str, List[str]] = {"needed": [], "soname": []}
         for s in self.sections:
             if s.type != SHT_DYNAMIC:
                 continue
-            base, size = self._dynstr(s)
+            strings = self._strtab(s)
             ent = 16 if self.bits == 64 else 8
             fmt = self.endian + ("qQ" if self.bits == 64 else "iI")
             buf = self.bytes_of(s)
@@ -153,9 +215,9 @@ class Elf:
                 if tag == 0:
                     break
                 if tag == DT_NEEDED:
-                    out["needed"].append(self._cstr(base, size, val))
+                    out["needed"].append(_cstr(strings, val))
                 elif tag == DT_SONAME:
-                    out["soname"].append(self._cstr(base, size, val))
+                    out["soname"].append(_cstr(strings, val))
         return out
 
     def version_needs(self) -> Dict[str, List[str]]:
@@ -164,21 +226,20 @@ class Elf:
         for s in self.sections:
             if s.type != SHT_GNU_VERNEED:
                 continue
-            base, size = self._dynstr(s)
+            strings = self._strtab(s)
             buf = self.bytes_of(s)
             pos = 0
             for _ in range(4096):
                 if pos + 16 > len(buf):
                     break
                 _ver, cnt, file_off, aux_off, next_off = struct.unpack_from(self.endian + "HHIII", buf, pos)
-                lib = self._cstr(base, size, file_off)
-                names = out.setdefault(lib, [])
+                names = out.setdefault(_cstr(strings, file_off), [])
                 apos = pos + aux_off
-                for _ in range(cnt):
+                for _ in range(min(cnt, 4096)):
                     if apos + 16 > len(buf):
                         break
                     _hash, _flags, _other, name_off, anext = struct.unpack_from(self.endian + "IHHII", buf, apos)
-                    names.append(self._cstr(base, size, name_off))
+                    names.append(_cstr(strings, name_off))
                     if anext == 0:
                         break
                     apos += anext
@@ -186,3 +247,10 @@ class Elf:
                     break
                 pos += next_off
         return out
+
+
+def _cstr(table: bytes, index: int) -> str:
+    if index >= len(table):
+        return ""
+    end = table.find(b"\0", index)
+    return table[index:end if end >= 0 else len(table)].decode("utf-8", "replace")

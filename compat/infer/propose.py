@@ -6,12 +6,14 @@
   recorded by GCC (``-frecord-gcc-switches``, the DWARF producer string): ``x86-64-vN`` gives
   ``x86_64_vN``, a named CPU the archspec target GCC uses that name for; otherwise unknown,
   never a guess. Optional library variants under ``glibc-hwcaps/`` are not requirements.
-* ``gpu.cuda.arch``: every SASS (``sm_XY``) and PTX (``compute_XY``) in any ``.nv_fatbin``;
-  ``gpu.cuda.version``: the image's ``libcudart.so.X.Y``, else the toolkit release in the
-  cubins, else the CUDA release of the newest PTX ISA.
-* ``mpi.abi`` from ``DT_NEEDED`` (``libmpi.so.40`` Open MPI, ``libmpi.so.12``/``libmpich.so.12``
-  MPICH ABI, ``libmpi_abi.so`` MPI-5 ABI); ``mpi.implementation``/``mpi.version`` from the MPI
-  library shipped in the image (its version strings, its pkg-config file).
+* ``gpu.cuda.arch``: every SASS (``sm_XY``) and PTX (``compute_XY``) in any ``.nv_fatbin``,
+  with its ``a``/``f`` suffix; ``gpu.cuda.version``: the image's CUDA runtime (the name of
+  ``libcudart.so.X.Y``, or the constant a lone ``libcudart.so.X`` returns), else the toolkit
+  release in the cubins, else the CUDA release of the newest PTX ISA (``compat/data/cuda.json``).
+* ``mpi.abi`` from the ``DT_NEEDED`` of the image's executables (the sonames of
+  ``compat/data/mpi.json``); executables that link different ABIs leave it unknown, naming
+  both; ``mpi.implementation``/``mpi.version`` from the MPI library shipped in the image (its
+  version strings, its pkg-config file).
 * ``fabric.providers``: libfabric provider plugins and the providers built into libfabric.so.
 * ``libc.glibc``: the image's own glibc; the highest ``GLIBC_x.y`` any binary needs is
   reported as evidence (a floor the image's glibc must meet).
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Optional
 
+from compat.errors import printable
+from compat.infer.analyse import Finding, mpi_sonames
 from compat.infer.fatbin import KIND_PTX, cuda_version
-from compat.infer.scan import Finding
 
 
 class Proposal(NamedTuple):
@@ -90,53 +93,8 @@ def propose(files: Dict[str, List[Finding]]) -> Dict[str, object]:
         unknown["cpu.target"] = ("no binary carries an x86 ISA level beyond baseline nor a recorded -march"
                                  if isa or findings else "no ELF binary in scope")
 
-    # CUDA
-    fb = by_kind.get("fatbin", [])
-    if fb:
-        arches = sorted({f.value.arch for f in fb}, key=lambda a: (a.split("_")[0] != "sm", int(a.split("_")[1]), a))
-        out.append(Proposal("gpu.cuda.arch", ",".join(arches), [f.evidence() for f in fb]))
-    cudart = by_kind.get("cudart", [])
-    cver = None
-    if cudart:
-        best = max(cudart, key=lambda f: _vt(f.value))
-        parts = best.value.split(".")
-        if len(parts) >= 2:
-            cver, ev = f"{parts[0]}.{parts[1]}", [best.evidence()]
-    if cver is None and fb:
-        cver = cuda_version([f.value for f in fb])
-        ev = [f.evidence() for f in fb if (f.value.toolkit or f.value.kind == KIND_PTX)]
-    if cver:
-        out.append(Proposal("gpu.cuda.version", cver, ev))
-    elif fb:
-        unknown["gpu.cuda.version"] = "compressed cubins and no PTX, no libcudart.so.X.Y in scope"
-
-    # MPI
-    abis = {"libmpi.so.40": "openmpi", "libmpi.so.12": "mpich", "libmpich.so.12": "mpich",
-            "libmpi_cray.so.12": "mpich", "libmpi_abi.so": "mpi-abi", "libmpi_abi.so.0": "mpi-abi"}
-    needs = [f for f in by_kind.get("needed", []) if f.value in abis]
-    libs = by_kind.get("mpi_lib", [])
-    lib_paths = {f.path for f in libs}
-    users = [f for f in needs if f.path not in lib_paths]
-    if users:
-        found = sorted({abis[f.value] for f in users})
-        if len(found) > 1:
-            notes.append(f"binaries link more than one MPI ABI: {', '.join(found)}")
-        out.append(Proposal("mpi.abi", found[0], [f.evidence() for f in users if abis[f.value] == found[0]]))
-        lib = next((f for f in libs if f.value[0] == found[0] and f.value[1]), None)
-        pcs = [f for f in by_kind.get("pc", [])]
-        if lib is not None:
-            out.append(Proposal("mpi.implementation", lib.value[1], [lib.evidence()]))
-            version = lib.value[2]
-            pc = next((f for f in pcs if f.value[0] in ("ompi", "mpich", "impi", "mvapich2", "cray-mpich")), None)
-            if version:
-                out.append(Proposal("mpi.version", version, [lib.evidence()]))
-            elif pc is not None:
-                out.append(Proposal("mpi.version", pc.value[1], [pc.evidence()]))
-        elif found[0] == "openmpi":
-            unknown["mpi.version"] = "the image links libmpi.so.40 but ships no Open MPI library (bind mode?)"
-        else:
-            unknown["mpi.implementation"] = f"the image links the {found[0]} ABI but ships no MPI library " \
-                                            "to tell which implementation"
+    _propose_cuda(by_kind, out, unknown)
+    _propose_mpi(by_kind, out, unknown, notes)
 
     # libfabric
     provs = by_kind.get("fabric_provider", [])
@@ -159,6 +117,77 @@ def propose(files: Dict[str, List[Finding]]) -> Dict[str, object]:
     elif need:
         top = max(need, key=lambda f: _vt(f.value))
         unknown["libc.glibc"] = f"no libc.so.6 in scope; binaries need at least GLIBC_{top.value} ({top.path})"
-    for f in by_kind.get("unreadable", []) + by_kind.get("skipped", []):
-        notes.append(f"{f.path}: {f.value}")
-    return {"proposals": out, "unknown": unknown, "notes": notes}
+    for f in by_kind.get("damaged", []):
+        notes.append(f"{f.path}: damaged ({f.value}); what the rest of the file says is kept")
+    for f in by_kind.get("skipped", []):
+        notes.append(f"{f.path}: skipped ({f.value})")
+    unknown = {key: printable(why, 2000) for key, why in unknown.items()}
+    return {"proposals": out, "unknown": unknown, "notes": [printable(n, 2000) for n in notes]}
+
+
+def _arch_key(arch: str):
+    kind, _, rest = arch.partition("_")
+    digits = rest.rstrip("af")
+    return (kind != "sm", int(digits) if digits.isdigit() else 0, arch)
+
+
+def _propose_cuda(by_kind, out: List[Proposal], unknown: Dict[str, str]) -> None:
+    """gpu.cuda.arch from every fat-binary entry (with its a/f suffix); gpu.cuda.version from
+    the CUDA runtime the image ships, else the cubins' toolkit note, else the newest PTX ISA."""
+    fb = by_kind.get("fatbin", [])
+    if fb:
+        arches = sorted({f.value.arch for f in fb}, key=_arch_key)
+        out.append(Proposal("gpu.cuda.arch", ",".join(arches), [f.evidence() for f in fb]))
+    cudart = by_kind.get("cudart", [])
+    if cudart:
+        best = max(cudart, key=lambda f: _vt(f.value))
+        major, minor = best.value.split(".")[:2]
+        out.append(Proposal("gpu.cuda.version", f"{major}.{minor}", [best.evidence()]))
+        return
+    if fb:
+        cver, why = cuda_version([f.value for f in fb])
+        if cver:
+            ev = [f.evidence() for f in fb if (f.value.toolkit or f.value.kind == KIND_PTX)]
+            out.append(Proposal("gpu.cuda.version", cver, ev))
+            return
+        unknown["gpu.cuda.version"] = why + ", and no libcudart.so.X.Y in scope"
+    majors = by_kind.get("cudart_major", [])
+    if majors and "gpu.cuda.version" not in unknown:
+        f = majors[0]
+        unknown["gpu.cuda.version"] = f"{f.path} is CUDA {f.value}; the minor version could not be read"
+
+
+def _propose_mpi(by_kind, out: List[Proposal], unknown: Dict[str, str], notes: List[str]) -> None:
+    """mpi.abi from what the image's executables link (DT_NEEDED); when executables link
+    different ABIs the key stays unknown, naming both. Libraries decide only when no
+    executable links an MPI. Implementation and version from the shipped MPI library."""
+    abis = mpi_sonames()
+    libs = by_kind.get("mpi_lib", [])
+    lib_paths = {f.path for f in libs}
+    programs = {f.path for f in by_kind.get("executable", [])}
+    needs = [f for f in by_kind.get("needed", []) if f.value in abis and f.path not in lib_paths]
+    users = [f for f in needs if f.path in programs] or needs
+    if not users:
+        return
+    found = sorted({abis[f.value] for f in users})
+    if len(found) > 1:
+        first = {abi: next(f for f in users if abis[f.value] == abi) for abi in found}
+        unknown["mpi.abi"] = "the image's " + ("executables" if users[0].path in programs else "libraries") + \
+            " link different MPI ABIs: " + "; ".join(f"{f.path} links {f.value} ({abi})" for abi, f in first.items())
+        return
+    abi = found[0]
+    out.append(Proposal("mpi.abi", abi, [f.evidence() for f in users]))
+    lib = next((f for f in libs if f.value[0] == abi and f.value[1]), None)
+    if lib is not None:
+        out.append(Proposal("mpi.implementation", lib.value[1], [lib.evidence()]))
+        pc = next((f for f in by_kind.get("pc", []) if f.value[0] in ("ompi", "mpich", "impi", "mvapich2", "cray-mpich")),
+                  None)
+        if lib.value[2]:
+            out.append(Proposal("mpi.version", lib.value[2], [lib.evidence()]))
+        elif pc is not None:
+            out.append(Proposal("mpi.version", pc.value[1], [pc.evidence()]))
+    elif abi == "openmpi":
+        unknown["mpi.version"] = "the image links libmpi.so.40 but ships no Open MPI library (bind mode?)"
+    else:
+        unknown["mpi.implementation"] = f"the image links the {abi} ABI but ships no MPI library " \
+                                        "to tell which implementation"

@@ -1,129 +1,36 @@
 """Read an image's layers as streams and collect evidence from its files.
 
-Layers are read in order through ``tarfile``'s stream mode (gzip or plain; nothing is
-unpacked to disk); whiteouts (``.wh.<name>``, ``.wh..wh..opq``) remove what earlier layers
-put there, so the evidence describes the final filesystem. Only ELF files (and pkg-config
-files) are read in full, up to ``MAX_FILE`` bytes each; nothing is executed.
+Layers are read in order through ``tarfile``'s stream mode (gzip or plain), each verified
+against its digest as it streams, from a layout's blob file or from the registry
+(``Registry.open_blob``); nothing is unpacked. Whiteouts (``.wh.<name>``, ``.wh..wh..opq``)
+remove what earlier layers put there (:mod:`compat.infer.tree`, linear in the layer), so the
+evidence describes the final filesystem. Only ELF files (and pkg-config files) are read: an
+ELF member of up to ``INFER_MEMORY_BYTES`` in memory, a larger one spooled to an unlinked
+temporary file (runs of zeros left as holes), and then only the parts the readers ask for
+(:mod:`compat.infer.blob`). Nothing is executed.
 """
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 import posixpath
-import re
 import sys
 import tarfile
+import tempfile
 import time
+import zlib
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional
 
-from compat.errors import BadInput
-from compat.infer import elf as E, fatbin as F
+from compat import limits
+from compat.errors import BadInput, printable
+from compat.infer import elf as E
+from compat.infer.analyse import Finding, analyse_elf, analyse_pc  # noqa: F401 - Finding is re-exported
+from compat.infer.blob import Blob
+from compat.infer.tree import Tree
+from compat.oci.digest import check
 
-MAX_FILE = 1 << 30
-_MARCH = re.compile(rb"-march=([A-Za-z0-9_.+-]+)")
-_GLIBC = re.compile(rb"GNU C Library [^\n]*?version (\d+\.\d+)")
-_OMPI = re.compile(rb"\x00v(\d+\.\d+\.\d+)\x00")
-_VERSION = re.compile(rb"\x00(\d+\.\d+(?:\.\d+)?(?:a\d|b\d|rc\d)?)\x00")
-_IMPI = re.compile(rb"Intel\(R\) MPI Library[^\x00]*?Version (\d+\.\d+)")
-_FI_INI = re.compile(rb"fi_([a-z0-9]+)_ini\x00")
-_MPI_SONAMES = {"libmpi.so.40": "openmpi", "libmpi.so.12": "mpich", "libmpich.so.12": "mpich",
-                "libmpi_cray.so.12": "mpich", "libmpi_abi.so": "mpi-abi", "libmpi_abi.so.0": "mpi-abi"}
-
-
-class Finding(NamedTuple):
-    """One fact read from one file: what it says and where it was found."""
-
-    kind: str          # isa_level, march, needed, glibc_need, glibc_own, fatbin, mpi_lib, cudart, fabric_provider, pc
-    value: object
-    path: str
-    section: str
-
-    def evidence(self) -> Dict:
-        v = self.value
-        if isinstance(v, F.Entry):
-            v = f"{v.arch} (code version {v.version[0]}.{v.version[1]}" + (f", toolkit {v.toolkit}" if v.toolkit else "") + ")"
-        return {"file": self.path, "section": self.section, "value": v if isinstance(v, (str, int)) else str(v)}
-
-
-def analyse_elf(path: str, data: bytes) -> List[Finding]:
-    try:
-        f = E.Elf(data)
-    except (E.ElfError, Exception) as exc:  # noqa: BLE001 - a damaged file is reported, not fatal
-        return [Finding("unreadable", str(exc), path, "ELF header")]
-    out: List[Finding] = []
-    if f.machine == E.EM_X86_64:
-        level = f.x86_isa_needed()
-        if level:
-            out.append(Finding("isa_level", level, path, ".note.gnu.property (GNU_PROPERTY_X86_ISA_1_NEEDED)"))
-    for name in (".GCC.command.line", ".debug_str", ".comment"):
-        s = f.section(name)
-        if s is None:
-            continue
-        for m in set(_MARCH.findall(f.bytes_of(s))):
-            out.append(Finding("march", m.decode(), path, name))
-    dyn = f.dynamic()
-    for lib in dyn["needed"]:
-        out.append(Finding("needed", lib, path, ".dynamic (DT_NEEDED)"))
-    for soname in dyn["soname"]:
-        out.append(Finding("soname", soname, path, ".dynamic (DT_SONAME)"))
-    for lib, versions in f.version_needs().items():
-        for v in versions:
-            if v.startswith("GLIBC_") and re.fullmatch(r"GLIBC_\d+\.\d+(\.\d+)?", v):
-                out.append(Finding("glibc_need", v[6:], path, f".gnu.version_r ({lib})"))
-    fb = f.section(".nv_fatbin")
-    if fb is not None:
-        for entry in F.entries(f.bytes_of(fb)):
-            out.append(Finding("fatbin", entry, path, ".nv_fatbin"))
-    base = posixpath.basename(path)
-    sonames = set(dyn["soname"]) | {base}
-    if base.startswith("libc.so.6") or "libc.so.6" in dyn["soname"]:
-        m = _GLIBC.search(data)
-        if m:
-            out.append(Finding("glibc_own", m.group(1).decode(), path, ".rodata (version string)"))
-    for so, abi in _MPI_SONAMES.items():
-        if any(s == so or s.startswith(so + ".") for s in sonames):
-            out.append(Finding("mpi_lib", (abi, *_mpi_identity(data, abi)), path, ".rodata (version string)"))
-    m = re.match(r"libcudart\.so\.(\d+(?:\.\d+){0,2})", base)
-    if m:
-        out.append(Finding("cudart", m.group(1), path, "file name"))
-    m = re.search(r"/libfabric/lib([a-z0-9]+)-fi\.so$", path)
-    if m:
-        out.append(Finding("fabric_provider", m.group(1), path, "provider plugin file"))
-    if any(s.startswith("libfabric.so") for s in sonames):
-        for prov in set(_FI_INI.findall(data)):
-            if prov != b"prov":
-                out.append(Finding("fabric_provider", prov.decode(), path, ".rodata (fi_<provider>_ini)"))
-    return out
-
-
-def _mpi_identity(data: bytes, abi: str):
-    """(implementation, version) of an MPI library from its own strings."""
-    m = _IMPI.search(data)
-    if m:
-        return "intel-mpi", m.group(1).decode()
-    if abi == "openmpi" or b"Open MPI" in data and b"ompi" in data:
-        m = _OMPI.search(data)
-        return "openmpi", m.group(1).decode() if m else None
-    if b"CRAY" in data and b"MPICH" in data:
-        impl = "cray-mpich"
-    elif b"MVAPICH" in data:
-        impl = "mvapich"
-    elif b"MPICH" in data:
-        impl = "mpich"
-    else:
-        return None, None
-    versions = [v.decode() for v in _VERSION.findall(data)]
-    tagged = [v for v in versions if f"mpich-{v}".encode() in data or f"MPICH {v}".encode() in data]
-    return impl, (tagged or versions or [None])[0]
-
-
-def analyse_pc(path: str, text: bytes) -> List[Finding]:
-    m = re.search(rb"^Version:\s*(\S+)", text, re.M)
-    name = posixpath.basename(path)[:-3]
-    if m and name in ("ompi", "mpich", "impi", "mvapich2", "cray-mpich", "mpi"):
-        return [Finding("pc", (name, m.group(1).decode()), path, "pkg-config Version")]
-    return []
+MAX_FILE = limits.INFER_FILE_BYTES
+_ZEROS = bytes(1 << 20)
 
 
 class Layer(NamedTuple):
@@ -157,15 +64,95 @@ class _Hashing(io.RawIOBase):
             raise BadInput(f"layer {self.digest}: content does not match its digest (got {got})")
 
 
-def _open_layer(source, layer: Layer):
-    if source.layout is not None:
-        from compat.oci.digest import blob_path
-        path = blob_path(source.layout.path, layer.digest, f"{source.ref}: layer")
+class _Reader(io.RawIOBase):
+    """A raw stream over anything with ``read(n)`` (a registry blob response)."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        data = self.obj.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def close(self):
         try:
-            return open(path, "rb")
-        except OSError as exc:
-            raise BadInput(f"{source.ref}: layer {layer.digest}: {exc.strerror}") from None
-    return io.BytesIO(source.registry.get_blob(layer.digest))   # verified in full by get_blob
+            self.obj.close()
+        finally:
+            super().close()
+
+
+class _Gunzip(io.RawIOBase):
+    """The layer's tar bytes: gzip inflated here in bounded steps (tarfile's own stream
+    inflates a whole compressed block at once and then copies the rest of it on every small
+    read, quadratic on the highly compressible layers images are made of); plain tar passes."""
+
+    def __init__(self, raw):
+        self.raw = io.BufferedReader(raw, 1 << 20)
+        self.gzip = self.raw.peek(2)[:2] == b"\x1f\x8b"
+        self.z = zlib.decompressobj(wbits=47) if self.gzip else None
+        self.pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        if not self.gzip:
+            return self.raw.readinto(b)
+        while True:
+            if self.z.eof:                       # concatenated gzip members
+                rest = self.z.unused_data
+                self.z = zlib.decompressobj(wbits=47)
+                self.pending = rest + self.pending
+                if not self.pending:
+                    self.pending = self.raw.read(1 << 16)
+                    if not self.pending:
+                        return 0
+            if not self.pending:
+                self.pending = self.raw.read(1 << 16)
+                if not self.pending:
+                    raise EOFError("compressed layer ends early")
+            out = self.z.decompress(self.pending, len(b))
+            self.pending = self.z.unconsumed_tail
+            if out:
+                b[:len(out)] = out
+                return len(out)
+
+
+class _Forward:
+    """A stream that tarfile may ``seek`` forward on (skipping is reading): tarfile's
+    random-access mode reads member data and headers straight from here in large reads,
+    where its stream mode copies its buffer on every small read."""
+
+    def __init__(self, raw):
+        self.raw, self.pos = io.BufferedReader(raw, 1 << 20), 0
+
+    def tell(self):
+        return self.pos
+
+    def read(self, n=-1):
+        data = self.raw.read(n)
+        self.pos += len(data)
+        return data
+
+    def seek(self, pos, whence=0):
+        if whence == 1:
+            pos += self.pos
+        if whence == 2 or pos < self.pos:
+            raise OSError("a layer is read once, forward only")
+        while self.pos < pos and self.read(min(pos - self.pos, 1 << 20)):
+            pass
+        return self.pos
+
+
+def _open_layer(source, layer: Layer):
+    """A binary stream of the layer blob, from the layout or streamed from the registry, at
+    most its declared size (verified while it is read, by :class:`_Hashing`)."""
+    return _Reader(source.open_blob(layer.digest, layer.size))
 
 
 class Progress:
@@ -198,47 +185,73 @@ def _in_scope(path: str, scopes: Optional[Iterable[str]]) -> bool:
     return any(p == s.rstrip("/") or p.startswith(s.rstrip("/") + "/") for s in scopes)
 
 
+def layers_of(manifest: Dict) -> List[Layer]:
+    """The manifest's layers, every digest checked before it is used (config too)."""
+    if not isinstance(manifest, dict):
+        raise BadInput("image manifest: not a JSON object")
+    config = manifest.get("config")
+    if isinstance(config, dict) and "digest" in config:
+        check(config.get("digest"), "image manifest: config")
+    raw = manifest.get("layers") or []
+    if not isinstance(raw, list):
+        raise BadInput("image manifest: 'layers' is not a list")
+    out = []
+    for i, l in enumerate(raw):
+        if not isinstance(l, dict):
+            raise BadInput(f"image manifest: layer {i} is not an object")
+        digest = check(l.get("digest"), f"image manifest: layer {i}")
+        size = l.get("size", 0)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise BadInput(f"image manifest: layer {i}: size {printable(size, 40)} is not a byte count")
+        media_type = l.get("mediaType", "")
+        out.append(Layer(digest, size, media_type if isinstance(media_type, str) else ""))
+    return out
+
+
 def scan(source, manifest: Dict, scopes: Optional[List[str]] = None, label: str = "") -> Dict[str, List[Finding]]:
     """{path: findings} of the image's final filesystem."""
-    layers = [Layer(l["digest"], int(l.get("size", 0)), l.get("mediaType", "")) for l in manifest.get("layers") or []]
-    total = sum(l.size for l in layers)
-    progress = Progress(total, f"scanning {label or 'image'}")
-    files: Dict[str, List[Finding]] = {}
+    layers = layers_of(manifest)
+    progress = Progress(sum(l.size for l in layers), f"scanning {label or 'image'}")
+    tree = Tree()
     try:
         for layer in layers:
-            if "zstd" in layer.media_type:
-                raise BadInput(f"layer {layer.digest}: zstd-compressed layers are not supported yet")
-            raw = _open_layer(source, layer)
-            stream = _Hashing(raw, layer.digest, progress)
-            try:
-                with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|*") as tar:
-                    for member in tar:
-                        _apply(tar, member, files, scopes)
-                stream.finish()
-            except tarfile.TarError as exc:
-                raise BadInput(f"layer {layer.digest}: not a readable tar stream ({exc})") from None
-            finally:
-                raw.close()
+            _scan_layer(source, layer, tree, scopes, progress)
     finally:
         progress.close()
-    return files
+    return dict(sorted(tree.items()))                    # by path: stable evidence order
 
 
-def _apply(tar, member, files, scopes) -> None:
-    path = posixpath.normpath("/" + member.name.lstrip("./")).lstrip("/")
+def _scan_layer(source, layer: Layer, tree: Tree, scopes, progress) -> None:
+    if "zstd" in layer.media_type:
+        raise BadInput(f"layer {layer.digest}: zstd-compressed layers are not supported yet")
+    raw = _open_layer(source, layer)
+    stream = _Hashing(raw, layer.digest, progress)
+    try:
+        with tarfile.open(fileobj=_Forward(_Gunzip(stream)), mode="r:") as tar:
+            for member in tar:
+                _apply(tar, member, tree, scopes)
+        stream.finish()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        stream.finish()                  # content that is not what the digest names says so first
+        raise BadInput(f"layer {layer.digest}: not a readable tar stream ({printable(str(exc), 160)})") from None
+    finally:
+        raw.close()
+
+
+def _apply(tar, member, tree: Tree, scopes) -> None:
+    path = posixpath.normpath("/" + member.name).lstrip("/")
     base = posixpath.basename(path)
     parent = posixpath.dirname(path)
     if base == ".wh..wh..opq":                       # opaque directory: drop what lower layers had
-        prefix = parent + "/"
-        for p in [p for p in files if p.startswith(prefix)]:
-            del files[p]
+        tree.clear_below(parent)
         return
     if base.startswith(".wh."):
-        gone = posixpath.join(parent, base[4:])
-        for p in [p for p in files if p == gone or p.startswith(gone + "/")]:
-            del files[p]
+        tree.remove(posixpath.join(parent, base[4:]))
         return
-    files.pop(path, None)                            # a later layer replaces the file
+    if member.isdir():
+        tree.discard(path)                           # a directory over a file: the file is gone
+        return
+    tree.remove(path)                                # a later layer replaces the file (or directory)
     if not member.isfile() or not _in_scope(path, scopes):
         return
     fh = tar.extractfile(member)
@@ -247,11 +260,32 @@ def _apply(tar, member, files, scopes) -> None:
     head = fh.read(4)
     if E.is_elf(head):
         if member.size > MAX_FILE:
-            files[path] = [Finding("skipped", f"{member.size >> 20} MB is over the {MAX_FILE >> 20} MB limit",
-                                   "/" + path, "size")]
+            tree.set(path, [Finding("skipped", f"{member.size >> 20} MiB is over the {MAX_FILE >> 20} MiB limit",
+                                    "/" + path, "size")])
             return
-        files[path] = analyse_elf("/" + path, head + fh.read())
+        with _spool(head, fh, member.size) as spooled:
+            tree.set(path, analyse_elf("/" + path, Blob(spooled, member.size)))
     elif base.endswith(".pc") and "pkgconfig" in parent and member.size < 1 << 20:
-        found = analyse_pc("/" + path, head + fh.read())
+        found = analyse_pc("/" + path, head + fh.read(1 << 20))
         if found:
-            files[path] = found
+            tree.set(path, found)
+
+
+def _spool(head: bytes, fh, size: int):
+    """The member's bytes as a seekable file: in memory up to INFER_MEMORY_BYTES, else an
+    unlinked temporary file in which runs of zeros stay holes (a sparse 1 GiB ELF costs
+    its real bytes, not 1 GiB)."""
+    if size <= limits.INFER_MEMORY_BYTES:
+        return io.BytesIO(head + fh.read(size - len(head)))
+    out = tempfile.TemporaryFile(prefix="compat-infer-")
+    out.write(head)
+    while True:
+        chunk = fh.read(len(_ZEROS))
+        if not chunk:
+            break
+        if chunk == _ZEROS[:len(chunk)]:
+            out.seek(len(chunk), io.SEEK_CUR)
+        else:
+            out.write(chunk)
+    out.truncate(out.tell())
+    return out

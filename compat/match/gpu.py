@@ -44,6 +44,8 @@ def sass_fit(arch_list, cc: str) -> Tuple[int, Optional[str]]:
         else:  # compute_XY: PTX, JIT-compiled by the driver for any capability at or above XY
             if a.suffix == "a":
                 fit = PTX if (a.major, a.minor) == (major, minor) else 0
+            elif a.suffix == "f":       # family-specific PTX: JIT-compiled within the family only
+                fit = PTX if a.major == major and a.minor <= minor else 0
             elif (a.major, a.minor) <= (major, minor):
                 fit = PTX
         if fit > best:
