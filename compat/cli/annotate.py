@@ -24,7 +24,8 @@ def _print_inferred(reports, as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     for r in reports:
-        print(f"{r.label} ({r.digest[:19]}): {r.result['files']} files of interest, "
+        head = r.label if r.digest[:19] in r.label else f"{r.label} {r.digest[:19]}"
+        print(f"{head}: {r.result['files']} files of interest, "
               f"{r.result['bytes'] / 1e6:.1f} MB of layers")
         for p in r.result["proposals"]:
             print(f"  org.hpc-compat.{p.key}={p.value}")
@@ -51,9 +52,9 @@ def run(args) -> int:
     if args.variants_file:
         more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
         if problems:
-            for p in problems:
-                print(f"compat: error: {args.variants_file}: {p}", file=sys.stderr)
-            raise BadInput(f"{args.variants_file}: {len(problems)} schema error(s); nothing was pushed")
+            for where, message in problems:
+                print(f"compat: error: {args.variants_file}: {where}: {message}", file=sys.stderr)
+            raise BadInput(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
         variants += more
         dest_text = dest_text or file_dest
     if not dest_text:

@@ -1,0 +1,222 @@
+"""What selection can never honour, found at authoring time.
+
+The vocabulary's grammar (``compat/vocab/``) says whether a value is well formed; selection
+then needs more: an archspec target it knows, a feature some host of that architecture can
+report, keys that do not contradict each other or the descriptor's platform.  A value that
+passes the grammar but fails here would be pushed, then make its variant impossible to select
+(``select`` excludes it on every host).  Each rule below mirrors one step of ``compat/match/``
+and says which.
+
+Errors: selection rejects the variant on every host (or silently ignores what it says).
+Warnings: selection can honour it only on hosts that report something archspec does not know.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
+
+from compat.vocab import values as V
+from compat.vocab.annotations import PREFIX, Requirements
+
+ERROR, WARNING = "error", "warning"
+
+
+# -- archspec knowledge, read from archspec itself ------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _targets():
+    from archspec.cpu import TARGETS
+    return TARGETS
+
+
+_FLAG = re.compile(r"-m(?:arch|cpu)=([A-Za-z0-9_.-]+)(?=\s|$)")
+
+
+def _open_ended(entry: Mapping) -> bool:
+    return str(entry.get("versions", "")).endswith(":")
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_names() -> Dict[str, Tuple[str, ...]]:
+    """Compiler spelling (``-march=``/``-mcpu=``/nvhpc ``-tp`` name) -> archspec targets.
+
+    Built from each target's ``compilers`` section in archspec's JSON: for every compiler, the
+    entries of current versions (an open-ended version range), whose ``name`` (default: the
+    target's own name) is what that compiler calls the target.  Older entries are skipped:
+    they name an older stand-in (gcc 10 builds zen4 with ``-march=znver3``)."""
+    out: Dict[str, set] = {}
+    for name, target in _targets().items():
+        for entries in (target.compilers or {}).values():
+            for entry in entries:
+                if not _open_ended(entry):
+                    continue
+                spelled = entry.get("name") or name
+                flags = str(entry.get("flags", "")).replace("{name}", spelled)
+                found = [spelled] if "{name}" in str(entry.get("flags", "")) or entry.get("name") else []
+                found += _FLAG.findall(flags)
+                for s in found:
+                    if "+" not in s and s.lower() != name:
+                        out.setdefault(s.lower(), set()).add(name)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def target_suggestion(raw: str) -> str:
+    """`` (did you mean 'zen4'? ...)`` for a name archspec does not know, or ``""``."""
+    v = raw.strip().lower()
+    targets = _targets()
+    underscored = v.replace("-", "_")
+    if underscored in targets and underscored != v:
+        return f" (did you mean {underscored!r}? archspec spells it with underscores)"
+    hits = compiler_names().get(v)
+    if hits:
+        # a spelling several targets use names what they share: suggest the most generic
+        depth = {h: len(targets[h].ancestors) for h in hits}
+        shown = " or ".join(repr(h) for h in hits if depth[h] == min(depth.values()))
+        return f" (did you mean {shown}? {raw.strip()!r} is the compiler's spelling)"
+    close = difflib.get_close_matches(underscored, list(targets), n=3, cutoff=0.6)
+    if close:
+        return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+    return ""
+
+
+def target_problem(raw) -> Optional[str]:
+    """Why selection can never use this ``cpu.target`` value, or None."""
+    if not isinstance(raw, str):
+        return None                       # the grammar reports the type
+    name = raw.strip().lower()
+    if name in _targets():
+        return None
+    return (f"{PREFIX}cpu.target: {raw!r} is not a microarchitecture archspec knows, so selection "
+            f"would exclude this variant on every host{target_suggestion(raw)}")
+
+
+@functools.lru_cache(maxsize=None)
+def _family_features() -> Dict[str, FrozenSet[str]]:
+    out: Dict[str, set] = {}
+    for t in _targets().values():
+        out.setdefault(t.family.name, set()).update(t.features)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _host_could_report(feature: str, family: str) -> bool:
+    """True when a host of ``family`` that has every feature archspec lists for that family
+    satisfies ``feature`` by selection's own test (``feature in partial_uarch(...)``)."""
+    from archspec.cpu.detect import partial_uarch
+    return feature in partial_uarch(features=set(_family_features().get(family, ())))
+
+
+@functools.lru_cache(maxsize=None)
+def _vendor_families() -> Dict[str, FrozenSet[str]]:
+    out: Dict[str, set] = {}
+    for t in _targets().values():
+        if t.vendor != "generic":
+            out.setdefault(t.vendor, set()).add(t.family.name)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _family_of(platform: Optional[Mapping]) -> Optional[str]:
+    from compat.host.cpu import FAMILY
+    from compat.match.platform import from_descriptor
+
+    if not isinstance(platform, Mapping):
+        return None
+    try:
+        p = from_descriptor(platform)
+    except (AttributeError, TypeError):
+        return None
+    return FAMILY.get(p.arch) if p else None
+
+
+# -- the rules -------------------------------------------------------------------------------
+
+def _cpu(req: Requirements, family: Optional[str], arch: str) -> List[Tuple[str, str]]:
+    out = []
+    targets = _targets()
+    target = targets.get(req.get("cpu.target", "")) if "cpu.target" in req else None
+    if target is not None and family and target.family.name != family:
+        out.append((ERROR, f"{PREFIX}cpu.target: {target.name} is a {target.family.name} "
+                           f"microarchitecture; this descriptor's platform is {arch} ({family}), "
+                           "so no host that passes the platform filter is a descendant of it"))
+    vendor = req.get("cpu.vendor")
+    if vendor:
+        families = _vendor_families().get(vendor)
+        known = set(_vendor_families()) | set(V.CPU_VENDORS) | {"HygonGenuine"}
+        if vendor not in known:
+            close = difflib.get_close_matches(vendor, sorted(known), n=2, cutoff=0.6)
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            out.append((WARNING, f"{PREFIX}cpu.vendor: {vendor!r} is not a vendor archspec or compat knows; "
+                                 f"only a host reporting exactly that vendor matches{hint}"))
+        elif families and family and family not in families:
+            out.append((ERROR, f"{PREFIX}cpu.vendor: {vendor} makes no {family} CPUs archspec knows; "
+                               f"this descriptor's platform is {arch}"))
+        if target is not None and target.vendor not in ("generic", vendor):
+            out.append((ERROR, f"{PREFIX}cpu.vendor: {vendor!r} contradicts {PREFIX}cpu.target "
+                               f"{target.name} (a {target.vendor} microarchitecture): no host is both"))
+    for feature in req.get("cpu.features", ()):
+        fams = [f for f in _family_features() if _host_could_report(feature, f)]
+        if not fams:
+            out.append((WARNING, f"{PREFIX}cpu.features: no archspec microarchitecture has {feature!r}; "
+                                 "selection matches it only on hosts whose cpuinfo lists it by that name"))
+        elif family and family not in fams:
+            out.append((ERROR, f"{PREFIX}cpu.features: {feature!r} is a {'/'.join(sorted(fams))} feature; "
+                               f"no {arch} host has it"))
+    return out
+
+
+def _cuda(req: Requirements) -> List[Tuple[str, str]]:
+    from compat.vocab.data import load as load_data
+
+    version = req.get("gpu.cuda.version")
+    arches = req.get("gpu.cuda.arch")
+    if not version or not arches:
+        return []
+    dropped = load_data("cuda")["dropped_sass_majors"].get(version.split(".")[0], [])
+    bad = [str(a) for a in arches if f"{a.major}.{a.minor}" in dropped]
+    if not bad:
+        return []
+    return [(ERROR, f"{PREFIX}gpu.cuda.arch: CUDA {version} cannot build {', '.join(bad)} "
+                    f"(capabilities it dropped), so {PREFIX}gpu.cuda.version and {PREFIX}gpu.cuda.arch "
+                    "contradict each other")]
+
+
+def _mpi(req: Requirements) -> List[Tuple[str, str]]:
+    if req.get("mpi.implementation") != "none":
+        return []
+    ignored = [k for k in ("mpi.mode", "mpi.version", "mpi.abi", "mpi.pmi")
+               if k in req and not (k == "mpi.mode" and req.get(k) == "none")]
+    if not ignored:
+        return []
+    return [(ERROR, f"{PREFIX}mpi.implementation: 'none' (the image has no MPI) contradicts "
+                    f"{', '.join(PREFIX + k for k in ignored)}: selection would ignore them")]
+
+
+def problems(annotations: Mapping, platform: Optional[Mapping] = None,
+             req: Optional[Requirements] = None) -> List[Tuple[str, str]]:
+    """(level, message) for everything in these annotations selection cannot honour.
+    ``cpu.target`` values archspec does not know are reported by :func:`target_problem`."""
+    from compat.vocab import annotations as A
+
+    req = req if req is not None else A.parse(annotations)
+    family = _family_of(platform)
+    arch = str(platform.get("architecture", "")) if isinstance(platform, Mapping) else ""
+    return _cpu(req, family, arch) + _cuda(req) + _mpi(req)
+
+
+def excludes_no_host(req: Requirements) -> bool:
+    """True when these requirements exclude no host of the descriptor's platform: no CPU, GPU
+    or kernel requirement, a fabric list that includes ``tcp`` (always present), and MPI keys
+    only without a launch mode (MPI keys then rank, never exclude).  What a generic baseline
+    is; ``description``, ``weight``, ``fabric.providers`` and ``libc.glibc`` never exclude."""
+    if req.errors or req.unknown:
+        return False
+    for key in req.values:
+        if key.startswith("cpu.") or key == "os.kernel":
+            return False
+        if key.startswith("gpu.") and req.gpu_vendor != "none":
+            return False
+    if "fabric" in req.values and "tcp" not in req.get("fabric"):
+        return False
+    mode = req.get("mpi.mode")
+    return mode is None or mode == "none" or req.get("mpi.implementation") == "none"
