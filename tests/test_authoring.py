@@ -128,8 +128,8 @@ def test_warnings_for_indexes_runtimes_use_badly(images, tmp_path):
                       "--variant", f"oci:{src}:zen3", "cpu.target=zen4",
                       "--variant", f"oci:{src}:a64fx", "cpu.target=a64fx", check=0)
     err = proc.stderr
-    assert "warning: platform linux/amd64: the generic baseline is variant" in err and "comes first" in err
-    assert "same platform and annotations as variant" in err
+    assert "warning: platform linux/amd64: the generic baseline is #2 (" in err and "comes first" in err
+    assert "warning: #3 (" in err and "same platform and annotations as #1 (" in err
     assert "warning: platform linux/arm64: no generic baseline" in err
 
 
