@@ -81,12 +81,14 @@ def parse_edits(sets: Sequence[Sequence[str]], unsets: Sequence[Sequence[str]]) 
 
 
 def select_descriptors(index: Dict, selector: str) -> List[int]:
-    """``all``, ``#N`` (position counted from 1, as ``validate`` and ``select --explain``
+    """``all`` (every image entry), ``#N`` (position counted from 1, as ``validate`` and ``select --explain``
     number things), a digest or its prefix (``sha256:1234abcd``), or ``os/arch[/variant]``.
     Returns 0-based list positions."""
     manifests = index.get("manifests") or []
-    if selector == "all":
-        return list(range(len(manifests)))
+    if selector == "all":            # the entries selection reads: not attestations, artifacts, nested indexes
+        from compat.match.rank import _skip_reason
+        return [i for i, d in enumerate(manifests)
+                if _skip_reason(d) is None and d.get("mediaType") not in media.INDEXES]
     m = re.fullmatch(r"#(\d{1,9})", selector.strip())
     if m:
         n = int(m.group(1))

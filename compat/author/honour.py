@@ -192,6 +192,61 @@ def _mpi(req: Requirements) -> List[Tuple[str, str]]:
                     f"{', '.join(PREFIX + k for k in ignored)}: selection would ignore them")]
 
 
+def _kernel_candidates(spec) -> List[str]:
+    """Kernel releases (``X.Y.Z``, what selection compares) around every bound of ``spec``:
+    a satisfiable specifier holds for one of them (each bound, its successors, its
+    predecessors), so none holding means none ever will."""
+    out = {"0.0.0", "999.0.0"}
+    for clause in spec:
+        parts = [int(x) for x in re.findall(r"\d+", clause.version)[:3]] + [0, 0, 0]
+        a, b, c = parts[:3]
+        out.update(f"{x}.{y}.{z}" for x, y, z in
+                   [(a, b, c), (a, b, c + 1), (a, b + 1, 0), (a + 1, 0, 0),
+                    (a, b, max(c - 1, 0)), (a, max(b - 1, 0), 999), (max(a - 1, 0), 999, 999)])
+    return sorted(out)
+
+
+def _kernel(req: Requirements) -> List[Tuple[str, str]]:
+    if "os.kernel" not in req:
+        return []
+    try:
+        spec = V.kernel_specifier(req.get("os.kernel"))
+    except ValueError:
+        return []                          # the grammar reports it
+    if any(spec.contains(v, prereleases=True) for v in _kernel_candidates(spec)):
+        return []
+    return [(ERROR, f"{PREFIX}os.kernel: no kernel release X.Y.Z satisfies {str(spec)!r} (selection "
+                    "compares the release's numbers, e.g. 6.1.0 of 6.1.0-18-amd64)")]
+
+
+def platform_problems(platform: Optional[Mapping]) -> List[Tuple[str, str]]:
+    """What in a descriptor's platform no host's platform filter accepts."""
+    from compat.match.platform import from_descriptor
+    from compat.vocab.data import load as load_data
+
+    if not isinstance(platform, Mapping):
+        return []
+    try:
+        p = from_descriptor(platform)
+    except (AttributeError, TypeError):
+        return []                          # the structure check reports it
+    out = []
+    if p.arch == "amd64" and p.variant not in ("", "v2", "v3", "v4"):
+        out.append((ERROR, f"platform variant {p.variant!r}: amd64 variants are the x86-64 levels v1 to v4; "
+                           "no host runs another"))
+    if p.arch == "arm64" and not re.fullmatch(r"v(8(\.[0-9])?|9(\.[0-9])?)", p.variant or "v8"):
+        out.append((ERROR, f"platform variant {p.variant!r}: arm64 variants are v8, v8.1 ... v9.x; "
+                           "no host runs another"))
+    feats = platform.get("features")
+    if isinstance(feats, list):
+        table = load_data("platform_features").get(p.arch, {})
+        unknown = [f for f in feats if not isinstance(f, str) or f.lower() not in table]
+        if unknown:
+            out.append((ERROR, f"platform features {', '.join(map(str, unknown))}: unknown for {p.arch} "
+                               "(OCI proposal E makes such an entry ineligible on every host)"))
+    return out
+
+
 def problems(annotations: Mapping, platform: Optional[Mapping] = None,
              req: Optional[Requirements] = None) -> List[Tuple[str, str]]:
     """(level, message) for everything in these annotations selection cannot honour.
@@ -201,7 +256,7 @@ def problems(annotations: Mapping, platform: Optional[Mapping] = None,
     req = req if req is not None else A.parse(annotations)
     family = _family_of(platform)
     arch = str(platform.get("architecture", "")) if isinstance(platform, Mapping) else ""
-    return _cpu(req, family, arch) + _cuda(req) + _mpi(req)
+    return _cpu(req, family, arch) + _cuda(req) + _mpi(req) + _kernel(req)
 
 
 def excludes_no_host(req: Requirements) -> bool:

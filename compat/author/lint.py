@@ -44,11 +44,6 @@ def _where(i: int, desc: Mapping, labels: Optional[List[str]]) -> str:
     return position(i, digest[:19] if isinstance(digest, str) else "")
 
 
-def _is_image(desc: Mapping) -> bool:
-    from compat.match.rank import _skip_reason
-    return _skip_reason(desc) is None
-
-
 def _with_aliases(annotations: Mapping):
     """(annotations as selection reads them, notes about aliases selection ignores)."""
     from compat.vocab.aliases import normalise
@@ -86,6 +81,16 @@ def check_annotations(annotations: Mapping, where: str, platform: Optional[Mappi
     return out
 
 
+def _never_read(annotations, where: str, why: str) -> List[Problem]:
+    """Compat keys where selection never looks: an error, not a silent no-op."""
+    if not isinstance(annotations, Mapping):
+        return []
+    keys = sorted(k for k in annotations if isinstance(k, str) and k.startswith(A.PREFIX))
+    if not keys:
+        return []
+    return [Problem(ERROR, where, f"{', '.join(keys)}: never read: {why}")]
+
+
 def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem]:
     from compat.errors import BadInput
     from compat.oci import manifest
@@ -98,12 +103,24 @@ def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem
     seen: Dict[tuple, int] = {}
     first_for_platform: Dict[tuple, int] = {}
     generic_for_platform: Dict[tuple, int] = {}
+    from compat.match.rank import _skip_reason
+    from compat.oci import media
+
+    out += _never_read(doc.get("annotations"), "index", "selection reads the annotations of each "
+                       "descriptor in manifests[], not those of the index itself")
     for i, desc in enumerate(doc["manifests"]):
         where = _where(i, desc, labels)
-        if not _is_image(desc):
+        skip = _skip_reason(desc)
+        if skip:
+            out += _never_read(desc.get("annotations"), where, f"selection skips this entry ({skip})")
+            continue
+        if desc.get("mediaType") in media.INDEXES:
+            out += _never_read(desc.get("annotations"), where, "a nested index: selection reads the "
+                               "annotations of the descriptors inside it")
             continue
         ann = desc.get("annotations") or {}
         plat = desc.get("platform")
+        out += [Problem(level, where, message) for level, message in honour.platform_problems(plat)]
         out += check_annotations(ann, where, plat)
         if not plat:
             out.append(Problem(WARNING, where, "no platform: Charliecloud refuses the whole index, "
