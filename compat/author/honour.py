@@ -136,8 +136,8 @@ def _cpu(req: Requirements, family: Optional[str], arch: str) -> List[Tuple[str,
     targets = _targets()
     target = targets.get(req.get("cpu.target", "")) if "cpu.target" in req else None
     if target is not None and family and target.family.name != family:
-        out.append((ERROR, f"{PREFIX}cpu.target: {target.name} is a {target.family.name} "
-                           f"microarchitecture; this descriptor's platform is {arch} ({family}), "
+        out.append((ERROR, f"{PREFIX}cpu.target: {target.name} is a microarchitecture of the {target.family.name} "
+                           f"family; this descriptor's platform is {arch} ({family}), "
                            "so no host that passes the platform filter is a descendant of it"))
     vendor = req.get("cpu.vendor")
     if vendor:
@@ -153,15 +153,15 @@ def _cpu(req: Requirements, family: Optional[str], arch: str) -> List[Tuple[str,
                                f"this descriptor's platform is {arch}"))
         if target is not None and target.vendor not in ("generic", vendor):
             out.append((ERROR, f"{PREFIX}cpu.vendor: {vendor!r} contradicts {PREFIX}cpu.target "
-                               f"{target.name} (a {target.vendor} microarchitecture): no host is both"))
+                               f"{target.name} (made by {target.vendor}): no host is both"))
     for feature in req.get("cpu.features", ()):
         fams = [f for f in _family_features() if _host_could_report(feature, f)]
         if not fams:
             out.append((WARNING, f"{PREFIX}cpu.features: no archspec microarchitecture has {feature!r}; "
                                  "selection matches it only on hosts whose cpuinfo lists it by that name"))
         elif family and family not in fams:
-            out.append((ERROR, f"{PREFIX}cpu.features: {feature!r} is a {'/'.join(sorted(fams))} feature; "
-                               f"no {arch} host has it"))
+            out.append((ERROR, f"{PREFIX}cpu.features: {feature!r} exists only on {'/'.join(sorted(fams))} "
+                               f"CPUs (archspec); no {arch} host has it"))
     return out
 
 
@@ -189,7 +189,7 @@ def _mpi(req: Requirements) -> List[Tuple[str, str]]:
     if not ignored:
         return []
     return [(ERROR, f"{PREFIX}mpi.implementation: 'none' (the image has no MPI) contradicts "
-                    f"{', '.join(PREFIX + k for k in ignored)}: selection would ignore them")]
+                    f"{', '.join(PREFIX + k for k in ignored)}, which selection then ignores")]
 
 
 def _kernel_candidates(spec) -> List[str]:
