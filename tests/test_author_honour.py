@@ -255,3 +255,25 @@ def test_kernel_specifier_is_clean_exactly_when_some_release_satisfies_it(clause
     somewhere = any(kernel.check(req, host._replace(os=host.os._replace(kernel=f"{x}.{y}.{z}"))).ok
                     for x in range(7) for y in range(7) for z in range(7))
     assert flagged == (not somewhere), text
+
+
+def test_problems_escape_the_index_text_they_quote(tmp_path):
+    f = write_index(tmp_path, ({"os": "linux", "architecture": "amd64"}, {}),
+                    ({"os": "linux", "architecture": "amd64"}, {"org.hpc-compat.\x1b[2Jx": "1",
+                                                               "cpu.target": "zen\x1b]0;owned\x07"}))
+    proc = run_compat("validate", f)
+    assert proc.returncode == 1 and "\x1b" not in proc.stdout and "\x07" not in proc.stdout
+    assert "org.hpc-compat.\\x1b[2Jx: unknown key" in proc.stdout
+    v = tmp_path / "v.yaml"
+    v.write_text('variants:\n  - ref: "r/a:1\\e[2J"\n    annotations: {"cpu.target\\e[2J": "zen4"}\n')
+    proc = run_compat("validate", str(v))
+    assert proc.returncode == 1 and "\x1b" not in proc.stdout, proc.stdout
+    assert "error: #1 (r/a:1\\x1b[2J): org.hpc-compat.cpu.target\\x1b[2J: unknown key" in proc.stdout
+
+
+def test_variants_file_problems_escape_the_text_they_quote(src, tmp_path):
+    v = tmp_path / "v.yaml"
+    v.write_text(f'variants:\n  - ref: "oci:{src}:generic"\n    annotations: {{"description\\e[2J": yes}}\n')
+    proc = run_compat("annotate", "oci:" + str(tmp_path / "o") + ":1", "--variants", str(v))
+    assert proc.returncode == 2 and "\x1b" not in proc.stderr, proc.stderr
+    assert "org.hpc-compat.description\\x1b[2J: read as the boolean true" in proc.stderr

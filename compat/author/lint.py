@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Dict, List, Mapping, NamedTuple, Optional
 
 from compat.author import honour
+from compat.errors import printable
 from compat.vocab import annotations as A
 
 ERROR, WARNING = "error", "warning"
@@ -28,7 +29,8 @@ class Problem(NamedTuple):
     message: str
 
     def __str__(self):
-        return f"{self.level}: {self.location}: {self.message}"
+        # locations and messages quote the index's own text: escape it for the terminal
+        return f"{self.level}: {printable(self.location, 400)}: {printable(self.message, 4000)}"
 
 
 def position(i: int, what: str = "") -> str:

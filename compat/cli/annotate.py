@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from compat.errors import BadInput
+from compat.errors import BadInput, printable
 
 
 def _report(problems) -> int:
@@ -24,7 +24,7 @@ def _print_inferred(reports, as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     for r in reports:
-        head = r.label if r.digest[:19] in r.label else f"{r.label} {r.digest[:19]}"
+        head = printable(r.label if r.digest[:19] in r.label else f"{r.label} {r.digest[:19]}", 400)
         print(f"{head}: {r.result['files']} files of interest, "
               f"{r.result['bytes'] / 1e6:.1f} MB of layers")
         for p in r.result["proposals"]:
@@ -53,7 +53,8 @@ def run(args) -> int:
         more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
         if problems:
             for where, message in problems:
-                print(f"compat: error: {args.variants_file}: {where}: {message}", file=sys.stderr)
+                print(f"compat: error: {printable(args.variants_file)}: {printable(where, 400)}: "
+                      f"{printable(message, 4000)}", file=sys.stderr)
             raise BadInput(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
         variants += more
         dest_text = dest_text or file_dest
