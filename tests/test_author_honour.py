@@ -277,3 +277,11 @@ def test_variants_file_problems_escape_the_text_they_quote(src, tmp_path):
     proc = run_compat("annotate", "oci:" + str(tmp_path / "o") + ":1", "--variants", str(v))
     assert proc.returncode == 2 and "\x1b" not in proc.stderr, proc.stderr
     assert "org.hpc-compat.description\\x1b[2J: read as the boolean true" in proc.stderr
+
+
+def test_compat_keys_on_an_entry_without_platform_are_never_read(tmp_path):
+    f = write_index(tmp_path, (AMD64, {}), (None, {"cpu.target": "zen4"}), (None, {}))
+    out = run_compat("validate", f).stdout
+    assert "error: #2 (sha256:222222222222): org.hpc-compat.cpu.target: never read: compat selects no entry " \
+           "without a platform" in out
+    assert "error: #3" not in out and "warning: #3 (sha256:333333333333): no platform" in out

@@ -127,6 +127,7 @@ def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem
         if not plat:
             out.append(Problem(WARNING, where, "no platform: Charliecloud refuses the whole index, "
                                                "containers/image takes it as a last resort, compat skips it"))
+            out += _never_read(ann, where, "compat selects no entry without a platform")
             continue
         pkey = (plat.get("os"), plat.get("architecture"))
         ours = tuple(sorted((k, v) for k, v in ann.items()
