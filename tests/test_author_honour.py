@@ -285,3 +285,54 @@ def test_compat_keys_on_an_entry_without_platform_are_never_read(tmp_path):
     assert "error: #2 (sha256:222222222222): org.hpc-compat.cpu.target: never read: compat selects no entry " \
            "without a platform" in out
     assert "error: #3" not in out and "warning: #3 (sha256:333333333333): no platform" in out
+
+
+_CPU_HOSTS = {}
+
+
+def _cpu_hosts(family):
+    """Every host archspec can describe in ``family``: each microarchitecture, with its own
+    vendor (a generic level: with each vendor of that family)."""
+    if family not in _CPU_HOSTS:
+        from archspec.cpu import TARGETS
+        from compat.host import assume
+        from compat.host.profile import Host
+
+        vendors = sorted({t.vendor for t in TARGETS.values() if t.family.name == family} - {"generic"}) or ["generic"]
+        hosts = []
+        for t in TARGETS.values():
+            if t.family.name != family:
+                continue
+            for v in ([t.vendor] if t.vendor != "generic" else vendors):
+                hosts.append(assume.apply(Host(), assume.parse({"cpu.target": t.name, "cpu.vendor": v})))
+        _CPU_HOSTS[family] = hosts
+    return _CPU_HOSTS[family]
+
+
+_X86 = ["avx2", "avx512f", "avx512_bf16", "amx_tile", "sha_ni", "sse3", "avx512", "fma"]
+_ARM = ["sve", "sve2", "asimd", "neon", "sha3", "fma"]
+
+
+@settings(max_examples=160, deadline=None, derandomize=True)
+@given(arch=st.sampled_from(["amd64", "arm64"]),
+       target=st.sampled_from([None, None, "x86_64_v3", "zen2", "zen4", "icelake", "sapphirerapids", "neoverse_n1",
+                               "a64fx", "neoverse_v2"]),
+       vendor=st.sampled_from([None, None, None, "GenuineIntel", "AuthenticAMD", "ARM", "Fujitsu", "Foo"]),
+       features=st.one_of(st.lists(st.sampled_from(_X86), max_size=2, unique=True),
+                          st.lists(st.sampled_from(_ARM), max_size=2, unique=True),
+                          st.lists(st.sampled_from(_X86 + _ARM + ["bogus"]), max_size=3, unique=True)))
+def test_cpu_keys_are_clean_exactly_when_some_archspec_host_passes_selection(arch, target, vendor, features):
+    """No error and no warning for the CPU keys  <=>  selection's CPU check passes for some
+    host archspec can describe on that platform."""
+    from compat.author import honour
+    from compat.host.cpu import FAMILY
+    from compat.match import cpu as cpu_m
+    from compat.vocab import annotations as A
+
+    ann = {P + "cpu.target": target, P + "cpu.vendor": vendor, P + "cpu.features": ",".join(features)}
+    ann = {k: v for k, v in ann.items() if v}
+    req = A.parse(ann)
+    assert not req.errors
+    flagged = honour.problems(ann, {"os": "linux", "architecture": arch}, req)
+    passes = any(cpu_m.check(req, h).ok for h in _cpu_hosts(FAMILY[arch]))
+    assert passes == (not flagged), (ann, arch, flagged)

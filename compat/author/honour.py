@@ -162,7 +162,37 @@ def _cpu(req: Requirements, family: Optional[str], arch: str) -> List[Tuple[str,
         elif family and family not in fams:
             out.append((ERROR, f"{PREFIX}cpu.features: {feature!r} exists only on {'/'.join(sorted(fams))} "
                                f"CPUs (archspec); no {arch} host has it"))
+    if not out and ("cpu.features" in req or ("cpu.vendor" in req and target is not None)):
+        out += _no_cpu_has_it_all(req, target, family)
     return out
+
+
+def _no_cpu_has_it_all(req: Requirements, target, family: Optional[str]) -> List[Tuple[str, str]]:
+    """Every feature is known on its own: does some microarchitecture archspec knows have
+    them all, descend from ``cpu.target`` and come from ``cpu.vendor``? (Selection's own
+    tests: ``target <= host``, vendor equality, ``feature in partial_uarch(host features)``.)"""
+    from archspec.cpu.detect import partial_uarch
+
+    vendor = req.get("cpu.vendor")
+    vendor_known = vendor in _vendor_families()
+    features = req.get("cpu.features", ())
+    for t in _targets().values():
+        if family and t.family.name != family:
+            continue
+        if target is not None and not (t == target or target in t.ancestors):
+            continue
+        if vendor_known and t.vendor not in (vendor, "generic"):
+            continue
+        host = partial_uarch(features=set(t.features))
+        if all(f in host for f in features):
+            return []
+    wanted = [f"{PREFIX}cpu.features {','.join(features)}"] if features else []
+    wanted += [f"{PREFIX}cpu.target {target.name}"] if target is not None else []
+    wanted += [f"{PREFIX}cpu.vendor {vendor}"] if vendor else []
+    key = "cpu.features" if features else "cpu.vendor"
+    return [(WARNING, f"{PREFIX}{key}: no microarchitecture archspec knows"
+                      f"{' in the ' + family + ' family' if family else ''} "
+                      f"meets {' and '.join(wanted)} together; only a CPU newer than archspec's data could")]
 
 
 def _cuda(req: Requirements) -> List[Tuple[str, str]]:
