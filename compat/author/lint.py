@@ -95,7 +95,8 @@ def _never_read(annotations, where: str, why: str) -> List[Problem]:
 
 def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem]:
     from compat.errors import BadInput
-    from compat.oci import manifest
+    from compat.match.rank import _skip_reason
+    from compat.oci import manifest, media
 
     try:
         manifest.check_index(dict(doc), "index")
@@ -105,9 +106,6 @@ def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem
     seen: Dict[tuple, int] = {}
     first_for_platform: Dict[tuple, int] = {}
     generic_for_platform: Dict[tuple, int] = {}
-    from compat.match.rank import _skip_reason
-    from compat.oci import media
-
     out += _never_read(doc.get("annotations"), "index", "selection reads the annotations of each "
                        "descriptor in manifests[], not those of the index itself")
     for i, desc in enumerate(doc["manifests"]):
