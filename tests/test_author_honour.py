@@ -336,3 +336,11 @@ def test_cpu_keys_are_clean_exactly_when_some_archspec_host_passes_selection(arc
     flagged = honour.problems(ann, {"os": "linux", "architecture": arch}, req)
     passes = any(cpu_m.check(req, h).ok for h in _cpu_hosts(FAMILY[arch]))
     assert passes == (not flagged), (ann, arch, flagged)
+
+
+def test_index_level_compat_keys_in_a_variants_file_are_an_error_at_validate(tmp_path):
+    f = tmp_path / "v.yaml"
+    f.write_text(f"annotations: {{{P}weight: '3'}}\nvariants:\n  - ref: r/a:1\n")
+    proc = run_compat("validate", str(f))
+    assert proc.returncode == 1
+    assert "error: index annotations: org.hpc-compat.weight: never read" in proc.stdout

@@ -93,6 +93,12 @@ def _never_read(annotations, where: str, why: str) -> List[Problem]:
     return [Problem(ERROR, where, f"{', '.join(keys)}: never read: {why}")]
 
 
+def check_index_annotations(annotations, where: str = "index") -> List[Problem]:
+    """The index's own annotations: compat keys there are never read."""
+    return _never_read(annotations, where, "selection reads the annotations of each descriptor in "
+                                           "manifests[], not those of the index itself")
+
+
 def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem]:
     from compat.errors import BadInput
     from compat.match.rank import _skip_reason
@@ -106,8 +112,7 @@ def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem
     seen: Dict[tuple, int] = {}
     first_for_platform: Dict[tuple, int] = {}
     generic_for_platform: Dict[tuple, int] = {}
-    out += _never_read(doc.get("annotations"), "index", "selection reads the annotations of each "
-                       "descriptor in manifests[], not those of the index itself")
+    out += check_index_annotations(doc.get("annotations"))
     for i, desc in enumerate(doc["manifests"]):
         where = _where(i, desc, labels)
         skip = _skip_reason(desc)

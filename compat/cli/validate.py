@@ -15,8 +15,9 @@ def problems_of_file(path: str):
 
     data = V.read(path)
     if isinstance(data, dict) and "variants" in data:
-        variants, _, _, problems = V.check(data)
+        variants, _, index_annotations, problems = V.check(data)
         out = [lint.Problem("error", where, message) for where, message in problems]
+        out += lint.check_index_annotations(index_annotations, "index annotations")
         for i, v in enumerate(variants):
             out += lint.check_annotations(v.annotations, lint.position(i, v.ref), v.platform)
         return out
