@@ -344,3 +344,39 @@ def test_index_level_compat_keys_in_a_variants_file_are_an_error_at_validate(tmp
     proc = run_compat("validate", str(f))
     assert proc.returncode == 1
     assert "error: index annotations: org.hpc-compat.weight: never read" in proc.stdout
+
+
+@pytest.mark.skipif(__import__("registry_harness").DISTRIBUTION is None, reason="docker-registry not installed")
+def test_registry_index_with_an_unknown_target_fails_validate_and_cannot_be_rewritten_into_another(src, tmp_path):
+    """The reported case end to end on a real registry: an index someone pushed with
+    cpu.target=zen99 (select: unknown to archspec) is an error for validate, and a rewrite
+    that would push another unknown name stops before pushing."""
+    import hashlib
+    from registry_harness import RunningRegistry, push_layout
+
+    layout = tmp_path / "app"
+    run_compat("annotate", f"oci:{layout}:1", "--variant", f"oci:{src}:generic", "--variant", f"oci:{src}:zen4",
+               "cpu.target=zen4", check=0)
+    top = json.loads((layout / "index.json").read_text())
+    blob = layout / "blobs" / "sha256" / top["manifests"][0]["digest"][7:]
+    data = blob.read_bytes().replace(b'"zen4"', b'"zen99"')
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / digest[7:]).write_bytes(data)
+    top["manifests"][0].update(digest=digest, size=len(data))
+    (layout / "index.json").write_text(json.dumps(top))
+    reg = RunningRegistry(tmp_path / "reg")
+    try:
+        push_layout(str(layout), reg.host, "hpc/app", "1")
+        ref = f"{reg.host}/hpc/app:1"
+        explain = run_compat("select", ref, "--explain", "--assume", "cpu.target=zen4", check=0).stdout
+        assert "'zen99' is not a microarchitecture this archspec knows" in explain     # what select says
+        proc = run_compat("validate", ref)
+        assert proc.returncode == 1 and f"error: #2 (sha256:" in proc.stdout and "'zen99' is not a microarchitecture" \
+            " archspec knows" in proc.stdout
+        proc = run_compat("annotate", ref, "--set", "#2", "cpu.target=znver4")
+        assert proc.returncode == 2 and "did you mean 'zen4'?" in proc.stderr
+        assert "'zen99' is not" in run_compat("validate", ref).stdout                    # nothing was pushed
+        fixed = run_compat("annotate", ref, "--set", "#2", "cpu.target=zen4", check=0).stdout.strip()
+        assert fixed.startswith("sha256:") and run_compat("validate", ref).returncode == 0
+    finally:
+        reg.stop()
