@@ -100,6 +100,7 @@ def _family_features() -> Dict[str, FrozenSet[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
+@functools.lru_cache(maxsize=4096)
 def _host_could_report(feature: str, family: str) -> bool:
     """True when a host of ``family`` that has every feature archspec lists for that family
     satisfies ``feature`` by selection's own test (``feature in partial_uarch(...)``)."""
@@ -167,15 +168,18 @@ def _cpu(req: Requirements, family: Optional[str], arch: str) -> List[Tuple[str,
     return out
 
 
-def _no_cpu_has_it_all(req: Requirements, target, family: Optional[str]) -> List[Tuple[str, str]]:
-    """Every feature is known on its own: does some microarchitecture archspec knows have
-    them all, descend from ``cpu.target`` and come from ``cpu.vendor``? (Selection's own
-    tests: ``target <= host``, vendor equality, ``feature in partial_uarch(host features)``.)"""
+@functools.lru_cache(maxsize=None)
+def _as_host(name: str):
+    """A host whose CPU is exactly the archspec target ``name``, as selection sees hosts."""
     from archspec.cpu.detect import partial_uarch
+    return partial_uarch(features=set(_targets()[name].features))
 
-    vendor = req.get("cpu.vendor")
+
+@functools.lru_cache(maxsize=1024)
+def _some_cpu_has_it_all(features: Tuple[str, ...], target_name: Optional[str], vendor: Optional[str],
+                         family: Optional[str]) -> bool:
+    target = _targets().get(target_name) if target_name else None
     vendor_known = vendor in _vendor_families()
-    features = req.get("cpu.features", ())
     for t in _targets().values():
         if family and t.family.name != family:
             continue
@@ -183,9 +187,20 @@ def _no_cpu_has_it_all(req: Requirements, target, family: Optional[str]) -> List
             continue
         if vendor_known and t.vendor not in (vendor, "generic"):
             continue
-        host = partial_uarch(features=set(t.features))
+        host = _as_host(t.name)
         if all(f in host for f in features):
-            return []
+            return True
+    return False
+
+
+def _no_cpu_has_it_all(req: Requirements, target, family: Optional[str]) -> List[Tuple[str, str]]:
+    """Every feature is known on its own: does some microarchitecture archspec knows have
+    them all, descend from ``cpu.target`` and come from ``cpu.vendor``? (Selection's own
+    tests: ``target <= host``, vendor equality, ``feature in partial_uarch(host features)``.)"""
+    vendor = req.get("cpu.vendor")
+    features = tuple(req.get("cpu.features", ()))
+    if _some_cpu_has_it_all(features, target.name if target is not None else None, vendor, family):
+        return []
     wanted = [f"{PREFIX}cpu.features {','.join(features)}"] if features else []
     wanted += [f"{PREFIX}cpu.target {target.name}"] if target is not None else []
     wanted += [f"{PREFIX}cpu.vendor {vendor}"] if vendor else []
