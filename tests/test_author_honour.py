@@ -380,3 +380,35 @@ def test_registry_index_with_an_unknown_target_fails_validate_and_cannot_be_rewr
         assert fixed.startswith("sha256:") and run_compat("validate", ref).returncode == 0
     finally:
         reg.stop()
+
+
+def test_every_current_compiler_spelling_in_archspec_gets_a_suggestion():
+    """archspec's own data as the test vectors: every -march/-mcpu name a current compiler
+    entry gives a microarchitecture (microarchitectures.json, ``compilers``) is suggested back
+    as a target that compiler entry belongs to, or as archspec's underscore spelling of it."""
+    import re as _re
+    from archspec.cpu import TARGETS
+    from archspec.cpu.schema import TARGETS_JSON
+    from compat.author.honour import target_problem
+
+    checked = 0
+    for name, info in TARGETS_JSON["microarchitectures"].items():
+        for compiler, entries in (info.get("compilers") or {}).items():
+            for entry in entries:
+                if not str(entry.get("versions", "")).endswith(":") or not entry.get("name"):
+                    continue
+                spelled = entry["name"].lower()
+                if spelled in TARGETS:
+                    continue                        # a target name in its own right
+                message = target_problem(spelled)
+                assert message, spelled
+                suggested = _re.findall(r"'([a-z0-9_.]+)'", message.split("did you mean", 1)[1].split("?")[0])
+                assert suggested, (spelled, message)
+                if spelled.replace("-", "_") in TARGETS:
+                    assert suggested == [spelled.replace("-", "_")]
+                else:
+                    assert all(any(e.get("name", "").lower() == spelled
+                                   for es in (TARGETS_JSON["microarchitectures"][s].get("compilers") or {}).values()
+                                   for e in es) for s in suggested), (spelled, suggested)
+                checked += 1
+    assert checked > 50
