@@ -114,7 +114,7 @@ def test_invalid_value_stops_with_key_variant_and_reason(images, tmp_path):
     proc = run_compat("annotate", f"oci:{tmp_path}/bad:1", "--variant", f"oci:{src}:generic",
                       "--variant", f"oci:{src}:cuda12.4", "gpu.cuda.arch=sm_9x", "gpu.colour=green")
     assert proc.returncode == 2
-    assert f"error: variant oci:{src}:cuda12.4: {P}gpu.cuda.arch: 'sm_9x' is not sm_XY" in proc.stderr
+    assert f"error: #2 (oci:{src}:cuda12.4): {P}gpu.cuda.arch: 'sm_9x' is not sm_XY" in proc.stderr
     assert f"{P}gpu.colour: unknown key" in proc.stderr
     assert "nothing was pushed" in proc.stderr
     assert not os.path.exists(tmp_path / "bad" / "index.json")
@@ -128,8 +128,8 @@ def test_warnings_for_indexes_runtimes_use_badly(images, tmp_path):
                       "--variant", f"oci:{src}:zen3", "cpu.target=zen4",
                       "--variant", f"oci:{src}:a64fx", "cpu.target=a64fx", check=0)
     err = proc.stderr
-    assert "warning: platform linux/amd64: the generic baseline is variant" in err and "comes first" in err
-    assert "same platform and annotations as variant" in err
+    assert "warning: platform linux/amd64: the generic baseline is #2 (" in err and "comes first" in err
+    assert "warning: #3 (" in err and "same platform and annotations as #1 (" in err
     assert "warning: platform linux/arm64: no generic baseline" in err
 
 
@@ -162,7 +162,7 @@ def test_rewrite_changes_annotations_not_images(images, tmp_path):
     first = run_compat("annotate", ref, *variant_flags(f"oci:{src}:"), check=0).stdout.strip()
     zen4 = digests["zen4"]
     second = run_compat("annotate", ref, "--set", zen4[:19], "weight=5", "--set", "linux/arm64", "os.kernel=>=5.10",
-                        "--unset", "#1", "cpu.target", check=0).stdout.strip()
+                        "--unset", "#2", "cpu.target", check=0).stdout.strip()
     assert second != first
     doc = json.loads(run_compat("annotate", ref, "--set", zen4[:19], "weight=5", "--dry-run", check=0).stdout)
     assert [m["digest"] for m in doc["manifests"]] == [digests[v[0]] for v in VARIANT_ARGS]
@@ -231,12 +231,12 @@ def test_validate_clean_index_exit_0(tmp_path):
 
 
 @pytest.mark.parametrize("ann,expected", [
-    ({"gpu_cuda_arch": "sm_9x"}, "error: manifests[1] (sha256:222222222222): org.hpc-compat.gpu.cuda.arch: 'sm_9x' is not sm_XY, sm_XYa, sm_XYf or compute_XY"),
-    ({"os_kernel": ">=five"}, "error: manifests[1] (sha256:222222222222): org.hpc-compat.os.kernel: '>=five' is not a version specifier like '>=5.10'"),
-    ({"gpu_colour": "green"}, "error: manifests[1] (sha256:222222222222): org.hpc-compat.gpu.colour: unknown key"),
-    ({"mpi_mode": "pmi"}, "error: manifests[1] (sha256:222222222222): org.hpc-compat.mpi.mode: 'pmi' needs org.hpc-compat.mpi.pmi"),
-    ({"gpu_vendor": "amd", "gpu_cuda_version": "12.4"}, "error: manifests[1] (sha256:222222222222): org.hpc-compat.gpu.vendor: 'amd' contradicts the nvidia keys beside it"),
-    ({"weight": "heavy"}, "error: manifests[1] (sha256:222222222222): org.hpc-compat.weight: 'heavy' is not an integer"),
+    ({"gpu_cuda_arch": "sm_9x"}, "error: #2 (sha256:222222222222): org.hpc-compat.gpu.cuda.arch: 'sm_9x' is not sm_XY, sm_XYa, sm_XYf or compute_XY"),
+    ({"os_kernel": ">=five"}, "error: #2 (sha256:222222222222): org.hpc-compat.os.kernel: '>=five' is not a version specifier like '>=5.10'"),
+    ({"gpu_colour": "green"}, "error: #2 (sha256:222222222222): org.hpc-compat.gpu.colour: unknown key"),
+    ({"mpi_mode": "pmi"}, "error: #2 (sha256:222222222222): org.hpc-compat.mpi.mode: 'pmi' needs org.hpc-compat.mpi.pmi"),
+    ({"gpu_vendor": "amd", "gpu_cuda_version": "12.4"}, "error: #2 (sha256:222222222222): org.hpc-compat.gpu.vendor: 'amd' contradicts the nvidia keys beside it"),
+    ({"weight": "heavy"}, "error: #2 (sha256:222222222222): org.hpc-compat.weight: 'heavy' is not an integer"),
 ])
 def test_validate_reports_each_error_class(tmp_path, ann, expected):
     f = write_index(tmp_path, [desc(1), desc(2, **ann)])
@@ -249,7 +249,25 @@ def test_validate_structure_error(tmp_path):
     f = tmp_path / "index.json"
     f.write_text(json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "x", "size": 1}]}))
     proc = run_compat("validate", str(f))
-    assert proc.returncode == 1 and "error: index: manifests[0]: missing or malformed digest" in proc.stdout
+    assert proc.returncode == 1 and "error: #1: malformed descriptor: missing or malformed digest" in proc.stdout
+
+
+def test_validate_reports_every_malformed_descriptor(tmp_path):
+    """Type confusion in descriptors is reported per descriptor (the entries selection would
+    exclude), not just the first, and the well-formed entries are still checked."""
+    good = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1,
+            "digest": "sha256:" + "1" * 64, "platform": {"os": "linux", "architecture": "amd64"}}
+    bad = [dict(good, digest="sha256:" + "2" * 64, platform={"os": "linux", "architecture": "amd64", "variant": "8"}),
+           dict(good, digest="sha256:" + "3" * 64, platform={"os": "linux", "architecture": "amd64", "variant": 8}),
+           dict(good, digest="sha256:" + "4" * 64, platform={"os": 1, "architecture": "amd64"}),
+           dict(good, digest="sha256:" + "5" * 64, size="1")]
+    f = tmp_path / "index.json"
+    f.write_text(json.dumps({"schemaVersion": 2, "manifests": [good] + bad}))
+    proc = run_compat("validate", str(f))
+    assert proc.returncode == 1, proc.stdout
+    for n in (2, 3, 4, 5):
+        assert f"error: #{n} (sha256:{str(n) * 12}): malformed descriptor: " in proc.stdout, proc.stdout
+    assert "error: #1 " not in proc.stdout
 
 
 def test_validate_warnings_and_json(tmp_path):
@@ -260,7 +278,7 @@ def test_validate_warnings_and_json(tmp_path):
     doc = json.loads(proc.stdout)
     assert proc.returncode == 1 and doc["errors"] == 0 and doc["warnings"] == 3
     msgs = [p["message"] for p in doc["problems"]]
-    assert any(m.startswith("same platform and annotations as manifests[0]") for m in msgs)
+    assert any(m.startswith("same platform and annotations as #1") for m in msgs)
     assert any(m.startswith("no platform: Charliecloud refuses") for m in msgs)
     assert any(m.startswith("no generic baseline") for m in msgs)
 
@@ -271,7 +289,7 @@ def test_validate_variants_file(tmp_path):
                                           {"ref": "r/a:2", "annotations": {"gpu.cuda.arch": "sm_9x"}}]}))
     proc = run_compat("validate", str(f))
     assert proc.returncode == 1
-    assert "error: variants[1] (r/a:2): org.hpc-compat.gpu.cuda.arch: 'sm_9x'" in proc.stdout
+    assert "error: #2 (r/a:2): org.hpc-compat.gpu.cuda.arch: 'sm_9x'" in proc.stdout
 
 
 def test_validate_unreadable_things_are_bad_input(tmp_path):

@@ -54,7 +54,7 @@ def build(variants: Sequence[Variant], index_annotations: Optional[Dict[str, str
         if v.annotations:
             desc["annotations"] = dict(v.annotations)
         manifests.append(desc)
-        labels.append(f"variant {v.ref}")
+        labels.append(lint.position(len(labels), v.ref))
         images.append((src, digest, mt, doc))
     index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": manifests}
     if index_annotations:
@@ -81,16 +81,23 @@ def parse_edits(sets: Sequence[Sequence[str]], unsets: Sequence[Sequence[str]]) 
 
 
 def select_descriptors(index: Dict, selector: str) -> List[int]:
-    """``all``, ``#N`` (position), a digest or its prefix (``sha256:1234abcd``), or ``os/arch[/variant]``."""
+    """``all`` (every image entry), ``#N`` (position counted from 1, as ``validate`` and ``select --explain``
+    number things), a digest or its prefix (``sha256:1234abcd``), or ``os/arch[/variant]``.
+    Returns 0-based list positions."""
     manifests = index.get("manifests") or []
-    if selector == "all":
-        return list(range(len(manifests)))
-    m = re.fullmatch(r"#(\d+)", selector)
+    if selector == "all":            # the entries selection reads: not attestations, artifacts, nested indexes
+        from compat.match.rank import _skip_reason
+        return [i for i, d in enumerate(manifests)
+                if _skip_reason(d) is None and d.get("mediaType") not in media.INDEXES]
+    m = re.fullmatch(r"#(\d{1,9})", selector.strip())
     if m:
-        i = int(m.group(1))
-        if i >= len(manifests):
-            raise BadInput(f"selector {selector}: the index has {len(manifests)} descriptors")
-        return [i]
+        n = int(m.group(1))
+        if n == 0:
+            raise BadInput(f"selector {selector}: positions count from #1 (the first descriptor)")
+        if n > len(manifests):
+            raise BadInput(f"selector {selector}: the index has {len(manifests)} descriptor(s), "
+                           f"#1 to #{len(manifests)}")
+        return [n - 1]
     if selector.startswith("sha256:"):
         hits = [i for i, d in enumerate(manifests) if d.get("digest", "").startswith(selector)]
         if len(hits) != 1:
@@ -129,7 +136,7 @@ def rewrite(ref: Reference, edits: Sequence[Edit], plain_http: bool = False, tim
                 d["annotations"] = ann
             else:
                 d.pop("annotations", None)
-    labels = [f"manifests[{i}] ({d.get('digest', '')[:19]})" for i, d in enumerate(new.get("manifests", []))]
+    labels = [lint.position(i, d.get("digest", "")[:19]) for i, d in enumerate(new.get("manifests", []))]
     return Plan(new, labels, [(src, d["digest"], d["mediaType"], None) for d in new["manifests"]],
                 lint.lint_index(new, labels), unchanged=(new == doc), source_digest=digest)
 

@@ -26,7 +26,8 @@ def _print_inferred(reports, as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     for r in reports:
-        print(f"{P(r.label, 200)} ({P(r.digest[:19], 19)}): {r.result['files']} files of interest, "
+        head = P(r.label if r.digest[:19] in r.label else f"{r.label} {r.digest[:19]}", 400)
+        print(f"{head}: {r.result['files']} files of interest, "
               f"{r.result['bytes'] / 1e6:.1f} MB of layers")
         for p in r.result["proposals"]:
             print(f"  org.hpc-compat.{P(p.key, 100)}={P(p.value)}")
@@ -53,9 +54,10 @@ def run(args) -> int:
     if args.variants_file:
         more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
         if problems:
-            for p in problems:
-                print(f"compat: error: {P(args.variants_file, 200)}: {P(str(p), 400)}", file=sys.stderr)
-            raise BadInput(f"{args.variants_file}: {len(problems)} schema error(s); nothing was pushed")
+            for where, message in problems:
+                print(f"compat: error: {P(args.variants_file)}: {P(where, 400)}: "
+                      f"{P(message, 4000)}", file=sys.stderr)
+            raise BadInput(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
         variants += more
         dest_text = dest_text or file_dest
     if not dest_text:

@@ -11,21 +11,15 @@ from compat.errors import BadInput, printable
 
 def problems_of_file(path: str):
     from compat.author import lint
-    from compat.author.variants import full_key, parse_text
-    from compat.schema import full_errors
+    from compat.author import variants as V
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = parse_text(fh.read(), path)
-    except OSError as exc:
-        raise BadInput(f"{path}: {exc.strerror}") from None
+    data = V.read(path)
     if isinstance(data, dict) and "variants" in data:
-        out = [lint.Problem("error", path, f"schema: {e}") for e in full_errors(data, "variants")]
-        if out:
-            return out
-        for i, v in enumerate(data["variants"]):
-            ann = {full_key(k): str(val) for k, val in (v.get("annotations") or {}).items()}
-            out += lint.check_annotations(ann, f"variants[{i}] ({v['ref']})")
+        variants, _, index_annotations, problems = V.check(data)
+        out = [lint.Problem("error", where, message) for where, message in problems]
+        out += lint.check_index_annotations(index_annotations, "index annotations")
+        for i, v in enumerate(variants):
+            out += lint.check_annotations(v.annotations, lint.position(i, v.ref), v.platform)
         return out
     if isinstance(data, dict) and "manifests" in data:
         return lint.lint_index(data)
@@ -47,7 +41,7 @@ def problems_of_ref(text: str, plain_http: bool, timeout: float):
         for i, d in enumerate(doc["manifests"]):
             if d.get("mediaType") in media.INDEXES:
                 child = src.fetch(d["digest"], d["mediaType"])
-                out += [lint.Problem(p.level, f"manifests[{i}] > {p.location}", p.message)
+                out += [lint.Problem(p.level, f"{lint.position(i)} > {p.location}", p.message)
                         for p in lint.lint_index(child)]
         return out
     finally:
