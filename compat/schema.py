@@ -54,14 +54,16 @@ def validate_host(data: Any) -> Optional[str]:
 
 
 def first_error(instance: Any, name: str) -> Optional[str]:
-    """The first violation of schema ``name`` in document order, or None; same verdict as
-    jsonschema for the keywords in ``KEYWORDS``, without importing it."""
+    """The first violation of schema ``name`` as ``<json path>: <problem>``, or None."""
+    problem = first_problem(instance, name)
+    return None if problem is None else f"{json_path(problem[0])}: {problem[1]}"
+
+
+def first_problem(instance: Any, name: str):
+    """(path as a list, message) of the first violation of schema ``name`` in document order,
+    or None; same verdict as jsonschema for the keywords in ``KEYWORDS``, without importing it."""
     root = load_schema(name)
-    problem = _check(instance, root, root, [])
-    if problem is None:
-        return None
-    path, message = problem
-    return f"{json_path(path)}: {message}"
+    return _check(instance, root, root, [])
 
 
 # -- the interpreter ---------------------------------------------------------------------------
@@ -166,9 +168,6 @@ def _check_number(value, schema):
 def _check_object(value, schema, root, path):
     if "maxProperties" in schema and len(value) > schema["maxProperties"]:
         return path, f"more than {schema['maxProperties']} properties"
-    for key in schema.get("required", ()):
-        if key not in value:
-            return path, f"{key!r} is a required property"
     props = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     for key, item in value.items():
@@ -184,6 +183,9 @@ def _check_object(value, schema, root, path):
             problem = _check(item, extra, root, path + [key])
         if problem:
             return problem
+    for key in schema.get("required", ()):      # after the values: a wrong "schema" says so first
+        if key not in value:
+            return path, f"{key!r} is a required property"
     return None
 
 
