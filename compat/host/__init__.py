@@ -104,6 +104,8 @@ def detect(sysroot: Optional[str] = None,
         sources.setdefault("libfabric", "not probed (use --probe-tools, or --assume fabric.providers=...)")
         sources.setdefault("ucx", "not probed (use --probe-tools)")
     cache.save()
+    from compat.host.profile import printable_host
+    host = printable_host(host)
     if not assumptions:
         return host
     return _assume.apply_checked(host, assumptions)

@@ -75,13 +75,6 @@ def _call(fn, wanted: str):
     return check
 
 
-def _count(v: str) -> Optional[str]:
-    wanted = f"a whole number of GPUs from 0 to {limits.HOST_GPUS}"
-    if not re.fullmatch(r"\d{1,3}", v) or int(v) > limits.HOST_GPUS:
-        return wanted
-    return None
-
-
 def _target(v: str) -> Optional[str]:
     try:
         cpu_from_target(v.lower())
@@ -110,7 +103,7 @@ _CHECKS = {
     "cpu.vendor": _call(V.cpu_vendor, "a CPU vendor (GenuineIntel, AuthenticAMD, ARM, ...)"),
     "cpu.features": _features,
     "gpu.vendor": _call(V.gpu_vendor, f"one of {', '.join(V.GPU_VENDORS)}"),
-    "gpu.count": _count,
+    "gpu.count": _call(V.gpu_count, f"a whole number of GPUs from 0 to {limits.HOST_GPUS}"),
     "gpu.cc": _grammar(r"\d{1,2}\.\d{1,2}", "a compute capability M.m (9.0)"),
     "gpu.driver": _grammar(r"\d{1,4}(?:\.\d{1,6}){0,3}", "a driver version (550.54.14)"),
     "gpu.cuda.version": _grammar(r"\d{1,3}(?:\.\d{1,3}){0,2}", "a CUDA version X.Y (12.4)"),

@@ -139,6 +139,25 @@ class Host(NamedTuple):
         return tuple(dict.fromkeys(f.type for f in self.fabrics))
 
 
+def printable_host(host: "Host") -> "Host":
+    """``host`` with every string made printable and cut to the schema's lengths (a value read
+    from a hostile sysroot or tool output must not forge terminal output or make the saved
+    profile fail its own schema)."""
+    from compat.errors import printable
+
+    def clean(obj, limit):
+        if isinstance(obj, str):
+            return printable(obj, limit)
+        if hasattr(obj, "_fields"):
+            return type(obj)(*(clean(getattr(obj, f), 1024) for f in obj._fields))
+        if isinstance(obj, tuple):
+            return tuple(clean(x, 256) for x in obj)
+        return obj
+
+    body = clean(host._replace(sources={}), 1024)
+    return body._replace(sources={printable(k, 128): printable(v, 4096) for k, v in host.sources.items()})
+
+
 def _plain(obj: Any) -> Any:
     if hasattr(obj, "_fields"):
         return {name: _plain(getattr(obj, name)) for name in obj._fields}

@@ -50,6 +50,17 @@ def gpu_vendor(value: str, where: str = "gpu.vendor") -> str:
     return v
 
 
+def gpu_count(value, where: str = "gpu.count") -> int:
+    """A number of GPUs in one host: 0..limits.HOST_GPUS (a count from a profile, an NFD
+    document or ``--assume`` is refused beyond it, never allocated)."""
+    from compat import limits
+
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{1,3}", text) or int(text) > limits.HOST_GPUS:
+        raise ValueProblem(f"{where}: {text[:40]!r} is not a whole number of GPUs from 0 to {limits.HOST_GPUS}")
+    return int(text)
+
+
 def major_minor(value: str, where: str) -> str:
     m = re.fullmatch(r"\s*(\d+)(?:\.(\d+))?(?:\.\d+)*\s*", str(value))
     if not m:
