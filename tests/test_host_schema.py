@@ -47,7 +47,7 @@ def _choose(good, bad, odds=30):
 def _strings(schema):
     n = schema.get("maxLength", 40)
     if "pattern" in schema:
-        good = st.from_regex(schema["pattern"], fullmatch=schema["pattern"].endswith("$"), alphabet="0123456789.abcfgx")
+        good = st.from_regex(schema["pattern"], fullmatch=schema["pattern"].endswith("$"), alphabet="0123456789.-_abcdefgvxz A")
         good = good.filter(lambda v: len(v) <= n)
     else:
         good = st.one_of(st.text(max_size=6), st.sampled_from(SAMPLES))
