@@ -15,6 +15,9 @@ from compat.host.profile import Fabric, Libfabric, Ucx
 from compat.host.root import Root
 
 
+_STATE_NUMBER = re.compile(r"^\d+:\s*")      # "4: ACTIVE" -> "ACTIVE"
+
+
 def _fabric_type(driver: Optional[str], link_layer: Optional[str], dev: str) -> Optional[str]:
     if driver == "efa" or dev.startswith("efa") or (link_layer == "Unknown" and dev.startswith("rdmap")):
         return "efa"
@@ -27,10 +30,18 @@ def _fabric_type(driver: Optional[str], link_layer: Optional[str], dev: str) -> 
     return None
 
 
-def probe_fabrics(root: Root, sources: Dict[str, str]) -> Tuple[Fabric, ...]:
+def probe_fabrics(root: Root, sources: Dict[str, str]) -> Optional[Tuple[Fabric, ...]]:
+    """RDMA devices and CXI NICs; None (unknown) when sysfs cannot be listed: a directory
+    that exists but cannot be read is no evidence of "tcp only"."""
     found: List[Fabric] = []
-    ib = "/sys/class/infiniband"
-    for dev in root.listdir(ib):
+    ib, cxi = "/sys/class/infiniband", "/sys/class/cxi"
+    devices, nics = root.scan(ib), root.scan(cxi)
+    unreadable = [root.path(p) for p, got in (("/sys", root.scan("/sys") or None),
+                                              (ib, devices), (cxi, nics)) if got is None]
+    if unreadable:
+        sources["fabrics"] = f"unknown: cannot list {', '.join(unreadable)}"
+        return None
+    for dev in devices:
         driver = root.link_name(f"{ib}/{dev}/device/driver")
         ports = root.listdir(f"{ib}/{dev}/ports") or [""]
         for port in ports:
@@ -43,12 +54,12 @@ def probe_fabrics(root: Root, sources: Dict[str, str]) -> Tuple[Fabric, ...]:
             rate = root.read(f"{p}/rate") if port else None
             found.append(Fabric(type=kind, device=f"{dev}/{port}" if port else dev, driver=driver,
                                 link_layer=link and link.strip(),
-                                state=state and re.sub(r"^\d+:\s*", "", state.strip()),
+                                state=state and _STATE_NUMBER.sub("", state.strip()),
                                 rate=rate and rate.strip()))
-    for dev in root.listdir("/sys/class/cxi"):
+    for dev in nics:
         found.append(Fabric(type="slingshot", device=dev,
                             driver=root.link_name(f"/sys/class/cxi/{dev}/device/driver") or "cxi_ss1"))
-    sources["fabrics"] = f"sysfs ({root.path(ib)}, {root.path('/sys/class/cxi')})"
+    sources["fabrics"] = f"sysfs ({root.path(ib)}, {root.path(cxi)})"
     return tuple(found)
 
 

@@ -153,10 +153,12 @@ def probe_live(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Tuple[
     return tuple(found)
 
 
-def probe_files(root: Root, sources: Dict[str, str]) -> Tuple[MPI, ...]:
-    """Under a sysroot: pkg-config files and library names, nothing executed."""
+def probe_files(root: Root, sources: Dict[str, str]) -> Optional[Tuple[MPI, ...]]:
+    """Under a sysroot: pkg-config files and library names, nothing executed; None (unknown)
+    when nothing was found and a library directory could not be listed."""
     found: List[MPI] = []
-    used = []
+    used: List[str] = []
+    unreadable: List[str] = []
     pcs = {"ompi.pc": "openmpi", "mpich.pc": "mpich", "impi.pc": "intel-mpi",
            "mvapich2.pc": "mvapich", "cray-mpich.pc": "cray-mpich"}
     libdirs = ["/usr/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
@@ -173,15 +175,21 @@ def probe_files(root: Root, sources: Dict[str, str]) -> Tuple[MPI, ...]:
                 _merge(found, MPI(implementation=impl, version=m.group(1) if m else None,
                                   abi=abi_of(impl), library=f"{d}/pkgconfig/{pc}"))
                 used.append(root.path(f"{d}/pkgconfig/{pc}"))
-        names = set(root.listdir(d))
+        listed = root.scan(d)
+        if listed is None:
+            unreadable.append(root.path(d))
+        names = set(listed or ())
         if "libmpi_abi.so" in names or any(n.startswith("libmpi_abi.so.") for n in names):
             _merge(found, MPI(implementation="mpich", abi="mpi-abi", library=f"{d}/libmpi_abi.so"))
             used.append(root.path(f"{d}/libmpi_abi.so"))
+    if not found and unreadable:
+        sources["mpi"] = f"unknown: cannot list {', '.join(unreadable)}"
+        return None
     sources["mpi"] = ", ".join(used) if used else f"no MPI pkg-config file or library below {root.path('/')}"
     return tuple(found)
 
 
-def probe_mpi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Tuple[MPI, ...]:
+def probe_mpi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optional[Tuple[MPI, ...]]:
     return probe_live(root, sources, cache) if root.live else probe_files(root, sources)
 
 
@@ -213,10 +221,18 @@ def probe_pmi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optiona
         if names:
             sources["pmi"] = f"{srun} --mpi=list"
             return normalise_pmi(names)
+    unreadable = []
     for d in SLURM_PLUGIN_DIRS:
-        plugins = [n[4:-3] for n in root.listdir(d) if n.startswith("mpi_") and n.endswith(".so")]
+        names = root.scan(d)
+        if names is None:
+            unreadable.append(root.path(d))
+            continue
+        plugins = [n[4:-3] for n in names if n.startswith("mpi_") and n.endswith(".so")]
         if plugins:
             sources["pmi"] = f"Slurm MPI plugins in {root.path(d)}"
             return normalise_pmi(plugins)
+    if unreadable:
+        sources["pmi"] = f"unknown: cannot list {', '.join(unreadable)}"
+        return None
     sources["pmi"] = "no Slurm launcher found"
     return ()

@@ -9,6 +9,8 @@ from compat.host.cache import ProbeCache
 from compat.host.profile import Runtime
 from compat.host.root import Root
 
+_GLIBC_BANNER = re.compile(rb"GNU C Library [^\n]{0,200}?version (\d+\.\d+)")
+
 RUNTIMES = (("apptainer", ["--version"]), ("singularity", ["--version"]),
             ("podman", ["--version"]), ("docker", ["--version"]), ("enroot", ["version"]),
             ("sarus", ["--version"]), ("ch-run", ["--version"]))
@@ -54,12 +56,10 @@ def glibc(root: Root, sources: Dict[str, str]) -> Optional[str]:
     for d in ("/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/lib/powerpc64le-linux-gnu",
               "/lib64", "/usr/lib64", "/lib", "/usr/lib"):
         p = root.path(f"{d}/libc.so.6")
-        try:
-            with open(p, "rb") as fh:
-                blob = fh.read(8 << 20)
-        except OSError:
+        blob = root.read_bytes(f"{d}/libc.so.6")
+        if blob is None:
             continue
-        m = re.search(rb"GNU C Library [^\n]*?version (\d+\.\d+)", blob)
+        m = _GLIBC_BANNER.search(blob)
         if m:
             sources["os.glibc"] = f"version string in {p}"
             return m.group(1).decode()
