@@ -112,8 +112,8 @@ class Root:
             out = inflater.decompress(raw, limit + 1)
         except zlib.error:
             return None
-        if len(out) > limit or inflater.unconsumed_tail:
-            return None
+        if len(out) > limit or inflater.unconsumed_tail or not inflater.eof:
+            return None                                          # too large, or truncated
         return out.decode("utf-8", "replace")
 
     def scan(self, p: str) -> Optional[List[str]]:
