@@ -33,7 +33,7 @@ def detect(sysroot: Optional[str] = None,
     ``probe_tools`` also asks ``fi_info`` for libfabric providers (adds 100-300 ms).
     """
     from compat.host import cpu as cpu_probe, fabric, gpu, mpi, system
-    from compat.host.cache import ProbeCache
+    from compat.host.cache import ProbeCache, is_level
     from compat.host.root import Root
 
     _assume = None
@@ -70,7 +70,7 @@ def detect(sysroot: Optional[str] = None,
         flags = zlib.crc32(",".join(cpu.features or ()).encode())   # the answer depends on the CPU too
         level = _guard("cpu.glibc_level", sources, lambda: cache.get(
             f"ldso-level|{flags:08x}", ["/lib64/ld-linux-x86-64.so.2"],
-            lambda: cpu_probe.glibc_level(root)))
+            lambda: cpu_probe.glibc_level(root), is_level))
         if level:
             cpu = cpu._replace(glibc_level=level)
             sources["cpu.glibc_level"] = "ld.so --help (glibc-hwcaps supported)"

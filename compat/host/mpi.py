@@ -21,7 +21,7 @@ import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
-from compat.host.cache import ProbeCache
+from compat.host.cache import ProbeCache, is_library_answers, is_text
 from compat.host.profile import MPI
 from compat.host.root import Root
 
@@ -106,7 +106,7 @@ def _library_probe(root: Root, cache: ProbeCache) -> List[dict]:
             return []
 
     key = "mpi-libs|" + root.env.get("LD_LIBRARY_PATH", "")
-    return cache.get(key, ["/etc/ld.so.cache"], compute)
+    return cache.get(key, ["/etc/ld.so.cache"], compute, is_library_answers)
 
 
 def _launchers(root: Root, cache: ProbeCache) -> List[Tuple[str, str]]:
@@ -119,7 +119,7 @@ def _launchers(root: Root, cache: ProbeCache) -> List[Tuple[str, str]]:
         if real in seen:
             continue
         text = cache.get(f"version|{real}", [real],
-                         lambda: root.run([real, "--version"]) or "")
+                         lambda: root.run([real, "--version"]) or "", is_text)
         seen[real] = (path, text)
     return list(seen.values())
 
@@ -215,7 +215,7 @@ def probe_pmi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optiona
     srun = root.which("srun")
     if srun:
         text = cache.get(f"srun-mpi-list|{srun}", [os.path.realpath(srun)],
-                         lambda: root.run([srun, "--mpi=list"]) or "")
+                         lambda: root.run([srun, "--mpi=list"]) or "", is_text)
         names = re.findall(r"^\s*(?:srun:\s*)?(?:mpi/)?([\w-]+)\s*$", text, re.M)
         names = [n for n in names if n not in ("MPI", "none")]
         if names:

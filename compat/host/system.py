@@ -5,7 +5,7 @@ import os
 import re
 from typing import Dict, Optional, Tuple
 
-from compat.host.cache import ProbeCache
+from compat.host.cache import ProbeCache, is_text
 from compat.host.profile import Runtime
 from compat.host.root import Root
 
@@ -100,7 +100,7 @@ def runtimes(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optional
             continue
         real = os.path.realpath(path)
         text = cache.get(f"version|{real}|{' '.join(args)}", [real],
-                         lambda: root.run([real, *args]) or "")
+                         lambda: root.run([real, *args]) or "", is_text)
         m = re.search(r"(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.+~-]*)?)", text or "")
         found.append(Runtime(name=name, version=m.group(1) if m else None))
     sources["runtimes"] = "PATH, each with its version option"
