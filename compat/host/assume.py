@@ -17,6 +17,8 @@ from compat.host.cpu import oci_variant
 from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric
 from compat.vocab import values as V
 
+_FEATURE_NAME = re.compile(r"[a-z0-9_.]{1,64}")
+
 KEYS = ("os.arch", "os.variant", "os.kernel", "os.glibc", "libc.glibc", "os.distro",
         "cpu.target", "cpu.vendor", "cpu.features",
         "gpu.vendor", "gpu.count", "gpu.cc", "gpu.driver", "gpu.cuda.version",
@@ -60,8 +62,26 @@ def check_value(key: str, value: str) -> str:
     return value
 
 
-def _grammar(pattern: str, wanted: str):
-    compiled = re.compile(pattern)
+#: key -> (grammar, what is wanted) for the values that are checked by pattern alone
+_GRAMMARS = {
+    "os.arch": (re.compile(r"(?i:[a-z0-9_-]{1,32})"), "an architecture (amd64, arm64, ppc64le, riscv64)"),
+    "os.variant": (re.compile(r"v\d{1,2}(?:\.\d{1,2})?|"),
+                   "an OCI variant (v1..v4 on amd64, v8, v8.2, v9 on arm64) or nothing"),
+    "os.kernel": (re.compile(r"\d{1,4}(?:\.\d{1,6}){0,3}[\w.+~-]{0,200}"), "a kernel release (6.1.0-18-amd64)"),
+    "os.glibc": (re.compile(r"\d{1,4}\.\d{1,4}"), "a glibc version X.Y (2.35)"),
+    "libc.glibc": (re.compile(r"\d{1,4}\.\d{1,4}"), "a glibc version X.Y (2.35)"),
+    "os.distro": (re.compile(r"[a-z0-9._-]{1,64}"), "an os-release ID (rhel, ubuntu, sles)"),
+    "gpu.cc": (re.compile(r"\d{1,2}\.\d{1,2}"), "a compute capability M.m (9.0)"),
+    "gpu.driver": (re.compile(r"\d{1,4}(?:\.\d{1,6}){0,3}"), "a driver version (550.54.14)"),
+    "gpu.cuda.version": (re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}"), "a CUDA version X.Y (12.4)"),
+    "gpu.amd.arch": (re.compile(r"(?i:gfx[0-9a-f]{3,4})"), "an AMD gfx target (gfx90a, gfx942)"),
+    "gpu.rocm.version": (re.compile(r"\d{1,3}(?:\.\d{1,4}){0,2}"), "a ROCm version (6.1.2)"),
+    "mpi.version": (re.compile(r"\d[\w.+-]{0,63}"), "an MPI version (4.1.5)"),
+}
+
+
+def _grammar(key: str):
+    compiled, wanted = _GRAMMARS[key]
     return lambda v: None if compiled.fullmatch(v) else wanted
 
 
@@ -85,33 +105,21 @@ def _target(v: str) -> Optional[str]:
 
 def _features(v: str) -> Optional[str]:
     items = V.csv(v)
-    if len(items) > 4096 or not all(re.fullmatch(r"[a-z0-9_.]{1,64}", f) for f in items):
+    if len(items) > 4096 or not all(_FEATURE_NAME.fullmatch(f) for f in items):
         return "a comma-separated list of CPU feature names (avx2,avx512f)"
     return None
 
 
 #: key -> check(value) returning what is wanted when the value is not it.
 _CHECKS = {
-    "os.arch": _grammar(r"(?i:[a-z0-9_-]{1,32})", "an architecture (amd64, arm64, ppc64le, riscv64)"),
-    "os.variant": _grammar(r"v\d{1,2}(?:\.\d{1,2})?|", "an OCI variant (v1..v4 on amd64, v8, v8.2, v9 on arm64) "
-                                                    "or nothing"),
-    "os.kernel": _grammar(r"\d{1,4}(?:\.\d{1,6}){0,3}[\w.+~-]{0,200}", "a kernel release (6.1.0-18-amd64)"),
-    "os.glibc": _grammar(r"\d{1,4}\.\d{1,4}", "a glibc version X.Y (2.35)"),
-    "libc.glibc": _grammar(r"\d{1,4}\.\d{1,4}", "a glibc version X.Y (2.35)"),
-    "os.distro": _grammar(r"[a-z0-9._-]{1,64}", "an os-release ID (rhel, ubuntu, sles)"),
+    **{key: _grammar(key) for key in _GRAMMARS},
     "cpu.target": _target,
     "cpu.vendor": _call(V.cpu_vendor, "a CPU vendor (GenuineIntel, AuthenticAMD, ARM, ...)"),
     "cpu.features": _features,
     "gpu.vendor": _call(V.gpu_vendor, f"one of {', '.join(V.GPU_VENDORS)}"),
     "gpu.count": _call(V.gpu_count, f"a whole number of GPUs from 0 to {limits.HOST_GPUS}"),
-    "gpu.cc": _grammar(r"\d{1,2}\.\d{1,2}", "a compute capability M.m (9.0)"),
-    "gpu.driver": _grammar(r"\d{1,4}(?:\.\d{1,6}){0,3}", "a driver version (550.54.14)"),
-    "gpu.cuda.version": _grammar(r"\d{1,3}(?:\.\d{1,3}){0,2}", "a CUDA version X.Y (12.4)"),
-    "gpu.amd.arch": _grammar(r"(?i:gfx[0-9a-f]{3,4})", "an AMD gfx target (gfx90a, gfx942)"),
-    "gpu.rocm.version": _grammar(r"\d{1,3}(?:\.\d{1,4}){0,2}", "a ROCm version (6.1.2)"),
     "mpi.implementation": _call(V.mpi_implementation, "an MPI (openmpi, mpich, intel-mpi, cray-mpich, "
                                                       "mvapich) or none"),
-    "mpi.version": _grammar(r"\d[\w.+-]{0,63}", "an MPI version (4.1.5)"),
     "mpi.abi": _call(V.mpi_abi, "an MPI ABI (mpich, openmpi, mpi-abi)"),
     "mpi.pmi": _call(V.pmi_list, "a list of pmi1, pmi2, pmix"),
     "fabric": _call(V.fabric_list, "a list of infiniband, roce, efa, slingshot, omnipath, tcp"),

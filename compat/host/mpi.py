@@ -51,24 +51,38 @@ print(json.dumps(out))
 
 from compat.vocab.values import mpi_abi_of as abi_of  # noqa: E402  (re-exported for probes)
 
+_INTEL_MPI = re.compile(r"Intel\(R\) MPI Library[^\n]*?Version\s+([\w.]+)")
+_OPEN_MPI = re.compile(r"\((?:Open MPI|OpenRTE)\)\s+(\d[\w.]*)")
+_OPEN_MPI_V = re.compile(r"Open MPI v(\d[\w.]*)")
+_MVAPICH = re.compile(r"MVAPICH2?\s+(?:Version:?\s*)?(\d[\w.]*)", re.I)
+_CRAY = re.compile(r"cray", re.I)
+_MPICH_WORD = re.compile(r"MPICH")
+_CRAY_VERSION = re.compile(r"(?:CRAY MPICH version|Version:?)\s*(\d[\w.]*)", re.I)
+_MPICH_VERSION = re.compile(r"MPICH Version:\s*(\d[\w.]*)")
+_HYDRA = re.compile(r"HYDRA build details")
+_HYDRA_VERSION = re.compile(r"Version:\s+(\d[\w.]*)")
+_PMI_MANAGER = re.compile(r"Process Manager:\s+pmi\b")
+_PC_VERSION = re.compile(r"^Version:\s*(\S+)", re.M)
+_SRUN_MPI = re.compile(r"^\s*(?:srun:\s*)?(?:mpi/)?([\w-]+)\s*$", re.M)
+
 
 def parse_version_text(text: str) -> Optional[Tuple[str, Optional[str]]]:
     """(implementation, version) from an ``mpirun --version`` or library version text."""
-    m = re.search(r"Intel\(R\) MPI Library[^\n]*?Version\s+([\w.]+)", text)
+    m = _INTEL_MPI.search(text)
     if m:
         return "intel-mpi", m.group(1)
-    m = re.search(r"\((?:Open MPI|OpenRTE)\)\s+(\d[\w.]*)", text) or \
-        re.search(r"Open MPI v(\d[\w.]*)", text)
+    m = _OPEN_MPI.search(text) or \
+        _OPEN_MPI_V.search(text)
     if m:
         return "openmpi", m.group(1)
-    m = re.search(r"MVAPICH2?\s+(?:Version:?\s*)?(\d[\w.]*)", text, re.I)
+    m = _MVAPICH.search(text)
     if m:
         return "mvapich", m.group(1)
-    if re.search(r"cray", text, re.I) and re.search(r"MPICH", text):
-        m = re.search(r"(?:CRAY MPICH version|Version:?)\s*(\d[\w.]*)", text, re.I)
+    if _CRAY.search(text) and _MPICH_WORD.search(text):
+        m = _CRAY_VERSION.search(text)
         return "cray-mpich", m.group(1) if m else None
-    m = re.search(r"MPICH Version:\s*(\d[\w.]*)", text) or \
-        (re.search(r"HYDRA build details", text) and re.search(r"Version:\s+(\d[\w.]*)", text))
+    m = _MPICH_VERSION.search(text) or \
+        (_HYDRA.search(text) and _HYDRA_VERSION.search(text))
     if m:
         return "mpich", m.group(1)
     return None
@@ -77,7 +91,7 @@ def parse_version_text(text: str) -> Optional[Tuple[str, Optional[str]]]:
 def _launcher_pmi(implementation: str, text: str) -> Tuple[str, ...]:
     if implementation == "openmpi":
         return ("pmix",)
-    if "Process Manager:" in text and re.search(r"Process Manager:\s+pmi\b", text):
+    if "Process Manager:" in text and _PMI_MANAGER.search(text):
         return ("pmi1", "pmi2")
     return ()
 
@@ -171,7 +185,7 @@ def probe_files(root: Root, sources: Dict[str, str]) -> Optional[Tuple[MPI, ...]
         for pc, impl in pcs.items():
             text = root.read(f"{d}/pkgconfig/{pc}")
             if text:
-                m = re.search(r"^Version:\s*(\S+)", text, re.M)
+                m = _PC_VERSION.search(text)
                 _merge(found, MPI(implementation=impl, version=m.group(1) if m else None,
                                   abi=abi_of(impl), library=f"{d}/pkgconfig/{pc}"))
                 used.append(root.path(f"{d}/pkgconfig/{pc}"))
@@ -216,7 +230,7 @@ def probe_pmi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optiona
     if srun:
         text = cache.get(f"srun-mpi-list|{srun}", [os.path.realpath(srun)],
                          lambda: root.run([srun, "--mpi=list"]) or "", is_text)
-        names = re.findall(r"^\s*(?:srun:\s*)?(?:mpi/)?([\w-]+)\s*$", text, re.M)
+        names = _SRUN_MPI.findall(text)
         names = [n for n in names if n not in ("MPI", "none")]
         if names:
             sources["pmi"] = f"{srun} --mpi=list"

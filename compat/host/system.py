@@ -9,6 +9,9 @@ from compat.host.cache import ProbeCache, is_text
 from compat.host.profile import Runtime
 from compat.host.root import Root
 
+_CONFSTR_GLIBC = re.compile(r"glibc (\d+\.\d+)")
+_RUNTIME_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.+~-]*)?)")
+
 _GLIBC_BANNER = re.compile(rb"GNU C Library [^\n]{0,200}?version (\d+\.\d+)")
 
 RUNTIMES = (("apptainer", ["--version"]), ("singularity", ["--version"]),
@@ -49,7 +52,7 @@ def glibc(root: Root, sources: Dict[str, str]) -> Optional[str]:
             value = os.confstr("CS_GNU_LIBC_VERSION") or ""
         except (ValueError, OSError):
             value = ""
-        m = re.match(r"glibc (\d+\.\d+)", value)
+        m = _CONFSTR_GLIBC.match(value)
         if m:
             sources["os.glibc"] = "confstr(CS_GNU_LIBC_VERSION)"
             return m.group(1)
@@ -101,7 +104,7 @@ def runtimes(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optional
         real = os.path.realpath(path)
         text = cache.get(f"version|{real}|{' '.join(args)}", [real],
                          lambda: root.run([real, *args]) or "", is_text)
-        m = re.search(r"(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.+~-]*)?)", text or "")
+        m = _RUNTIME_VERSION.search(text or "")
         found.append(Runtime(name=name, version=m.group(1) if m else None))
     sources["runtimes"] = "PATH, each with its version option"
     return tuple(found)
