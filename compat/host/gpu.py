@@ -22,7 +22,7 @@ from compat.host.profile import GPU
 from compat.host.root import Root
 from compat.vocab.data import load as load_data
 
-_NVIDIA_MODULE = re.compile(r"Module\b.*?\s(\d+\.\d+(?:\.\d+)?)\s")
+_NVIDIA_MODULE = re.compile(r"Module\b[^\n]{0,200}?\s(\d{1,4}\.\d{1,6}(?:\.\d{1,6})?)\s")
 _BARE_VERSION = re.compile(r"\s*(\d+\.\d+(?:\.\d+)?)\s*$")
 _MODEL_LINE = re.compile(r"^Model:\s*(.+)$", re.M)
 _ROCM_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")

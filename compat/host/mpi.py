@@ -51,7 +51,7 @@ print(json.dumps(out))
 
 from compat.vocab.values import mpi_abi_of as abi_of  # noqa: E402  (re-exported for probes)
 
-_INTEL_MPI = re.compile(r"Intel\(R\) MPI Library[^\n]*?Version\s+([\w.]+)")
+_INTEL_MPI = re.compile(r"Intel\(R\) MPI Library[^\n]{0,200}?Version\s+([\w.]+)")
 _OPEN_MPI = re.compile(r"\((?:Open MPI|OpenRTE)\)\s+(\d[\w.]*)")
 _OPEN_MPI_V = re.compile(r"Open MPI v(\d[\w.]*)")
 _MVAPICH = re.compile(r"MVAPICH2?\s+(?:Version:?\s*)?(\d[\w.]*)", re.I)
@@ -63,7 +63,7 @@ _HYDRA = re.compile(r"HYDRA build details")
 _HYDRA_VERSION = re.compile(r"Version:\s+(\d[\w.]*)")
 _PMI_MANAGER = re.compile(r"Process Manager:\s+pmi\b")
 _PC_VERSION = re.compile(r"^Version:\s*(\S+)", re.M)
-_SRUN_MPI = re.compile(r"^\s*(?:srun:\s*)?(?:mpi/)?([\w-]+)\s*$", re.M)
+_SRUN_MPI = re.compile(r"^[ \t]*(?:srun:[ \t]*)?(?:mpi/)?([\w-]+)[ \t]*$", re.M)
 
 
 def parse_version_text(text: str) -> Optional[Tuple[str, Optional[str]]]:

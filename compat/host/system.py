@@ -10,7 +10,7 @@ from compat.host.profile import Runtime
 from compat.host.root import Root
 
 _CONFSTR_GLIBC = re.compile(r"glibc (\d+\.\d+)")
-_RUNTIME_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.+~-]*)?)")
+_RUNTIME_VERSION = re.compile(r"(\d{1,6}\.\d{1,6}(?:\.\d{1,6})?(?:[-~+][\w.+~-]*)?)")
 
 _GLIBC_BANNER = re.compile(rb"GNU C Library [^\n]{0,200}?version (\d+\.\d+)")
 
