@@ -232,3 +232,18 @@ def test_loading_a_profile_does_not_import_jsonschema(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": REPO}, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_list_bounds_in_the_profile_are_the_schema_bounds():
+    from compat.host.profile import _MAX_ITEMS
+    for name, n in _MAX_ITEMS.items():
+        assert SCHEMA["properties"][name]["maxItems"] == n, name
+
+
+def test_detected_host_is_clipped_to_the_schema(tmp_path):
+    from compat.host.profile import GPU, Host, printable_host
+    many = Host(gpus=tuple(GPU("intel", index=i % 64, model="\x1b[2J" + "m" * 2000) for i in range(500)),
+                sources={"x": "y\n" * 5000})
+    clipped = printable_host(many).to_dict()
+    assert len(clipped["gpus"]) == limits.HOST_GPUS and "gpus.bound" in clipped["sources"]
+    assert first_problem({**clipped, "fabrics": [], "mpi": []}, "host") is None

@@ -155,7 +155,16 @@ def printable_host(host: "Host") -> "Host":
         return obj
 
     body = clean(host._replace(sources={}), 1024)
-    return body._replace(sources={printable(k, 128): printable(v, 4096) for k, v in host.sources.items()})
+    counts = {name: n for name, n in _MAX_ITEMS.items() if len(getattr(body, name) or ()) > n}
+    body = body._replace(**{name: getattr(body, name)[:n] for name, n in counts.items()})
+    sources = {printable(k, 128): printable(v, 4096) for k, v in list(host.sources.items())[:200]}
+    for name, n in counts.items():
+        sources[f"{name}.bound"] = f"only the first {n} kept (schemas/host.schema.json maxItems)"
+    return body._replace(sources=sources)
+
+
+#: the schema's maxItems for the lists a probe fills from what it finds
+_MAX_ITEMS = {"gpus": 64, "fabrics": 64, "mpi": 16, "pmi": 16, "runtimes": 32}
 
 
 def _plain(obj: Any) -> Any:
@@ -176,5 +185,7 @@ def _build(typ, raw: Mapping[str, Any]):
             continue  # tolerate fields written by newer versions
         if isinstance(value, list):
             value = tuple(value)
+        elif isinstance(value, float):
+            value = int(value)          # JSON Schema calls 4.0 an integer; the profile has no floats
         kwargs[key] = value
     return typ(**kwargs)
