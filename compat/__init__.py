@@ -14,7 +14,7 @@ __all__ = ["detect", "load_host", "select", "resolve", "rank", "Host", "Selectio
 
 _LAZY = {
     "detect": ("compat.host", "detect"),
-    "load_host": ("compat.host", "load"),
+    "load_host": ("compat.host", "load_host"),
     "Host": ("compat.host.profile", "Host"),
     "select": ("compat.api", "select"),
     "resolve": ("compat.api", "resolve"),

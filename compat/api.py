@@ -56,16 +56,15 @@ class Selection(NamedTuple):
                                for i, c in enumerate(self.candidates)]}
 
 
-def rank(index: Mapping, host: Optional[Host] = None, platform: Optional[str] = None,
+def rank(index: Mapping, host: Union[None, Host, str, "os.PathLike"] = None, platform: Optional[str] = None,
          allow_unknown: bool = False, fetch=None) -> Ranking:
-    """Rank a parsed image index (a dict) for ``host`` (detected when None)."""
-    if host is None:
-        from compat.host import detect
-        host = detect()
+    """Rank a parsed image index (a dict) for ``host`` (a Host, a profile path, or None to
+    detect this machine)."""
+    host = host_argument(host)
     return _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=fetch)
 
 
-def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = None,
+def resolve(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, platform: Optional[str] = None,
             allow_unknown: bool = False, plain_http: bool = False, timeout: float = 10.0,
             assume: Union[None, Mapping[str, str], Iterable[str]] = None, referrers: Optional[bool] = None,
             tags: Optional[Iterable[str]] = None, features=None) -> Selection:
@@ -80,12 +79,7 @@ def resolve(ref: str, host: Optional[Host] = None, platform: Optional[str] = Non
     from compat.oci.source import Source
 
     reference = parse_ref(ref)
-    if host is None:
-        from compat.host import detect
-        host = detect(assume=assume)
-    elif assume:
-        from compat.host.assume import apply, parse as parse_assume
-        host = apply(host, parse_assume(assume))
+    host = host_argument(host, assume)
     source = Source(reference, plain_http=plain_http, timeout=timeout)
     try:
         digest, mt, doc = source.resolve(descriptors=False)   # a malformed descriptor is excluded, not fatal
@@ -135,8 +129,29 @@ def _nfd_context(source, index_digest, entries, host, platform, referrers, tags,
     return NfdContext(artifacts=artifacts, features=features, tags=tuple(tags) if tags else None)
 
 
-def select(ref: str, host: Optional[Host] = None, **kwargs) -> Selection:
-    """Pick the best image of ``ref`` for ``host``; raises NoCompatibleCandidate (exit 3)."""
+def host_argument(host, assume=None) -> Host:
+    """``host=`` of the API: a Host, a path (str or os.PathLike) to a saved profile, or None
+    (detect this machine); ``assume`` applied on top. Anything else is a TypeError."""
+    import os
+
+    if host is None:
+        from compat.host import detect
+        return detect(assume=assume)
+    if isinstance(host, (str, bytes, os.PathLike)):
+        from compat.host import load_host
+        return load_host(host, assume=assume)
+    if not isinstance(host, Host):
+        raise TypeError(f"host: expected a compat.Host, a path (str or os.PathLike) to a saved profile, "
+                        f"or None to detect this machine; got {type(host).__name__}")
+    if assume:
+        from compat.host.assume import apply_checked, parse as parse_assume
+        host = apply_checked(host, parse_assume(assume))
+    return host
+
+
+def select(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, **kwargs) -> Selection:
+    """Pick the best image of ``ref`` for ``host`` (a Host, a saved profile's path, or None to
+    detect this machine); raises NoCompatibleCandidate (exit 3)."""
     sel = resolve(ref, host=host, **kwargs)
     if sel.ranking.best is None:
         raise NoCompatibleCandidate(no_candidate_message(sel))

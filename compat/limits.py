@@ -17,11 +17,17 @@ AUTH_FILE_BYTES = 4 * MiB           # a credentials file (auth.json, config.json
 HOST_FILE_BYTES = 16 * MiB          # --host profile / NodeFeature document
 VARIANTS_FILE_BYTES = 4 * MiB       # annotate --variants FILE
 SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os-release, ...)
+PROBE_CACHE_BYTES = 1 * MiB          # ~/.cache/compat/probes.json (a few KB in practice)
 CONFIG_GZ_BYTES = 64 * MiB          # a decompressed /proc/config.gz
+SYMLINK_HOPS = 40                   # symlinks followed resolving one sysroot path (Linux's MAXSYMLINKS)
 
 # Structured documents (JSON or YAML) once parsed.
 DOC_DEPTH = 64                      # nesting of objects and lists
 DOC_NODES = 200_000                 # scalars + collections, YAML aliases counted expanded
+
+# Host facts (schemas/host.schema.json states the same bounds; a test checks).
+HOST_GPUS = 64                      # GPUs in one host (the largest nodes have 8-16; --assume gpu.count)
+ASSUME_VALUE_CHARS = 1024           # one --assume value
 
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one

@@ -55,8 +55,8 @@ def test_assume_arch_under_sysroot_wins_over_capture(tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--assume", "gpu.colour=red"], "unknown key"),
     (["--assume", "novalue"], "expected KEY=VALUE"),
-    (["--assume", "gpu.cc=nine"], "not a compute capability"),
-    (["--assume", "cpu.target=pentium9"], "not an archspec microarchitecture"),
+    (["--assume", "gpu.cc=nine"], "wanted a compute capability"),
+    (["--assume", "cpu.target=pentium9"], "wanted an archspec microarchitecture"),
     (["--sysroot", "/nonexistent/root"], "not a directory"),
     (["--host", "/nonexistent/node.json"], "No such file"),
 ])

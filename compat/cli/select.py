@@ -17,10 +17,10 @@ def host_line(h) -> str:
         gs = h.gpus_of(vendor) or ()
         if gs:
             g = gs[0]
-            what = f"cc {g.cc}" if g.cc else (g.gfx or "")
+            what = f"cc {g.cc}" if g.cc else (g.gfx or "arch unknown")
             drv = f", driver {g.driver}" if g.driver else ""
             cuda = f" (CUDA {g.cuda})" if g.cuda else ""
-            parts.append(f"{len(gs)}x {vendor} {what}{drv}{cuda}".replace("  ", " "))
+            parts.append(f"{len(gs)}x {vendor} {what}{drv}{cuda}")
     ft = h.fabric_types()
     parts.append("fabric unknown" if ft is None else ", ".join(ft) or "tcp")
     if h.mpi:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
-from compat.errors import BadInput, ValueProblem
+from compat.errors import BadInput
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime, Ucx
 
-__all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Ucx", "Runtime", "load"]
+__all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Ucx", "Runtime", "load",
+           "load_host", "from_data"]
 
 
 def _guard(name: str, sources: Dict[str, str], fn: Callable, default=None):
@@ -32,7 +33,7 @@ def detect(sysroot: Optional[str] = None,
     ``probe_tools`` also asks ``fi_info`` for libfabric providers (adds 100-300 ms).
     """
     from compat.host import cpu as cpu_probe, fabric, gpu, mpi, system
-    from compat.host.cache import ProbeCache
+    from compat.host.cache import ProbeCache, is_level
     from compat.host.root import Root
 
     _assume = None
@@ -69,7 +70,7 @@ def detect(sysroot: Optional[str] = None,
         flags = zlib.crc32(",".join(cpu.features or ()).encode())   # the answer depends on the CPU too
         level = _guard("cpu.glibc_level", sources, lambda: cache.get(
             f"ldso-level|{flags:08x}", ["/lib64/ld-linux-x86-64.so.2"],
-            lambda: cpu_probe.glibc_level(root)))
+            lambda: cpu_probe.glibc_level(root), is_level))
         if level:
             cpu = cpu._replace(glibc_level=level)
             sources["cpu.glibc_level"] = "ld.so --help (glibc-hwcaps supported)"
@@ -103,33 +104,52 @@ def detect(sysroot: Optional[str] = None,
         sources.setdefault("libfabric", "not probed (use --probe-tools, or --assume fabric.providers=...)")
         sources.setdefault("ucx", "not probed (use --probe-tools)")
     cache.save()
+    from compat.host.profile import printable_host
+    host = printable_host(host)
     if not assumptions:
         return host
-    try:
-        return _assume.apply(host, assumptions)
-    except ValueProblem as exc:
-        raise BadInput(f"--assume {exc}") from None
+    return _assume.apply_checked(host, assumptions)
 
 
-def load(path: str, assume: Union[None, Mapping[str, str], Iterable[str]] = None) -> Host:
-    """Load a saved profile (``compat detect --json > node.json``), then apply ``assume``."""
-    import json
+def load(path, assume: Union[None, Mapping[str, str], Iterable[str]] = None,
+         what: Optional[str] = None) -> Host:
+    """``--host FILE``: load a saved profile (``compat detect --json > node.json``), then
+    apply ``assume``. Errors name the file as ``what`` (default ``--host PATH``)."""
+    from compat import io, limits
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise BadInput(f"--host {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise BadInput(f"--host {path}: not JSON ({exc})") from None
+    path = _path_argument(path, "load")
+    what = what or f"--host {path}"
+    data = io.load_json(io.read_file(path, limits.HOST_FILE_BYTES, what), what)
+    return from_data(data, what, assume)
+
+
+def load_host(path, assume: Union[None, Mapping[str, str], Iterable[str]] = None) -> Host:
+    """The Python API's ``compat.load_host(path)``: as :func:`load`, errors naming the file
+    as ``host profile PATH``."""
+    path = _path_argument(path, "load_host")
+    return load(path, assume, what=f"host profile {path}")
+
+
+def from_data(data, what: str, assume: Union[None, Mapping[str, str], Iterable[str]] = None) -> Host:
+    """A parsed profile -> Host: checked against ``schemas/host.schema.json`` (bounds
+    included) first, so nothing downstream sees a wrong type; then ``assume`` applied."""
+    from compat.errors import printable
     from compat.schema import validate_host
+
     problem = validate_host(data)
     if problem:
-        raise BadInput(f"--host {path}: {problem}")
+        raise BadInput(printable(f"{what}: {problem}", 400))
+    host = Host.from_dict(data)
     if not assume:
-        return Host.from_dict(data)
+        return host
     from compat.host import assume as _assume
-    try:
-        return _assume.apply(Host.from_dict(data), _assume.parse(assume))
-    except ValueProblem as exc:
-        raise BadInput(f"--assume {exc}") from None
+    return _assume.apply_checked(host, _assume.parse(assume))
+
+
+def _path_argument(path, who: str) -> str:
+    """A profile path: ``str`` or ``os.PathLike`` (bytes paths too), else TypeError."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        value = os.fspath(path)
+        return os.fsdecode(value) if isinstance(value, bytes) else value
+    raise TypeError(f"{who}: expected a path (str or os.PathLike) to a host profile, "
+                    f"got {type(path).__name__}")

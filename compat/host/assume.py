@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from compat.errors import BadInput
+import re
+
+from compat import limits
+from compat.errors import BadInput, ValueProblem, printable
 from compat.host.cpu import oci_variant
 from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric
 from compat.vocab import values as V
+
+_FEATURE_NAME = re.compile(r"[a-z0-9_.]{1,64}")
 
 KEYS = ("os.arch", "os.variant", "os.kernel", "os.glibc", "libc.glibc", "os.distro",
         "cpu.target", "cpu.vendor", "cpu.features",
@@ -23,26 +28,117 @@ KEYS = ("os.arch", "os.variant", "os.kernel", "os.glibc", "libc.glibc", "os.dist
 
 
 def parse(items: Union[None, Mapping[str, str], Iterable[str]]) -> Dict[str, str]:
-    """``["k=v", ...]`` or a mapping -> validated dict; unknown keys are bad input."""
+    """``["k=v", ...]`` or a mapping -> validated dict; an unknown key or a value outside its
+    grammar or bounds is bad input naming the key, the value and what is wanted."""
     if not items:
         return {}
     pairs: List[Tuple[str, str]] = []
     if isinstance(items, Mapping):
         pairs = [(str(k), str(v)) for k, v in items.items()]
+    elif isinstance(items, (str, bytes)):
+        raise BadInput(f"--assume {printable(items)}: expected a list of KEY=VALUE or a mapping")
     else:
         for item in items:
             key, sep, value = str(item).partition("=")
             if not sep or not key.strip():
-                raise BadInput(f"--assume {item!r}: expected KEY=VALUE")
+                raise BadInput(f"--assume {printable(str(item))}: expected KEY=VALUE")
             pairs.append((key.strip(), value.strip()))
     out = {}
     for key, value in pairs:
         if key.startswith(V.PREFIX):
             key = key[len(V.PREFIX):]
         if key not in KEYS:
-            raise BadInput(f"--assume {key}: unknown key (known: {', '.join(KEYS)})")
-        out[key] = value
+            raise BadInput(f"--assume {printable(key, 80)}: unknown key (known: {', '.join(KEYS)})")
+        out[key] = check_value(key, value)
     return out
+
+
+def check_value(key: str, value: str) -> str:
+    """``value`` stripped, or BadInput ``--assume KEY=VALUE: wanted ...``."""
+    value = value.strip()
+    wanted = _wanted(key, value)
+    if wanted:
+        raise BadInput(f"--assume {key}={printable(value, 80)}: wanted {wanted}")
+    return value
+
+
+#: key -> (grammar, what is wanted) for the values that are checked by pattern alone
+_GRAMMARS = {
+    "os.arch": (re.compile(r"(?i:[a-z0-9_-]{1,32})"), "an architecture (amd64, arm64, ppc64le, riscv64)"),
+    "os.variant": (re.compile(r"v\d{1,2}(?:\.\d{1,2})?|"),
+                   "an OCI variant (v1..v4 on amd64, v8, v8.2, v9 on arm64) or nothing"),
+    "os.kernel": (re.compile(r"\d{1,4}(?:\.\d{1,6}){0,3}[\w.+~-]{0,200}"), "a kernel release (6.1.0-18-amd64)"),
+    "os.glibc": (re.compile(r"\d{1,4}\.\d{1,4}"), "a glibc version X.Y (2.35)"),
+    "libc.glibc": (re.compile(r"\d{1,4}\.\d{1,4}"), "a glibc version X.Y (2.35)"),
+    "os.distro": (re.compile(r"[a-z0-9._-]{1,64}"), "an os-release ID (rhel, ubuntu, sles)"),
+    "gpu.cc": (re.compile(r"\d{1,2}\.\d{1,2}"), "a compute capability M.m (9.0)"),
+    "gpu.driver": (re.compile(r"\d{1,4}(?:\.\d{1,6}){0,3}"), "a driver version (550.54.14)"),
+    "gpu.cuda.version": (re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}"), "a CUDA version X.Y (12.4)"),
+    "gpu.amd.arch": (re.compile(r"(?i:gfx[0-9a-f]{3,4})"), "an AMD gfx target (gfx90a, gfx942)"),
+    "gpu.rocm.version": (re.compile(r"\d{1,3}(?:\.\d{1,4}){0,2}"), "a ROCm version (6.1.2)"),
+    "mpi.version": (re.compile(r"\d[\w.+-]{0,63}"), "an MPI version (4.1.5)"),
+}
+
+
+def _grammar(key: str):
+    compiled, wanted = _GRAMMARS[key]
+    return lambda v: None if compiled.fullmatch(v) else wanted
+
+
+def _call(fn, wanted: str):
+    def check(v):
+        try:
+            fn(v)
+        except (ValueProblem, BadInput):
+            return wanted
+        return None
+    return check
+
+
+def _target(v: str) -> Optional[str]:
+    try:
+        cpu_from_target(v.lower())
+    except BadInput:
+        return "an archspec microarchitecture (zen4, sapphirerapids, neoverse_v2, ...)"
+    return None
+
+
+def _features(v: str) -> Optional[str]:
+    items = V.csv(v)
+    if len(items) > 4096 or not all(_FEATURE_NAME.fullmatch(f) for f in items):
+        return "a comma-separated list of CPU feature names (avx2,avx512f)"
+    return None
+
+
+#: key -> check(value) returning what is wanted when the value is not it.
+_CHECKS = {
+    **{key: _grammar(key) for key in _GRAMMARS},
+    "cpu.target": _target,
+    "cpu.vendor": _call(V.cpu_vendor, "a CPU vendor (GenuineIntel, AuthenticAMD, ARM, ...)"),
+    "cpu.features": _features,
+    "gpu.vendor": _call(V.gpu_vendor, f"one of {', '.join(V.GPU_VENDORS)}"),
+    "gpu.count": _call(V.gpu_count, f"a whole number of GPUs from 0 to {limits.HOST_GPUS}"),
+    "mpi.implementation": _call(V.mpi_implementation, "an MPI (openmpi, mpich, intel-mpi, cray-mpich, "
+                                                      "mvapich) or none"),
+    "mpi.abi": _call(V.mpi_abi, "an MPI ABI (mpich, openmpi, mpi-abi)"),
+    "mpi.pmi": _call(V.pmi_list, "a list of pmi1, pmi2, pmix"),
+    "fabric": _call(V.fabric_list, "a list of infiniband, roce, efa, slingshot, omnipath, tcp"),
+    "fabric.providers": _call(V.provider_list, "a list of libfabric provider names (verbs, cxi, efa)"),
+}
+
+
+def _wanted(key: str, value: str) -> Optional[str]:
+    if len(value) > limits.ASSUME_VALUE_CHARS:
+        return f"at most {limits.ASSUME_VALUE_CHARS} characters"
+    return _CHECKS[key](value)
+
+
+def apply_checked(host: Host, a: Mapping[str, str]) -> Host:
+    """:func:`apply` with a value problem as bad input (``--assume KEY: ...``)."""
+    try:
+        return apply(host, a)
+    except ValueProblem as exc:
+        raise BadInput(f"--assume {exc}") from None
 
 
 def arch_of_family(family: str) -> Optional[str]:
@@ -124,22 +220,19 @@ def _gpus(host: Host, a, mark):
     others = [g for g in (host.gpus or ()) if g.vendor != vendor]
     count = len(existing) or 1
     if "gpu.count" in a:
-        try:
-            count = int(a["gpu.count"])
-        except ValueError:
-            raise BadInput(f"--assume gpu.count={a['gpu.count']}: not an integer") from None
+        count = int(check_value("gpu.count", a["gpu.count"]))
     base = existing or [GPU(vendor=vendor)]
     gpus = []
     for i in range(count):
         g = base[min(i, len(base) - 1)]._replace(index=i)
         if "gpu.cc" in a:
-            g = g._replace(cc=V.compute_capability(a["gpu.cc"], "--assume gpu.cc"))
+            g = g._replace(cc=V.compute_capability(a["gpu.cc"], "gpu.cc"))
         if "gpu.driver" in a:
             from compat.host.gpu import cuda_for_driver
             g = g._replace(driver=a["gpu.driver"],
                                     cuda=g.cuda if "gpu.cuda.version" in a else cuda_for_driver(a["gpu.driver"]))
         if "gpu.cuda.version" in a:
-            g = g._replace(cuda=V.major_minor(a["gpu.cuda.version"], "--assume gpu.cuda.version"))
+            g = g._replace(cuda=V.major_minor(a["gpu.cuda.version"], "gpu.cuda.version"))
         if "gpu.amd.arch" in a:
             g = g._replace(gfx=a["gpu.amd.arch"].strip().lower())
         if "gpu.rocm.version" in a:
@@ -174,14 +267,14 @@ def _pmi(host: Host, a, mark):
     if "mpi.pmi" not in a:
         return host.pmi
     mark("mpi.pmi")
-    return tuple(V.pmi_list(a["mpi.pmi"], "--assume mpi.pmi"))
+    return tuple(dict.fromkeys(V.pmi_list(a["mpi.pmi"], "mpi.pmi")))
 
 
 def _fabrics(host: Host, a, mark):
     if "fabric" not in a:
         return host.fabrics
     mark("fabric")
-    kinds = [f for f in V.fabric_list(a["fabric"], "--assume fabric") if f != "tcp"]
+    kinds = [f for f in dict.fromkeys(V.fabric_list(a["fabric"], "fabric")) if f != "tcp"]
     return tuple(Fabric(type=k, device="assumed") for k in kinds)
 
 

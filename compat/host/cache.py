@@ -48,6 +48,25 @@ def write_atomically(path: str, data: bytes) -> None:
         raise
 
 
+# -- what a valid entry looks like, per probe (anything else is a miss) ----------------------
+
+def is_text(value) -> bool:
+    """A tool's captured output (``--version`` texts, ``srun --mpi=list``)."""
+    return isinstance(value, str)
+
+
+def is_level(value) -> bool:
+    """An x86-64 level 1..4, or None (the loader could not tell)."""
+    return value is None or (type(value) is int and 1 <= value <= 4)
+
+
+def is_library_answers(value) -> bool:
+    """The MPI library probe: ``[{"soname": str, "text": str or None}, ...]``."""
+    return isinstance(value, list) and all(
+        isinstance(e, dict) and isinstance(e.get("soname"), str) and isinstance(e.get("text"), (str, type(None)))
+        for e in value)
+
+
 class ProbeCache:
     FILE = "probes.json"
 
@@ -58,36 +77,56 @@ class ProbeCache:
         self._path = os.path.join(cache_dir(), self.FILE)
         self._data: Optional[dict] = None
         self._dirty = False
+        self._fresh: set = set()
 
     def _load(self) -> dict:
+        """The cache file as a dict; anything else (absent, unreadable, not JSON, too large,
+        not an object) is an empty cache that the next save rewrites."""
         if self._data is None:
+            from compat import io, limits
+            from compat.errors import BadInput
             try:
-                with open(self._path, encoding="utf-8") as fh:
-                    self._data = json.load(fh)
-                if not isinstance(self._data, dict):
-                    self._data = {}
-            except (OSError, ValueError):
-                self._data = {}
+                data = io.load_json(io.read_file(self._path, limits.PROBE_CACHE_BYTES, "probe cache"),
+                                    "probe cache")
+            except BadInput:
+                data = None
+            self._data = data if isinstance(data, dict) else {}
         return self._data
 
-    def get(self, name: str, depends_on: Iterable[str], compute: Callable[[], Any]) -> Any:
+    def get(self, name: str, depends_on: Iterable[str], compute: Callable[[], Any],
+            valid: Callable[[Any], bool]) -> Any:
+        """The cached answer when there is one and ``valid(answer)``; else ``compute()``,
+        remembered. An entry of the wrong shape is a miss (and is rewritten), never an error."""
         if not self.enabled:
             return compute()
         key = f"{name}|{_identity(depends_on)}"
         data = self._load()
         if key in data:
-            return data[key]
+            try:
+                ok = bool(valid(data[key]))
+            except Exception:  # noqa: BLE001 - a predicate tripping on junk means junk
+                ok = False
+            if ok:
+                return data[key]
         value = compute()
         data[key] = value
+        self._fresh.add(key)
         self._dirty = True
         return value
 
     def save(self) -> None:
+        from compat import limits
+
         if not (self.enabled and self._dirty):
             return
         try:
             os.makedirs(os.path.dirname(self._path), exist_ok=True)
-            write_atomically(self._path, json.dumps(self._data).encode())
+            data = json.dumps(self._data).encode()
+            if len(data) > limits.PROBE_CACHE_BYTES:         # never write what cannot be read back
+                data = json.dumps({k: v for k, v in self._data.items() if k in self._fresh}).encode()
+            if len(data) > limits.PROBE_CACHE_BYTES:
+                data = b"{}"
+            write_atomically(self._path, data)
         except OSError:
             pass  # a cache that cannot be written is only slower
         self._dirty = False

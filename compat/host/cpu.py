@@ -17,6 +17,11 @@ from compat.host.profile import CPU
 from compat.host.root import Root
 from compat.vocab.data import load as load_data
 
+_POWER_ANY = re.compile(r"POWER\d|PowerPC|ppc")
+_POWER_GEN = re.compile(r"POWER(\d+)")
+_X86_LEVEL = re.compile(r"x86_64_v(\d)$")
+_LDSO_LEVEL = re.compile(r"x86-64-v(\d) \(supported")
+
 #: uname -m / archspec family -> OCI architecture
 OCI_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
             "ppc64le": "ppc64le", "ppc64": "ppc64", "riscv64": "riscv64", "s390x": "s390x"}
@@ -46,7 +51,7 @@ def arch_from_cpuinfo(info: Dict[str, str]) -> Optional[str]:
         return "amd64"
     if "CPU implementer" in info or "Features" in info:
         return "arm64"
-    if re.search(r"POWER\d|PowerPC|ppc", info.get("cpu", "")):
+    if _POWER_ANY.search(info.get("cpu", "")):
         return "ppc64le"   # endianness is not in cpuinfo; little-endian is what HPC runs
     if "isa" in info and info["isa"].startswith("rv64"):
         return "riscv64"
@@ -68,7 +73,7 @@ def _partial(family: str, info: Dict[str, str]):
                              features=set(info.get("Features", "").split()),
                              cpu_part=info.get("CPU part", ""))
     if family in ("ppc64le", "ppc64"):
-        m = re.search(r"POWER(\d+)", info.get("cpu", ""))
+        m = _POWER_GEN.search(info.get("cpu", ""))
         return partial_uarch(generation=int(m.group(1)) if m else 0)
     if family == "riscv64":
         uarch = info.get("uarch", "riscv64")
@@ -150,7 +155,7 @@ def oci_variant(arch: Optional[str], cpu: CPU) -> Optional[str]:
 def x86_level(generic_name: Optional[str]) -> Optional[int]:
     if not generic_name or not generic_name.startswith("x86_64"):
         return None
-    m = re.match(r"x86_64_v(\d)$", generic_name)
+    m = _X86_LEVEL.match(generic_name)
     return int(m.group(1)) if m else 1
 
 
@@ -161,7 +166,7 @@ def glibc_level(root: Root) -> Optional[int]:
             out = root.run([loader, "--help"])
             if not out:
                 return None
-            levels = [int(m) for m in re.findall(r"x86-64-v(\d) \(supported", out)]
+            levels = [int(m) for m in _LDSO_LEVEL.findall(out)]
             return max(levels) if levels else 1
     return None
 

@@ -9,10 +9,17 @@ appear as ``/sys/class/cxi/cxi<N>``.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Pattern, Tuple
 
 from compat.host.profile import Fabric, Libfabric, Ucx
 from compat.host.root import Root
+
+
+_STATE_NUMBER = re.compile(r"^\d+:\s*")      # "4: ACTIVE" -> "ACTIVE"
+_FI_VERSION = re.compile(r"libfabric:\s*(\S+)")
+_FI_PROVIDER = re.compile(r"^([\w;-]+):\s*$", re.M)
+_UCX_VERSION = re.compile(r"Version\s+(\S+)")
+_UCX_TRANSPORT = re.compile(r"Transport:\s*(\S+)")
 
 
 def _fabric_type(driver: Optional[str], link_layer: Optional[str], dev: str) -> Optional[str]:
@@ -27,10 +34,18 @@ def _fabric_type(driver: Optional[str], link_layer: Optional[str], dev: str) -> 
     return None
 
 
-def probe_fabrics(root: Root, sources: Dict[str, str]) -> Tuple[Fabric, ...]:
+def probe_fabrics(root: Root, sources: Dict[str, str]) -> Optional[Tuple[Fabric, ...]]:
+    """RDMA devices and CXI NICs; None (unknown) when sysfs cannot be listed: a directory
+    that exists but cannot be read is no evidence of "tcp only"."""
     found: List[Fabric] = []
-    ib = "/sys/class/infiniband"
-    for dev in root.listdir(ib):
+    ib, cxi = "/sys/class/infiniband", "/sys/class/cxi"
+    devices, nics = root.scan(ib), root.scan(cxi)
+    unreadable = [root.path(p) for p, got in (("/sys", root.scan("/sys") or None),
+                                              (ib, devices), (cxi, nics)) if got is None]
+    if unreadable:
+        sources["fabrics"] = f"unknown: cannot list {', '.join(unreadable)}"
+        return None
+    for dev in devices:
         driver = root.link_name(f"{ib}/{dev}/device/driver")
         ports = root.listdir(f"{ib}/{dev}/ports") or [""]
         for port in ports:
@@ -43,33 +58,33 @@ def probe_fabrics(root: Root, sources: Dict[str, str]) -> Tuple[Fabric, ...]:
             rate = root.read(f"{p}/rate") if port else None
             found.append(Fabric(type=kind, device=f"{dev}/{port}" if port else dev, driver=driver,
                                 link_layer=link and link.strip(),
-                                state=state and re.sub(r"^\d+:\s*", "", state.strip()),
+                                state=state and _STATE_NUMBER.sub("", state.strip()),
                                 rate=rate and rate.strip()))
-    for dev in root.listdir("/sys/class/cxi"):
+    for dev in nics:
         found.append(Fabric(type="slingshot", device=dev,
                             driver=root.link_name(f"/sys/class/cxi/{dev}/device/driver") or "cxi_ss1"))
-    sources["fabrics"] = f"sysfs ({root.path(ib)}, {root.path('/sys/class/cxi')})"
+    sources["fabrics"] = f"sysfs ({root.path(ib)}, {root.path(cxi)})"
     return tuple(found)
 
 
-def _ask_tool(root: Root, sources: Dict[str, str], fact: str, tool: str, version_arg: str, version_re: str,
-              list_arg: str, item_re: str) -> Optional[Tuple[Optional[str], Tuple[str, ...]]]:
+def _ask_tool(root: Root, sources: Dict[str, str], fact: str, tool: str, version_arg: str,
+              version_re: Pattern, list_arg: str,
+              item_re: Pattern) -> Optional[Tuple[Optional[str], Tuple[str, ...]]]:
     """(version, listed names) from two calls of ``tool``, or None with the reason recorded
     (not on PATH; under a sysroot nothing runs)."""
     path = root.which(tool)
     if not path:
         sources[fact] = f"unknown: {tool} not on PATH" if root.live else "unknown: not probed under a sysroot"
         return None
-    m = re.search(version_re, root.run([path, version_arg]) or "")
-    items = tuple(dict.fromkeys(re.findall(item_re, root.run([path, list_arg], timeout=5.0) or "", re.M)))
+    m = version_re.search(root.run([path, version_arg]) or "")
+    items = tuple(dict.fromkeys(item_re.findall(root.run([path, list_arg], timeout=5.0) or "")))
     sources[fact] = f"{path} {version_arg}, {list_arg}"
     return (m.group(1) if m else None), items
 
 
 def probe_libfabric(root: Root, sources: Dict[str, str]) -> Optional[Libfabric]:
     """``fi_info --version`` and ``fi_info -l``: 100-300 ms, so only on request."""
-    got = _ask_tool(root, sources, "libfabric", "fi_info", "--version", r"libfabric:\s*(\S+)",
-                    "-l", r"^([\w;-]+):\s*$")
+    got = _ask_tool(root, sources, "libfabric", "fi_info", "--version", _FI_VERSION, "-l", _FI_PROVIDER)
     if got is None:
         return None
     return Libfabric(version=got[0], providers=tuple(p for p in got[1] if not p.startswith("ofi_hook")))
@@ -77,5 +92,5 @@ def probe_libfabric(root: Root, sources: Dict[str, str]) -> Optional[Libfabric]:
 
 def probe_ucx(root: Root, sources: Dict[str, str]) -> Optional[Ucx]:
     """``ucx_info -v`` and ``-d`` (about 15 ms): UCX's version and the transports it can use."""
-    got = _ask_tool(root, sources, "ucx", "ucx_info", "-v", r"Version\s+(\S+)", "-d", r"Transport:\s*(\S+)")
+    got = _ask_tool(root, sources, "ucx", "ucx_info", "-v", _UCX_VERSION, "-d", _UCX_TRANSPORT)
     return None if got is None else Ucx(version=got[0], transports=got[1])

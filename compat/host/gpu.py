@@ -22,6 +22,13 @@ from compat.host.profile import GPU
 from compat.host.root import Root
 from compat.vocab.data import load as load_data
 
+_NVIDIA_MODULE = re.compile(r"Module\b[^\n]{0,200}?\s(\d{1,4}\.\d{1,6}(?:\.\d{1,6})?)\s")
+_BARE_VERSION = re.compile(r"\s*(\d+\.\d+(?:\.\d+)?)\s*$")
+_MODEL_LINE = re.compile(r"^Model:\s*(.+)$", re.M)
+_ROCM_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
+_GFX_TARGET_VERSION = re.compile(r"^gfx_target_version\s+(\d+)", re.M)
+_DRM_CARD = re.compile(r"card\d+")
+
 VENDORS = {"0x10de": "nvidia", "0x1002": "amd", "0x8086": "intel"}
 GPU_CLASS_PREFIXES = ("0x0300", "0x0302", "0x0380", "0x1200")
 
@@ -119,8 +126,8 @@ def nvidia_driver_version(root: Root) -> Tuple[Optional[str], Optional[str]]:
         if not text:
             continue
         line = text.splitlines()[0]
-        m = re.search(r"Module\b.*?\s(\d+\.\d+(?:\.\d+)?)\s", line + " ") \
-            or re.match(r"\s*(\d+\.\d+(?:\.\d+)?)\s*$", line)
+        m = _NVIDIA_MODULE.search(line + " ") \
+            or _BARE_VERSION.match(line)
         if m:
             return m.group(1), path
     return None, None
@@ -139,7 +146,7 @@ def nvidia_files(root: Root, pci: List[PciDevice], sources: Dict[str, str]) -> T
     models: Dict[str, str] = {}
     for bdf in root.listdir("/proc/driver/nvidia/gpus"):
         info = root.read(f"/proc/driver/nvidia/gpus/{bdf}/information") or ""
-        m = re.search(r"^Model:\s*(.+)$", info, re.M)
+        m = _MODEL_LINE.search(info)
         if m:
             models[bdf.lower()] = m.group(1).strip()
     gpus = []
@@ -173,12 +180,13 @@ def amd_kfd(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
     if not nodes:
         return None
     rocm = (root.read("/opt/rocm/.info/version") or "").strip() or None
-    rocm = re.match(r"\d+\.\d+(?:\.\d+)?", rocm).group(0) if rocm and re.match(r"\d", rocm) else None
+    m = _ROCM_VERSION.match(rocm or "")
+    rocm = m.group(0) if m else None                 # "1x" or junk: unknown, not a crash
     driver = (root.read("/sys/module/amdgpu/version") or "").strip() or None
     gpus = []
     for node in sorted(nodes, key=lambda n: int(n) if n.isdigit() else 0):
         props = root.read(f"{base}/{node}/properties") or ""
-        m = re.search(r"^gfx_target_version\s+(\d+)", props, re.M)
+        m = _GFX_TARGET_VERSION.search(props)
         if not m or int(m.group(1)) == 0:
             continue  # CPU node
         gpus.append(GPU(vendor="amd", index=len(gpus), gfx=gfx_name(int(m.group(1))),
@@ -190,7 +198,7 @@ def amd_kfd(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
 # -- Intel ------------------------------------------------------------------------------------
 
 def intel_drm(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
-    cards = [c for c in root.listdir("/sys/class/drm") if re.fullmatch(r"card\d+", c)]
+    cards = [c for c in root.listdir("/sys/class/drm") if _DRM_CARD.fullmatch(c)]
     gpus = []
     for card in cards:
         if (root.read(f"/sys/class/drm/{card}/device/vendor") or "").strip().lower() != "0x8086":

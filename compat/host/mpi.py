@@ -21,7 +21,7 @@ import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
-from compat.host.cache import ProbeCache
+from compat.host.cache import ProbeCache, is_library_answers, is_text
 from compat.host.profile import MPI
 from compat.host.root import Root
 
@@ -51,24 +51,38 @@ print(json.dumps(out))
 
 from compat.vocab.values import mpi_abi_of as abi_of  # noqa: E402  (re-exported for probes)
 
+_INTEL_MPI = re.compile(r"Intel\(R\) MPI Library[^\n]{0,200}?Version\s+([\w.]+)")
+_OPEN_MPI = re.compile(r"\((?:Open MPI|OpenRTE)\)\s+(\d[\w.]*)")
+_OPEN_MPI_V = re.compile(r"Open MPI v(\d[\w.]*)")
+_MVAPICH = re.compile(r"MVAPICH2?\s+(?:Version:?\s*)?(\d[\w.]*)", re.I)
+_CRAY = re.compile(r"cray", re.I)
+_MPICH_WORD = re.compile(r"MPICH")
+_CRAY_VERSION = re.compile(r"(?:CRAY MPICH version|Version:?)\s*(\d[\w.]*)", re.I)
+_MPICH_VERSION = re.compile(r"MPICH Version:\s*(\d[\w.]*)")
+_HYDRA = re.compile(r"HYDRA build details")
+_HYDRA_VERSION = re.compile(r"Version:\s+(\d[\w.]*)")
+_PMI_MANAGER = re.compile(r"Process Manager:\s+pmi\b")
+_PC_VERSION = re.compile(r"^Version:\s*(\S+)", re.M)
+_SRUN_MPI = re.compile(r"^[ \t]*(?:srun:[ \t]*)?(?:mpi/)?([\w-]+)[ \t]*$", re.M)
+
 
 def parse_version_text(text: str) -> Optional[Tuple[str, Optional[str]]]:
     """(implementation, version) from an ``mpirun --version`` or library version text."""
-    m = re.search(r"Intel\(R\) MPI Library[^\n]*?Version\s+([\w.]+)", text)
+    m = _INTEL_MPI.search(text)
     if m:
         return "intel-mpi", m.group(1)
-    m = re.search(r"\((?:Open MPI|OpenRTE)\)\s+(\d[\w.]*)", text) or \
-        re.search(r"Open MPI v(\d[\w.]*)", text)
+    m = _OPEN_MPI.search(text) or \
+        _OPEN_MPI_V.search(text)
     if m:
         return "openmpi", m.group(1)
-    m = re.search(r"MVAPICH2?\s+(?:Version:?\s*)?(\d[\w.]*)", text, re.I)
+    m = _MVAPICH.search(text)
     if m:
         return "mvapich", m.group(1)
-    if re.search(r"cray", text, re.I) and re.search(r"MPICH", text):
-        m = re.search(r"(?:CRAY MPICH version|Version:?)\s*(\d[\w.]*)", text, re.I)
+    if _CRAY.search(text) and _MPICH_WORD.search(text):
+        m = _CRAY_VERSION.search(text)
         return "cray-mpich", m.group(1) if m else None
-    m = re.search(r"MPICH Version:\s*(\d[\w.]*)", text) or \
-        (re.search(r"HYDRA build details", text) and re.search(r"Version:\s+(\d[\w.]*)", text))
+    m = _MPICH_VERSION.search(text) or \
+        (_HYDRA.search(text) and _HYDRA_VERSION.search(text))
     if m:
         return "mpich", m.group(1)
     return None
@@ -77,7 +91,7 @@ def parse_version_text(text: str) -> Optional[Tuple[str, Optional[str]]]:
 def _launcher_pmi(implementation: str, text: str) -> Tuple[str, ...]:
     if implementation == "openmpi":
         return ("pmix",)
-    if "Process Manager:" in text and re.search(r"Process Manager:\s+pmi\b", text):
+    if "Process Manager:" in text and _PMI_MANAGER.search(text):
         return ("pmi1", "pmi2")
     return ()
 
@@ -106,7 +120,7 @@ def _library_probe(root: Root, cache: ProbeCache) -> List[dict]:
             return []
 
     key = "mpi-libs|" + root.env.get("LD_LIBRARY_PATH", "")
-    return cache.get(key, ["/etc/ld.so.cache"], compute)
+    return cache.get(key, ["/etc/ld.so.cache"], compute, is_library_answers)
 
 
 def _launchers(root: Root, cache: ProbeCache) -> List[Tuple[str, str]]:
@@ -119,7 +133,7 @@ def _launchers(root: Root, cache: ProbeCache) -> List[Tuple[str, str]]:
         if real in seen:
             continue
         text = cache.get(f"version|{real}", [real],
-                         lambda: root.run([real, "--version"]) or "")
+                         lambda: root.run([real, "--version"]) or "", is_text)
         seen[real] = (path, text)
     return list(seen.values())
 
@@ -153,10 +167,12 @@ def probe_live(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Tuple[
     return tuple(found)
 
 
-def probe_files(root: Root, sources: Dict[str, str]) -> Tuple[MPI, ...]:
-    """Under a sysroot: pkg-config files and library names, nothing executed."""
+def probe_files(root: Root, sources: Dict[str, str]) -> Optional[Tuple[MPI, ...]]:
+    """Under a sysroot: pkg-config files and library names, nothing executed; None (unknown)
+    when nothing was found and a library directory could not be listed."""
     found: List[MPI] = []
-    used = []
+    used: List[str] = []
+    unreadable: List[str] = []
     pcs = {"ompi.pc": "openmpi", "mpich.pc": "mpich", "impi.pc": "intel-mpi",
            "mvapich2.pc": "mvapich", "cray-mpich.pc": "cray-mpich"}
     libdirs = ["/usr/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
@@ -169,19 +185,25 @@ def probe_files(root: Root, sources: Dict[str, str]) -> Tuple[MPI, ...]:
         for pc, impl in pcs.items():
             text = root.read(f"{d}/pkgconfig/{pc}")
             if text:
-                m = re.search(r"^Version:\s*(\S+)", text, re.M)
+                m = _PC_VERSION.search(text)
                 _merge(found, MPI(implementation=impl, version=m.group(1) if m else None,
                                   abi=abi_of(impl), library=f"{d}/pkgconfig/{pc}"))
                 used.append(root.path(f"{d}/pkgconfig/{pc}"))
-        names = set(root.listdir(d))
+        listed = root.scan(d)
+        if listed is None:
+            unreadable.append(root.path(d))
+        names = set(listed or ())
         if "libmpi_abi.so" in names or any(n.startswith("libmpi_abi.so.") for n in names):
             _merge(found, MPI(implementation="mpich", abi="mpi-abi", library=f"{d}/libmpi_abi.so"))
             used.append(root.path(f"{d}/libmpi_abi.so"))
+    if not found and unreadable:
+        sources["mpi"] = f"unknown: cannot list {', '.join(unreadable)}"
+        return None
     sources["mpi"] = ", ".join(used) if used else f"no MPI pkg-config file or library below {root.path('/')}"
     return tuple(found)
 
 
-def probe_mpi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Tuple[MPI, ...]:
+def probe_mpi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optional[Tuple[MPI, ...]]:
     return probe_live(root, sources, cache) if root.live else probe_files(root, sources)
 
 
@@ -207,16 +229,24 @@ def probe_pmi(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optiona
     srun = root.which("srun")
     if srun:
         text = cache.get(f"srun-mpi-list|{srun}", [os.path.realpath(srun)],
-                         lambda: root.run([srun, "--mpi=list"]) or "")
-        names = re.findall(r"^\s*(?:srun:\s*)?(?:mpi/)?([\w-]+)\s*$", text, re.M)
+                         lambda: root.run([srun, "--mpi=list"]) or "", is_text)
+        names = _SRUN_MPI.findall(text)
         names = [n for n in names if n not in ("MPI", "none")]
         if names:
             sources["pmi"] = f"{srun} --mpi=list"
             return normalise_pmi(names)
+    unreadable = []
     for d in SLURM_PLUGIN_DIRS:
-        plugins = [n[4:-3] for n in root.listdir(d) if n.startswith("mpi_") and n.endswith(".so")]
+        names = root.scan(d)
+        if names is None:
+            unreadable.append(root.path(d))
+            continue
+        plugins = [n[4:-3] for n in names if n.startswith("mpi_") and n.endswith(".so")]
         if plugins:
             sources["pmi"] = f"Slurm MPI plugins in {root.path(d)}"
             return normalise_pmi(plugins)
+    if unreadable:
+        sources["pmi"] = f"unknown: cannot list {', '.join(unreadable)}"
+        return None
     sources["pmi"] = "no Slurm launcher found"
     return ()

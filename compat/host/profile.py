@@ -139,6 +139,34 @@ class Host(NamedTuple):
         return tuple(dict.fromkeys(f.type for f in self.fabrics))
 
 
+def printable_host(host: "Host") -> "Host":
+    """``host`` with every string made printable and cut to the schema's lengths (a value read
+    from a hostile sysroot or tool output must not forge terminal output or make the saved
+    profile fail its own schema)."""
+    from compat.errors import printable
+
+    def clean(obj, limit):
+        if isinstance(obj, str):
+            return printable(obj, limit)
+        if hasattr(obj, "_fields"):
+            return type(obj)(*(clean(getattr(obj, f), 1024) for f in obj._fields))
+        if isinstance(obj, tuple):
+            return tuple(clean(x, 256) for x in obj)
+        return obj
+
+    body = clean(host._replace(sources={}), 1024)
+    counts = {name: n for name, n in _MAX_ITEMS.items() if len(getattr(body, name) or ()) > n}
+    body = body._replace(**{name: getattr(body, name)[:n] for name, n in counts.items()})
+    sources = {printable(k, 128): printable(v, 4096) for k, v in list(host.sources.items())[:200]}
+    for name, n in counts.items():
+        sources[f"{name}.bound"] = f"only the first {n} kept (schemas/host.schema.json maxItems)"
+    return body._replace(sources=sources)
+
+
+#: the schema's maxItems for the lists a probe fills from what it finds
+_MAX_ITEMS = {"gpus": 64, "fabrics": 64, "mpi": 16, "pmi": 16, "runtimes": 32}
+
+
 def _plain(obj: Any) -> Any:
     if hasattr(obj, "_fields"):
         return {name: _plain(getattr(obj, name)) for name in obj._fields}
@@ -157,5 +185,7 @@ def _build(typ, raw: Mapping[str, Any]):
             continue  # tolerate fields written by newer versions
         if isinstance(value, list):
             value = tuple(value)
+        elif isinstance(value, float):
+            value = int(value)          # JSON Schema calls 4.0 an integer; the profile has no floats
         kwargs[key] = value
     return typ(**kwargs)

@@ -3,11 +3,22 @@
 Every probe goes through a :class:`Root`.  Reading never raises: a missing, empty or
 unreadable file is ``None`` (unknown), as NFD treats its host path.  Under a sysroot
 nothing is executed and the environment is not read: a sysroot is another machine's files.
+
+A sysroot is hostile input.  Only regular files are read (a FIFO or a device where
+``/proc/cpuinfo`` was expected is unreadable, not a hang), each within a size bound
+(``compat.limits``), and symbolic links resolve *inside* the sysroot as if it were ``/``
+(an absolute target is re-rooted there, ``..`` stops at its top): a capture's link to
+``/etc/shadow`` or ``/dev/zero`` reads the capture's own file of that name, or nothing.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from typing import Dict, List, Mapping, Optional, Sequence
+
+from compat import limits
+from compat.errors import BadInput
 
 #: Wall-clock bound of one child process started by a probe.
 PROBE_TIMEOUT_S = 2.0
@@ -15,7 +26,7 @@ PROBE_TIMEOUT_S = 2.0
 
 class Root:
     def __init__(self, sysroot: Optional[str] = None, env: Optional[Mapping[str, str]] = None):
-        self.sysroot = os.path.abspath(sysroot) if sysroot else None
+        self.sysroot = os.path.realpath(sysroot) if sysroot else None
         if env is not None:
             self.env: Mapping[str, str] = env
         else:
@@ -27,33 +38,112 @@ class Root:
         return self.sysroot is None
 
     def path(self, p: str) -> str:
+        """Where ``p`` lies, for messages (:meth:`confined` is what is opened)."""
         if self.sysroot is None:
             return p
         return os.path.join(self.sysroot, p.lstrip("/"))
 
-    def read(self, p: str, limit: int = 1 << 20) -> Optional[str]:
-        """The file's text (stripped of a trailing newline), or None if absent/unreadable."""
-        try:
-            with open(self.path(p), "rb") as fh:
-                data = fh.read(limit)
-        except (OSError, ValueError):
+    def confined(self, p: str, follow_last: bool = True) -> Optional[str]:
+        """The real path of ``p`` with every symlink resolved inside the sysroot (chroot
+        semantics), or None when resolution loops or is too deep. Live: ``p`` itself."""
+        if self.sysroot is None:
+            return p
+        parts = [x for x in p.split("/") if x]
+        done: List[str] = []                  # components below the sysroot, all real dirs/files
+        hops = 0
+        while parts:
+            name = parts.pop(0)
+            if name == ".":
+                continue
+            if name == "..":
+                if done:
+                    done.pop()
+                continue
+            here = os.path.join(self.sysroot, *done, name)
+            try:
+                st = os.lstat(here)
+            except OSError:
+                return os.path.join(self.sysroot, *done, name, *parts)   # absent: reads fail
+            if stat.S_ISLNK(st.st_mode) and (parts or follow_last):
+                hops += 1
+                if hops > limits.SYMLINK_HOPS:
+                    return None
+                try:
+                    target = os.readlink(here)
+                except OSError:
+                    return None
+                if target.startswith("/"):
+                    done = []
+                parts = [x for x in target.split("/") if x] + parts
+                continue
+            done.append(name)
+        return os.path.join(self.sysroot, *done)
+
+    def read(self, p: str, limit: int = limits.SYSROOT_FILE_BYTES) -> Optional[str]:
+        """The file's text (stripped of a trailing newline), or None if absent, unreadable, not
+        a regular file, or larger than ``limit``."""
+        data = self.read_bytes(p, limit)
+        if data is None:
             return None
         text = data.decode("utf-8", "replace").rstrip("\n")
         return text if text.strip() else None
 
-    def listdir(self, p: str) -> List[str]:
+    def read_bytes(self, p: str, limit: int = limits.SYSROOT_FILE_BYTES) -> Optional[bytes]:
+        from compat.io import read_file
+
+        real = self.confined(p)
+        if real is None:
+            return None
         try:
-            return sorted(os.listdir(self.path(p)))
-        except OSError:
+            return read_file(real, limit, p)
+        except BadInput:
+            return None
+
+    def read_gzip(self, p: str, limit: int = limits.CONFIG_GZ_BYTES) -> Optional[str]:
+        """A gzip file's text (``/proc/config.gz``), decompressed to at most ``limit`` bytes;
+        None if absent, corrupt, or larger (a 5 MB bomb of 1.2 GB stops at the bound)."""
+        import zlib
+
+        raw = self.read_bytes(p, limits.SYSROOT_FILE_BYTES)
+        if not raw:
+            return None
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)      # gzip header and trailer
+        try:
+            out = inflater.decompress(raw, limit + 1)
+        except zlib.error:
+            return None
+        if len(out) > limit or inflater.unconsumed_tail or not inflater.eof:
+            return None                                          # too large, or truncated
+        return out.decode("utf-8", "replace")
+
+    def scan(self, p: str) -> Optional[List[str]]:
+        """Entries of directory ``p``: [] when it does not exist, None when it exists but
+        cannot be listed (unknown, never a confident "nothing there")."""
+        real = self.confined(p)
+        if real is None:
+            return None
+        try:
+            return sorted(os.listdir(real))
+        except FileNotFoundError:
             return []
+        except OSError as exc:
+            return [] if exc.errno == errno.ENOENT else None
+
+    def listdir(self, p: str) -> List[str]:
+        """Entries of directory ``p``, [] when absent or unreadable (see :meth:`scan`)."""
+        return self.scan(p) or []
 
     def exists(self, p: str) -> bool:
-        return os.path.lexists(self.path(p))
+        real = self.confined(p, follow_last=False)
+        return real is not None and os.path.lexists(real)
 
     def link_name(self, p: str) -> Optional[str]:
         """Basename of a symlink's target (``device/driver`` -> ``mlx5_core``)."""
+        real = self.confined(p, follow_last=False)
+        if real is None:
+            return None
         try:
-            return os.path.basename(os.readlink(self.path(p)))
+            return os.path.basename(os.readlink(real))
         except OSError:
             return None
 

@@ -5,9 +5,14 @@ import os
 import re
 from typing import Dict, Optional, Tuple
 
-from compat.host.cache import ProbeCache
+from compat.host.cache import ProbeCache, is_text
 from compat.host.profile import Runtime
 from compat.host.root import Root
+
+_CONFSTR_GLIBC = re.compile(r"glibc (\d+\.\d+)")
+_RUNTIME_VERSION = re.compile(r"(\d{1,6}\.\d{1,6}(?:\.\d{1,6})?(?:[-~+][\w.+~-]*)?)")
+
+_GLIBC_BANNER = re.compile(rb"GNU C Library [^\n]{0,200}?version (\d+\.\d+)")
 
 RUNTIMES = (("apptainer", ["--version"]), ("singularity", ["--version"]),
             ("podman", ["--version"]), ("docker", ["--version"]), ("enroot", ["version"]),
@@ -47,19 +52,17 @@ def glibc(root: Root, sources: Dict[str, str]) -> Optional[str]:
             value = os.confstr("CS_GNU_LIBC_VERSION") or ""
         except (ValueError, OSError):
             value = ""
-        m = re.match(r"glibc (\d+\.\d+)", value)
+        m = _CONFSTR_GLIBC.match(value)
         if m:
             sources["os.glibc"] = "confstr(CS_GNU_LIBC_VERSION)"
             return m.group(1)
     for d in ("/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/lib/powerpc64le-linux-gnu",
               "/lib64", "/usr/lib64", "/lib", "/usr/lib"):
         p = root.path(f"{d}/libc.so.6")
-        try:
-            with open(p, "rb") as fh:
-                blob = fh.read(8 << 20)
-        except OSError:
+        blob = root.read_bytes(f"{d}/libc.so.6")
+        if blob is None:
             continue
-        m = re.search(rb"GNU C Library [^\n]*?version (\d+\.\d+)", blob)
+        m = _GLIBC_BANNER.search(blob)
         if m:
             sources["os.glibc"] = f"version string in {p}"
             return m.group(1).decode()
@@ -100,8 +103,8 @@ def runtimes(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optional
             continue
         real = os.path.realpath(path)
         text = cache.get(f"version|{real}|{' '.join(args)}", [real],
-                         lambda: root.run([real, *args]) or "")
-        m = re.search(r"(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.+~-]*)?)", text or "")
+                         lambda: root.run([real, *args]) or "", is_text)
+        m = _RUNTIME_VERSION.search(text or "")
         found.append(Runtime(name=name, version=m.group(1) if m else None))
     sources["runtimes"] = "PATH, each with its version option"
     return tuple(found)

@@ -106,19 +106,7 @@ def _pci_instances(root) -> List[Dict[str, str]]:
 
 
 def _kernel_config(root, release: Optional[str]) -> Dict[str, str]:
-    text = None
-    raw = None
-    try:
-        with open(root.path("/proc/config.gz"), "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        pass
-    if raw:
-        import gzip
-        try:
-            text = gzip.decompress(raw).decode("utf-8", "replace")
-        except OSError:
-            text = None
+    text = root.read_gzip("/proc/config.gz")     # regular file, bounded, corrupt = None
     if text is None and release:
         text = root.read(f"/boot/config-{release}", limit=8 << 20)
     out = {}

@@ -11,6 +11,18 @@ from typing import List, Optional, Tuple
 from compat.errors import BadInput, ValueProblem
 from compat.vocab.data import load as load_data
 
+_VENDOR_NAME = re.compile(r"[A-Za-z][\w-]*")
+_GPU_COUNT = re.compile(r"\d{1,3}")
+_MAJOR_MINOR = re.compile(r"\s*(\d+)(?:\.(\d+))?(?:\.\d+)*\s*")
+_NUMBER = re.compile(r"\d+")
+_COMPUTE_CAPABILITY = re.compile(r"\s*(\d+)\.(\d+)\s*")
+_CUDA_ARCH = re.compile(r"(sm|compute)_(\d+)(\d)([af]?)")
+_GFX_TARGET = re.compile(r"gfx[0-9a-f]{3,4}(?::[\w+-]+)*")
+_MPI_VERSION = re.compile(r"\d[\w.+-]*")   # was \d+(\.\d+)*[\w.+-]*: same language, quadratic
+_PROVIDER = re.compile(r"[a-z0-9_;-]+")
+_KERNEL_VERSION = re.compile(r"(\d+(?:\.\d+){0,2})")
+_ARCHSPEC_NAME = re.compile(r"[a-z0-9_.]+")
+
 PREFIX = "org.hpc-compat."
 
 CPU_VENDORS = ("ARM", "Ampere", "Apple", "AuthenticAMD", "Cavium", "Fujitsu", "GenuineIntel",
@@ -32,7 +44,7 @@ def cpu_vendor(value: str, where: str = "cpu.vendor") -> str:
             return known
     if v.lower() in _VENDOR_ALIASES:
         return _VENDOR_ALIASES[v.lower()]
-    if not re.fullmatch(r"[A-Za-z][\w-]*", v):
+    if not _VENDOR_NAME.fullmatch(v):
         raise ValueProblem(f"{where}: {value!r} is not a CPU vendor name")
     return v
 
@@ -50,19 +62,30 @@ def gpu_vendor(value: str, where: str = "gpu.vendor") -> str:
     return v
 
 
+def gpu_count(value, where: str = "gpu.count") -> int:
+    """A number of GPUs in one host: 0..limits.HOST_GPUS (a count from a profile, an NFD
+    document or ``--assume`` is refused beyond it, never allocated)."""
+    from compat import limits
+
+    text = str(value).strip()
+    if not _GPU_COUNT.fullmatch(text) or int(text) > limits.HOST_GPUS:
+        raise ValueProblem(f"{where}: {text[:40]!r} is not a whole number of GPUs from 0 to {limits.HOST_GPUS}")
+    return int(text)
+
+
 def major_minor(value: str, where: str) -> str:
-    m = re.fullmatch(r"\s*(\d+)(?:\.(\d+))?(?:\.\d+)*\s*", str(value))
+    m = _MAJOR_MINOR.fullmatch(str(value))
     if not m:
         raise ValueProblem(f"{where}: {value!r} is not a version X.Y")
     return f"{int(m.group(1))}.{int(m.group(2) or 0)}"
 
 
 def version_tuple(value: str) -> Tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", str(value))[:4])
+    return tuple(int(x) for x in _NUMBER.findall(str(value))[:4])
 
 
 def compute_capability(value: str, where: str = "gpu.cc") -> str:
-    m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", str(value))
+    m = _COMPUTE_CAPABILITY.fullmatch(str(value))
     if not m:
         raise ValueProblem(f"{where}: {value!r} is not a compute capability M.m")
     return f"{int(m.group(1))}.{int(m.group(2))}"
@@ -93,7 +116,7 @@ def cuda_arch_list(value: str, where: str = "gpu.cuda.arch") -> Tuple[CudaArch, 
         raise ValueProblem(f"{where}: empty list")
     out = []
     for item in items:
-        m = re.fullmatch(r"(sm|compute)_(\d+)(\d)([af]?)", item)
+        m = _CUDA_ARCH.fullmatch(item)
         if not m:
             raise ValueProblem(f"{where}: {item!r} is not sm_XY, sm_XYa, sm_XYf or compute_XY")
         out.append(CudaArch(m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)))
@@ -105,7 +128,7 @@ def amd_arch_list(value: str, where: str = "gpu.amd.arch") -> Tuple[str, ...]:
     if not items:
         raise ValueProblem(f"{where}: empty list")
     for item in items:
-        if not re.fullmatch(r"gfx[0-9a-f]{3,4}(?::[\w+-]+)*", item):
+        if not _GFX_TARGET.fullmatch(item):
             raise ValueProblem(f"{where}: {item!r} is not a gfx target (gfx90a, gfx942)")
     return tuple(i.split(":")[0] for i in items)
 
@@ -144,7 +167,7 @@ def mpi_mode(value: str, where: str = "mpi.mode") -> str:
 
 def mpi_version(value: str, where: str = "mpi.version") -> str:
     v = value.strip()
-    if not re.fullmatch(r"\d+(\.\d+)*[\w.+-]*", v):
+    if not _MPI_VERSION.fullmatch(v):
         raise ValueProblem(f"{where}: {value!r} is not a version")
     return v
 
@@ -181,7 +204,7 @@ def fabric_list(value: str, where: str = "fabric") -> List[str]:
 def provider_list(value: str, where: str = "fabric.providers") -> List[str]:
     out = csv(value)
     for item in out:
-        if not re.fullmatch(r"[a-z0-9_;-]+", item):
+        if not _PROVIDER.fullmatch(item):
             raise ValueProblem(f"{where}: {item!r} is not a libfabric provider name")
     if not out:
         raise ValueProblem(f"{where}: empty list")
@@ -204,7 +227,7 @@ def kernel_specifier(value: str, where: str = "os.kernel"):
 
 def kernel_version(release: str) -> Optional[str]:
     """``6.1.0-18-amd64`` -> ``6.1.0`` (the part PEP 440 can compare)."""
-    m = re.match(r"(\d+(?:\.\d+){0,2})", release or "")
+    m = _KERNEL_VERSION.match(release or "")
     return m.group(1) if m else None
 
 
@@ -217,7 +240,7 @@ def weight(value: str, where: str = "weight") -> int:
 
 def archspec_target(value: str, where: str = "cpu.target") -> str:
     v = value.strip().lower()
-    if not re.fullmatch(r"[a-z0-9_.]+", v):
+    if not _ARCHSPEC_NAME.fullmatch(v):
         raise ValueProblem(f"{where}: {value!r} is not an archspec target name")
     return v
 
