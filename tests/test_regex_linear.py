@@ -25,12 +25,7 @@ NOISE_FLOOR_S = 0.010     # below this at 4n, nothing to compare
 START_CHARS, MAX_CHARS = 256, 8192    # 4n stays within CPU caches: beyond, even a scan grows 8x
 
 #: module:constant -> why it is not fixed here (reported to the lead).
-KNOWN = {
-    "compat.infer.scan:_GLIBC": "infer engineer's file: [^\\n]*? rescans after each 'GNU C Library ' "
-                                "(bound it: [^\\n]{0,200}?)",
-    "compat.infer.scan:_IMPI": "infer engineer's file: [^\\x00]*? rescans after each 'Intel(R) MPI Library' "
-                               "(bound it: [^\\x00]{0,200}?)",
-}
+KNOWN = {}
 
 
 def _modules():

@@ -128,10 +128,13 @@ def find(registry: str, repository: str = "", env=None) -> Optional[Credentials]
     return None
 
 
+_PARAM = re.compile(r'(\w{1,64})="([^"]{0,4096})"')      # bounded: linear on any header
+
+
 def parse_challenge(header: str) -> Tuple[str, Dict[str, str]]:
     """``Bearer realm="...",service="...",scope="..."`` -> ("bearer", {...})."""
     scheme, _, rest = header.strip().partition(" ")
-    params = dict((k.lower(), v) for k, v in re.findall(r'(\w+)="([^"]*)"', rest))
+    params = dict((k.lower(), v) for k, v in _PARAM.findall(rest))
     return scheme.lower(), params
 
 
