@@ -165,6 +165,8 @@ def load_yaml(text: str, what: str, floats_as_text: bool = False):
         raise BadInput(f"{what}: not valid YAML ({' '.join(str(exc).split())[:160]})") from None
     except RecursionError:
         raise BadInput(f"{what}: nested deeper than {limits.DOC_DEPTH} levels") from None
+    except (ValueError, OverflowError) as exc:      # a 5,000-digit integer, a 13th month
+        raise BadInput(f"{what}: a value YAML cannot read ({str(exc)[:80]})") from None
     finally:
         loader.dispose()
     return doc

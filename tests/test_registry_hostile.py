@@ -423,7 +423,7 @@ def test_open_blob_reads_at_most_the_declared_size():
 @pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
 def test_timeout_must_be_a_positive_number(value):
     proc = run_hostile("select", "127.0.0.1:9/x/y:1", "--plain-http", "--timeout", value, *H100)
-    assert proc.returncode == 2 and "--timeout must be a positive number" in proc.stderr
+    assert proc.returncode == 2 and "--timeout" in proc.stderr and "above 0" in proc.stderr
 
 
 _ANSWERS = st.one_of(
