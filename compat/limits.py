@@ -25,3 +25,9 @@ DOC_NODES = 200_000                 # scalars + collections, YAML aliases counte
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one
 CANDIDATES = 10_000                 # descriptors considered, after de-duplication by digest
+
+# NFD rule templates (varsTemplate) and regular expressions.
+TEMPLATE_BYTES = 64 * 1024          # NFD's own MaxTemplateSize: it refuses larger templates
+TEMPLATE_DEPTH = 100                # nested actions/parentheses (deeper is no honest rule)
+TEMPLATE_STEPS = 200_000            # nodes executed: nested ranges cannot multiply without end
+TEMPLATE_OUTPUT_BYTES = 1 * MiB     # what one template may expand to

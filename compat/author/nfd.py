@@ -11,6 +11,7 @@ import json
 import re
 from typing import Dict, List, Mapping, Tuple
 
+from compat.nfd.cpuid import cpuid_name
 from compat.vocab import annotations as A
 
 ARTIFACT_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
@@ -21,12 +22,6 @@ CREATED = "org.opencontainers.image.created"
 #: on compat's artifacts: the spec layer's digest, so that a re-run attaches nothing new
 SPEC_DIGEST = "org.hpc-compat.nfd.spec-digest"
 
-#: archspec/Linux flag spelling -> NFD cpu.cpuid (klauspost/cpuid) spelling, where they differ
-_CPUID = {"fma": "FMA3", "pni": "SSE3", "sse4_1": "SSE4", "sse4_2": "SSE42", "lm": "X86_64",
-          "abm": "LZCNT", "bmi1": "BMI1", "avx512_bf16": "AVX512BF16", "avx512_fp16": "AVX512FP16",
-          "avx512_vnni": "AVX512VNNI", "avx512_vbmi2": "AVX512VBMI2", "avx512_bitalg": "AVX512BITALG",
-          "avx512_vpopcntdq": "AVX512VPOPCNTDQ", "amx_tile": "AMXTILE", "amx_bf16": "AMXBF16",
-          "amx_int8": "AMXINT8", "sha_ni": "SHA", "vaes": "VAES", "vpclmulqdq": "VPCLMULQDQ"}
 _VENDOR = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "ARM": "ARM", "Fujitsu": "Fujitsu",
            "Ampere": "Ampere", "Nvidia": "NVIDIA", "IBM": "IBM"}
 #: fabric -> NFD rule terms (alternatives are combined with matchAny)
@@ -45,10 +40,6 @@ _GPU = {"nvidia": ("10de", ["0300", "0302"]), "amd": ("1002", ["0300", "0380", "
 NO_EQUIVALENT = ("gpu.cuda.version", "gpu.cuda.arch", "gpu.amd.arch", "gpu.rocm.version",
                  "mpi.implementation", "mpi.version", "mpi.abi", "mpi.mode", "mpi.pmi",
                  "fabric.providers", "libc.glibc")
-
-
-def cpuid_name(feature: str) -> str:
-    return _CPUID.get(feature, feature.replace("_", "").upper())
 
 
 def _kernel_terms(spec: str) -> Tuple[List[dict], List[str]]:

@@ -50,7 +50,7 @@ def _label(key: str, value: str, host: Host, features) -> Tuple[Optional[bool], 
             return None, "unknown: cpu.features"
         from compat.vocab.data import load as load_data
         table = load_data("platform_features").get(host.os.arch or "", {})
-        from compat.author.nfd import cpuid_name
+        from compat.nfd.cpuid import cpuid_name
         have = set(host.cpu.features)
         have_cpuid = {cpuid_name(f) for f in have}
         missing = []

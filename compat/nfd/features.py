@@ -17,6 +17,7 @@ import re
 from typing import Dict, List, Mapping, Optional, Set
 
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
+from compat.nfd.cpuid import cpuid_name, linux_flag
 from compat.nfd.rules import Features
 
 LOCAL = "hpc-compat.org/"
@@ -26,8 +27,6 @@ _VENDOR_BACK = {v: k for k, v in _VENDOR.items()}
 
 
 def cpuid_flags(cpu: CPU) -> Set[str]:
-    from compat.author.nfd import cpuid_name
-
     flags = {cpuid_name(f) for f in (cpu.features or ())}
     if cpu.family == "x86_64" and cpu.x86_64_level:
         level = min(cpu.x86_64_level, cpu.glibc_level or cpu.x86_64_level)
@@ -216,15 +215,12 @@ def from_export(data: Mapping) -> Features:
 
 def to_host(features: Features, origin: str) -> Host:
     """A compat profile from NFD features (what a scheduler resolving for a node has)."""
-    from compat.author.nfd import _CPUID
-
     local = dict(features.attributes.get("local.feature", {}))
     local.update(features.attributes.get("local.label", {}))
     get = lambda k: local.get(LOCAL + k)  # noqa: E731
-    back = {v: k for k, v in _CPUID.items()}
     cpuid = features.flags.get("cpu.cpuid", set())
     levels = [int(f[-1]) for f in cpuid if re.fullmatch(r"X86_64_V\d", f)]
-    linux_flags = tuple(sorted(back.get(f, f.lower()) for f in cpuid if not f.startswith("X86_64_V")))
+    linux_flags = tuple(sorted(linux_flag(f) for f in cpuid if not f.startswith("X86_64_V")))
     model = features.attributes.get("cpu.model", {})
     vendor = _VENDOR_BACK.get(model.get("vendor_id", ""), model.get("vendor_id") or None)
     arch = get("os.arch") or ("amd64" if levels else ("arm64" if "ASIMD" in cpuid else None))
