@@ -197,17 +197,17 @@ def from_export(data: Mapping) -> Features:
     """``nfd export features`` output, or a NodeFeature object (``spec.features``)."""
     from compat.errors import BadInput
 
-    if data.get("kind") == "NodeFeature" or "spec" in data:
-        data = (data.get("spec") or {}).get("features") or {}
     flags, attrs, inst = {}, {}, {}
     try:
+        if data.get("kind") == "NodeFeature" or "spec" in data:
+            data = (data.get("spec") or {}).get("features") or {}
         for name, f in (data.get("flags") or {}).items():
-            flags[name.lower()] = set((f or {}).get("elements") or {})
+            flags[str(name).lower()] = {str(k) for k in ((f or {}).get("elements") or {}).keys()}
         for name, f in (data.get("attributes") or {}).items():
-            attrs[name.lower()] = {str(k): str(v) for k, v in ((f or {}).get("elements") or {}).items()}
+            attrs[str(name).lower()] = {str(k): str(v) for k, v in ((f or {}).get("elements") or {}).items()}
         for name, f in (data.get("instances") or {}).items():
-            inst[name.lower()] = [{str(k): str(v) for k, v in ((e or {}).get("attributes") or {}).items()}
-                                  for e in ((f or {}).get("elements") or [])]
+            inst[str(name).lower()] = [{str(k): str(v) for k, v in ((e or {}).get("attributes") or {}).items()}
+                                       for e in ((f or {}).get("elements") or [])]
     except (AttributeError, TypeError) as exc:
         raise BadInput(f"NFD features: unexpected shape ({exc})") from None
     return Features(flags=flags, attributes=attrs, instances=inst)
@@ -285,15 +285,11 @@ def to_host(features: Features, origin: str) -> Host:
 def load_host_file(path: str, assume=None):
     """``--host FILE``: a compat profile (JSON) or an NFD NodeFeature / ``nfd export
     features`` document (YAML or JSON) -> (host, features or None)."""
+    from compat import limits
     from compat.errors import BadInput, ValueProblem
+    from compat.io import load_structured, read_file
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise BadInput(f"--host {path}: {exc.strerror}") from None
-    from compat.author.variants import parse_text
-    data = parse_text(text, f"--host {path}")
+    data = load_structured(read_file(path, limits.HOST_FILE_BYTES, f"--host {path}"), f"--host {path}")
     if not is_nfd_document(data):
         import compat.host as host_mod
         return host_mod.load(path, assume=assume), None
