@@ -109,9 +109,9 @@ def check_expression(expr) -> Tuple[str, List[str], str]:
     if not isinstance(vtype, str):
         raise RuleError(f"'type' must be a string, got {_short(vtype)}")
     if op in _NO_VALUE and values:
-        raise RuleError(f"invalid expression, 'value' field must be empty for Op {op!r} (have {values})")
+        raise RuleError(f"invalid expression, 'value' field must be empty for Op {_short(op)} (have {_short(values)})")
     if op in ("In", "NotIn", "InRegexp") and not values:
-        raise RuleError(f"invalid expression, 'value' field must be non-empty for Op {op!r}")
+        raise RuleError(f"invalid expression, 'value' field must be non-empty for Op {_short(op)}")
     if op == "InRegexp":
         from compat.nfd.goregexp import RegexpError, compile as compile_re
         for v in values:
@@ -124,15 +124,15 @@ def check_expression(expr) -> Tuple[str, List[str], str]:
         want = 1 if op in _ONE else 2
         if len(values) != want:
             raise RuleError(f"invalid expression, 'value' field must contain exactly "
-                            f"{'one element' if want == 1 else 'two elements'} for Op {op!r} (have {values})")
+                            f"{'one element' if want == 1 else 'two elements'} for Op {_short(op)} (have {_short(values)})")
         if vtype not in ("", "version"):
-            raise RuleError(f"invalid expression, 'type' field only accepts 'version' value for Op {op!r} "
-                            f"(have {vtype!r})")
+            raise RuleError(f"invalid expression, 'type' field only accepts 'version' value for Op {_short(op)} "
+                            f"(have {_short(vtype)})")
         conv = _version if vtype == "version" else _int
         bounds = [conv(v) for v in values]
         if want == 2 and vtype == "" and bounds[0] >= bounds[1]:
-            raise RuleError(f"invalid expression, value[0] must be less than Value[1] for Op {op!r} "
-                            f"(have {values})")
+            raise RuleError(f"invalid expression, value[0] must be less than Value[1] for Op {_short(op)} "
+                            f"(have {_short(values)})")
     return op, values, vtype
 
 

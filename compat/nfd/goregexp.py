@@ -65,7 +65,8 @@ def compile(pattern: str):
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise RegexpError(str(reason)) from None
+        from compat.errors import printable
+        raise RegexpError(printable(str(reason), 200)) from None
 
 
 def match_string(pattern: str, text: str) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
+from compat.errors import printable
 from compat.nfd.expression import (OPS, Features, RuleError, check_expression, evaluate_expression,  # noqa: F401
                                    match_multi, match_names)
 
@@ -86,7 +87,6 @@ def _check_term(term) -> None:
 
 
 def _short(v) -> str:
-    from compat.errors import printable
     return printable(v, 80)
 
 
@@ -150,7 +150,8 @@ def _parse_template(rule: Mapping, name: str):
     try:
         return parse(text)
     except TemplateError as exc:
-        raise RuleError(f"rule {name}: failed to parse varsTemplate: invalid template: {exc}") from None
+        raise RuleError(f"rule {_short(name)}: failed to parse varsTemplate: invalid template: "
+                        f"{printable(str(exc), 300)}") from None
 
 
 def _expand(tree, matched, out: Dict[str, str], name: str) -> None:
@@ -158,7 +159,7 @@ def _expand(tree, matched, out: Dict[str, str], name: str) -> None:
     try:
         out.update(expand_map(tree, _template_data(matched)))
     except TemplateError as exc:
-        raise RuleError(f"rule {name}: failed to expand varsTemplate: {exc}") from None
+        raise RuleError(f"rule {_short(name)}: failed to expand varsTemplate: {printable(str(exc), 300)}") from None
 
 
 def _string_map(value, what: str) -> Dict[str, str]:
@@ -295,7 +296,8 @@ def evaluate_spec(spec: Mapping, features: Features, tags: Optional[Iterable[str
     wanted = set(tags) if tags else None
     out = []
     for i, s in enumerate(spec["compatibilities"]):
-        if wanted is not None and (not isinstance(s, Mapping) or s.get("tag") not in wanted):
+        if wanted is not None and (not isinstance(s, Mapping) or not isinstance(s.get("tag"), str)
+                                   or s["tag"] not in wanted):
             continue
         result, features = _evaluate_set(i, s, features)
         out.append(result)
