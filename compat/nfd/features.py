@@ -34,6 +34,18 @@ def cpuid_flags(cpu: CPU) -> Set[str]:
     return flags
 
 
+def kernel_version(release: str) -> Dict[str, str]:
+    """NFD's kernel source (``source/kernel/version.go``): the label-safe release as ``full``,
+    and its numbers when it has the form major[.minor[.revision]][-...] (missing parts are
+    empty strings, as Go's FindStringSubmatch gives them)."""
+    full = re.sub(r"[^-A-Za-z0-9_.]", "_", release).strip("-_.")
+    out = {"full": full}
+    m = re.fullmatch(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?(-.*)?", full, re.ASCII | re.DOTALL)
+    if m:
+        out.update(major=m.group(1), minor=m.group(2) or "", revision=m.group(3) or "")
+    return out
+
+
 def local_facts(host: Host) -> Dict[str, str]:
     """compat's facts as NFD local feature names and label-safe values."""
     out: Dict[str, str] = {}
@@ -136,10 +148,7 @@ def from_host(host: Host, root=None) -> Features:
     if host.cpu.vendor:
         model["vendor_id"] = _VENDOR.get(host.cpu.vendor, host.cpu.vendor)
     if host.os.kernel:
-        m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", host.os.kernel)
-        attrs["kernel.version"] = {"full": host.os.kernel}
-        if m:
-            attrs["kernel.version"].update(major=m.group(1), minor=m.group(2), revision=m.group(3) or "0")
+        attrs["kernel.version"] = kernel_version(host.os.kernel)
     osr = {}
     if host.os.distro:
         osr["ID"] = host.os.distro
