@@ -189,3 +189,27 @@ def test_malformed_nodefeature_documents_keep_the_contract(tmp_path, doc):
 def test_host_file_that_is_not_a_regular_file_is_refused(tmp_path):
     proc = run_hostile("detect", "--host", "/dev/zero")
     assert proc.returncode == 2 and "not a regular file" in proc.stderr
+
+
+def _sysroot_with_config_gz(tmp_path, payload_chunks, chunk=b"CONFIG_X86=y\n" * 80_000):
+    import shutil
+    import zlib
+    root = tmp_path / "sysroot"
+    shutil.copytree(LAPTOP, root, symlinks=True)
+    (root / "proc").mkdir(exist_ok=True)
+    gz = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    data = b"".join(gz.compress(chunk) for _ in range(payload_chunks)) + gz.flush()
+    (root / "proc" / "config.gz").write_bytes(data)
+    return str(root)
+
+
+def test_kernel_config_gz_is_read_within_bounds(tmp_path):
+    from compat.host.root import Root
+    from compat.nfd.features import from_host
+    ok_root = _sysroot_with_config_gz(tmp_path / "ok", 1)
+    f = from_host(compat.detect(sysroot=ok_root), Root(ok_root))
+    assert f.attributes["kernel.config"]["X86"] == "y"
+    bomb = _sysroot_with_config_gz(tmp_path / "bomb", (limits.CONFIG_GZ_BYTES >> 20) + 2)  # ~68 MB
+    assert os.path.getsize(os.path.join(bomb, "proc", "config.gz")) < 1 << 20
+    f = from_host(compat.detect(sysroot=bomb), Root(bomb))
+    assert "kernel.config" not in f.attributes

@@ -116,22 +116,35 @@ def _pci_instances(root) -> List[Dict[str, str]]:
     return out
 
 
-def _kernel_config(root, release: Optional[str]) -> Dict[str, str]:
-    text = None
-    raw = None
+def _gunzip_config(root) -> Optional[str]:
+    """``/proc/config.gz``, read and decompressed within bounds (a gzip bomb is no config)."""
+    import zlib
+
+    from compat import limits
+    from compat.errors import BadInput
+    from compat.io import read_file
+
     try:
-        with open(root.path("/proc/config.gz"), "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        pass
-    if raw:
-        import gzip
-        try:
-            text = gzip.decompress(raw).decode("utf-8", "replace")
-        except OSError:
-            text = None
+        raw = read_file(root.path("/proc/config.gz"), limits.SYSROOT_FILE_BYTES, "/proc/config.gz")
+    except BadInput:
+        return None
+    if not raw:
+        return None
+    try:
+        gz = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        data = gz.decompress(raw, limits.CONFIG_GZ_BYTES + 1)
+    except zlib.error:
+        return None
+    if len(data) > limits.CONFIG_GZ_BYTES:
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def _kernel_config(root, release: Optional[str]) -> Dict[str, str]:
+    text = _gunzip_config(root)
     if text is None and release:
-        text = root.read(f"/boot/config-{release}", limit=8 << 20)
+        from compat import limits
+        text = root.read(f"/boot/config-{release}", limit=limits.SYSROOT_FILE_BYTES)
     out = {}
     for line in (text or "").splitlines():
         m = re.match(r"CONFIG_(\w+)=(.*)$", line)
