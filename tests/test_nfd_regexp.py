@@ -96,3 +96,14 @@ def test_catastrophic_patterns_run_in_linear_time(pattern):
     assert not match_string(pattern, "a" * 64)
     t_small, t_large = _best_time(pattern, small), _best_time(pattern, large)
     assert t_large < 40 * max(t_small, 1e-4)
+
+
+def test_without_the_re2_binding_a_regexp_rule_is_an_error(monkeypatch):
+    import sys
+    go_compile.cache_clear()
+    monkeypatch.setitem(sys.modules, "re2", None)          # import re2 -> ImportError
+    try:
+        with pytest.raises(RuleError, match="google-re2"):
+            evaluate_expression(regexp("^never-compiled-before$"), True, "x")
+    finally:
+        go_compile.cache_clear()

@@ -53,8 +53,10 @@ def _refuse_c_only(pattern: str) -> None:
 @functools.lru_cache(maxsize=256)
 def compile(pattern: str):
     """The compiled pattern, or RegexpError with RE2's reason."""
-    import re2
-
+    try:
+        import re2
+    except ImportError:
+        raise RegexpError("InRegexp needs the RE2 binding google-re2 (pip install google-re2)") from None
     pattern = _go_text(pattern)
     _refuse_c_only(pattern)
     options = re2.Options()
