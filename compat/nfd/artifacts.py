@@ -114,14 +114,13 @@ def fetch(source, subject_digest: str) -> Optional[Artifact]:
     """The newest NFD artifact of ``subject_digest``, or None. An artifact compat cannot use
     (hostile, oversized, malformed, missing its layer) comes back with ``error`` set: it
     excludes its candidate only, with that reason."""
-    desc = None
+    desc = newest(source.referrers(subject_digest, ARTIFACT_TYPE))   # a registry failure fails the select
+    if desc is None:
+        return None
     try:
-        desc = newest(source.referrers(subject_digest, ARTIFACT_TYPE))
-        if desc is None:
-            return None
         return _fetch(source, subject_digest, desc)
     except BadInput as exc:
-        digest = desc.get("digest") if isinstance(desc, Mapping) and is_digest(desc.get("digest")) else ""
+        digest = desc.get("digest") if is_digest(desc.get("digest")) else ""
         return Artifact(digest, "", None, subject_digest, error=str(exc))
 
 
