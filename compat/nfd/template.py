@@ -554,6 +554,8 @@ class _Run:
             return self.call(head[1], cmd[1:], dot, piped)
         if len(cmd) > 1 or piped:
             raise TemplateError(f"can't give argument to non-function {_describe(head)}")
+        if head == ("const", None):
+            raise TemplateError("nil is not a command")
         return self.operand(head, dot)
 
     def call(self, name, arg_nodes, dot, piped):
