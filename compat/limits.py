@@ -31,3 +31,6 @@ TEMPLATE_BYTES = 64 * 1024          # NFD's own MaxTemplateSize: it refuses larg
 TEMPLATE_DEPTH = 100                # nested actions/parentheses (deeper is no honest rule)
 TEMPLATE_STEPS = 200_000            # nodes executed: nested ranges cannot multiply without end
 TEMPLATE_OUTPUT_BYTES = 1 * MiB     # what one template may expand to
+
+# NFD NodeFeature documents (--host).
+NFD_GPU_COUNT = 1024                # local.feature gpu.<vendor>.count: one GPU object each

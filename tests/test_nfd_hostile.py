@@ -213,3 +213,13 @@ def test_kernel_config_gz_is_read_within_bounds(tmp_path):
     assert os.path.getsize(os.path.join(bomb, "proc", "config.gz")) < 1 << 20
     f = from_host(compat.detect(sysroot=bomb), Root(bomb))
     assert "kernel.config" not in f.attributes
+
+
+@pytest.mark.parametrize("count", ["\u00b2", "99999999999", "-1", "1e9"])
+def test_gpu_count_in_local_features_is_bounded(tmp_path, count):
+    doc = {"attributes": {"local.feature": {"elements": {"hpc-compat.org/gpu.nvidia.count": count,
+                                                         "hpc-compat.org/cpu.target": "zen4"}}}}
+    f = tmp_path / "node.json"
+    f.write_text(json.dumps(doc))
+    proc = run_hostile("detect", "--host", str(f))
+    assert proc.returncode == 2 and "is not a GPU count" in proc.stderr

@@ -71,3 +71,29 @@ def test_random_patterns_raise_only_regexp_errors(pattern):
         go_compile(pattern).search("abc")
     except RegexpError:
         pass
+
+
+json_value = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=6),
+                          lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids,
+                                                                                     max_size=3), max_leaves=12)
+element_sets = st.dictionaries(st.sampled_from(["cpu.cpuid", "cpu.model", "kernel.version", "local.feature",
+                                                "pci.device", "kernel.loadedmodule"]) | st.text(max_size=5),
+                               st.fixed_dictionaries({"elements": json_value | st.dictionaries(
+                                   st.text(max_size=5), json_value, max_size=3) | st.lists(
+                                   st.fixed_dictionaries({"attributes": json_value | st.dictionaries(
+                                       st.sampled_from(["vendor", "class", "x"]), json_value, max_size=3)}),
+                                   max_size=3)}) | json_value, max_size=3)
+node_feature = st.fixed_dictionaries({}, optional={"kind": st.just("NodeFeature") | json_value,
+                                                   "flags": element_sets, "attributes": element_sets,
+                                                   "instances": element_sets, "spec": json_value})
+
+
+@BUDGET
+@given(node_feature)
+def test_random_nodefeature_documents_raise_only_bad_input(doc):
+    from compat.errors import BadInput
+    from compat.nfd.features import from_export, to_host
+    try:
+        to_host(from_export(doc), "random")
+    except BadInput:
+        pass

@@ -235,6 +235,16 @@ def from_export(data: Mapping) -> Features:
     return Features(flags=flags, attributes=attrs, instances=inst)
 
 
+def _gpu_count(text: str, vendor: str) -> int:
+    from compat import limits
+    from compat.errors import BadInput, printable
+
+    if not re.fullmatch(r"[0-9]{1,6}", text) or int(text) > limits.NFD_GPU_COUNT:
+        raise BadInput(f"NFD features: {LOCAL}gpu.{vendor}.count {printable(text, 40)} is not a GPU count "
+                       f"(0..{limits.NFD_GPU_COUNT})")
+    return int(text)
+
+
 def to_host(features: Features, origin: str) -> Host:
     """A compat profile from NFD features (what a scheduler resolving for a node has)."""
     local = dict(features.attributes.get("local.feature", {}))
@@ -272,9 +282,8 @@ def to_host(features: Features, origin: str) -> Host:
     gpus: List[GPU] = []
     pci = features.instances.get("pci.device", [])
     for vendor_name, vid in (("nvidia", "10de"), ("amd", "1002")):
-        count = get(f"gpu.{vendor_name}.count")
-        n = int(count) if count and count.isdigit() else sum(
-            1 for d in pci if d.get("vendor") == vid and d.get("class", "")[:2] in ("03", "12"))
+        n = _gpu_count(get(f"gpu.{vendor_name}.count"), vendor_name) if get(f"gpu.{vendor_name}.count") \
+            else sum(1 for d in pci if d.get("vendor") == vid and d.get("class", "")[:2] in ("03", "12"))
         for i in range(n):
             if vendor_name == "nvidia":
                 gpus.append(GPU("nvidia", i, cc=get("gpu.cc"), driver=get("gpu.driver"), cuda=get("gpu.cuda.version")))
