@@ -1,5 +1,6 @@
 """Property tests: random rules, expressions, templates and patterns never raise anything but
 the module's own error (RuleError / TemplateError / RegexpError), with a fixed budget."""
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from compat.nfd.expression import OPS
@@ -97,3 +98,31 @@ def test_random_nodefeature_documents_raise_only_bad_input(doc):
         to_host(from_export(doc), "random")
     except BadInput:
         pass
+
+
+label_value = st.text(max_size=12) | st.sampled_from(["[4.19, 5.16)", "(,5]", "AVX512F,", "GenuineIntel", "15B3.020D",
+                                                      "Infinity", "1e999"]) | st.integers() | st.floats() | \
+    st.none() | st.booleans() | st.lists(st.integers(), max_size=2)
+compat_set = st.dictionaries(st.sampled_from(["oci.cpu.vendor", "oci.cpu.features", "oci.kernel.versions",
+                                              "oci.os.glibc", "oci.os.openmpi", "oci.os.bogus", "oci.pci.devices",
+                                              "compatibility-score", "description", "x"]), label_value, max_size=4)
+
+
+@BUDGET
+@given(st.lists(compat_set | label_value, max_size=3) | label_value)
+def test_random_platform_compatibilities_give_a_verdict(sets):
+    from compat.host.profile import CPU, OS, Host
+    from compat.match.compatibilities import check
+    host = Host(os=OS(arch="amd64", kernel="5.14.0-427.el9.x86_64", glibc="2.34"),
+                cpu=CPU(vendor="GenuineIntel", features=("avx2", "avx512f")), gpus=(), fabrics=(), mpi=())
+    result = check({"compatibilities": sets}, host, FEATURES)
+    assert isinstance(result.ok, bool) and isinstance(result.reason, str)
+
+
+@pytest.mark.parametrize("score", [float("inf"), float("nan"), "9" * 5000, [1], None])
+def test_a_compatibility_score_that_is_no_integer_fails_its_candidate(score):
+    from compat.host.profile import CPU, OS, Host
+    from compat.match.compatibilities import check
+    host = Host(os=OS(arch="amd64"), cpu=CPU(vendor="GenuineIntel"), gpus=(), fabrics=(), mpi=())
+    result = check({"compatibilities": [{"oci.cpu.vendor": "GenuineIntel", "compatibility-score": score}]}, host)
+    assert not result.ok and "is not an integer" in result.reason
