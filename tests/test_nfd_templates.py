@@ -5,7 +5,7 @@ import pytest
 
 from compat import limits
 from compat.nfd.rules import Features, RuleError, evaluate_rule, evaluate_spec
-from compat.nfd.template import GoMap, TemplateError, expand_map, parse
+from compat.nfd.template import TemplateError, expand_map, parse
 
 # grouprule_test.go TestTemplating's features
 F = Features(

@@ -123,8 +123,9 @@ def check_expression(expr) -> Tuple[str, List[str], str]:
     if op in _ONE + _TWO:
         want = 1 if op in _ONE else 2
         if len(values) != want:
-            raise RuleError(f"invalid expression, 'value' field must contain exactly "
-                            f"{'one element' if want == 1 else 'two elements'} for Op {_short(op)} (have {_short(values)})")
+            count = "one element" if want == 1 else "two elements"
+            raise RuleError(f"invalid expression, 'value' field must contain exactly {count} for Op "
+                            f"{_short(op)} (have {_short(values)})")
         if vtype not in ("", "version"):
             raise RuleError(f"invalid expression, 'type' field only accepts 'version' value for Op {_short(op)} "
                             f"(have {_short(vtype)})")

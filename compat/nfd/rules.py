@@ -27,6 +27,7 @@ from compat.nfd.expression import (OPS, Features, RuleError, check_expression, e
 
 BACKREF = "rule.matched"
 
+
 class Row(NamedTuple):
     """One expression's status: the rows ``nfd compat validate-node`` prints."""
 
@@ -51,8 +52,6 @@ class Row(NamedTuple):
         val = f" {e.get('value')}" if e.get("value") else ""
         typ = f" ({e['type']})" if e.get("type") else ""
         return f"{what} {e.get('op', '') or 'any'}{val}{typ}"
-
-
 
 
 class _Matcher(NamedTuple):
