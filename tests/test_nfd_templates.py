@@ -224,3 +224,19 @@ def test_vars_of_a_failing_rule_are_not_kept_but_rule_matched_exists():
                                                   "matchExpressions": {"x": {"op": "DoesNotExist"}}}]}]}]}
     res = evaluate_spec(spec, FAKE)[0]
     assert [r.ok for r in res.rules] == [False, True]
+
+
+@pytest.mark.parametrize("template,expected", [
+    ('k={{ "a}}b" }}', {"k": "a}}b"}),                       # a string may hold the delimiter
+    ('k={{ "\\x41\\u00e9\\101" }}', {"k": "A\u00e9A"}),      # Go's escapes
+    ("k={{ `r}}a\\w` }}", {"k": "r}}a\\w"}),
+])
+def test_string_constants_as_go_reads_them(template, expected):
+    assert expand_map(parse(template), {}) == expected
+
+
+@pytest.mark.parametrize("template", ['k={{ "\\q" }}', 'k={{ "\\x4" }}', 'k={{ "open }}'])
+def test_malformed_string_constants_are_errors(template, recwarn):
+    with pytest.raises(TemplateError):
+        parse(template)
+    assert not recwarn.list                 # nothing printed by Python's own string parser

@@ -70,14 +70,56 @@ def _lex_action(text: str) -> List[Tok]:
     return toks
 
 
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
+            '"': '"'}
+_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+
+
 def _go_string(tok: str) -> str:
+    """Go's strconv.Unquote of a "..." or `...` constant."""
     if tok.startswith("`"):
         return tok[1:-1]
-    try:
-        import ast
-        return ast.literal_eval(tok)
-    except (SyntaxError, ValueError):
-        raise TemplateError(f"malformed string constant {tok}") from None
+    body, out, i = tok[1:-1], [], 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        e = body[i + 1:i + 2]
+        if e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            i += 2
+        elif e in _HEX_ESCAPES:
+            digits = body[i + 2:i + 2 + _HEX_ESCAPES[e]]
+            if len(digits) != _HEX_ESCAPES[e] or not all(d in "0123456789abcdefABCDEF" for d in digits) \
+                    or int(digits, 16) > 0x10FFFF:
+                raise TemplateError(f"malformed string constant {tok}")
+            out.append(chr(int(digits, 16)))
+            i += 2 + len(digits)
+        elif e in "01234567" and e and len(body[i + 1:i + 4]) == 3 and all(d in "01234567" for d in body[i + 1:i + 4]):
+            out.append(chr(int(body[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            raise TemplateError(f"malformed string constant {tok}")
+    return "".join(out)
+
+
+def _action_end(src: str, pos: int) -> int:
+    """Where the action starting at ``pos`` closes: the first ``}}`` outside a quoted string."""
+    i = pos
+    while i < len(src):
+        c = src[i]
+        if src.startswith("}}", i):
+            return i
+        if c in "\"`'":
+            j = i + 1
+            while j < len(src) and src[j] != c:
+                j += 2 if src[j] == "\\" and c != "`" else 1
+            i = j + 1
+            continue
+        i += 1
+    return -1
 
 
 def _segments(src: str) -> List[Tuple[str, str]]:
@@ -111,7 +153,7 @@ def _segments(src: str) -> List[Tuple[str, str]]:
             if trim:
                 pos = _skip_space(src, pos)
             continue
-        end = src.find("}}", body_start)
+        end = _action_end(src, body_start)
         if end < 0:
             raise TemplateError("unclosed action")
         body = src[body_start:end]
