@@ -107,3 +107,19 @@ def test_without_the_re2_binding_a_regexp_rule_is_an_error(monkeypatch):
             evaluate_expression(regexp("^never-compiled-before$"), True, "x")
     finally:
         go_compile.cache_clear()
+
+
+def test_re2_is_imported_only_when_a_rule_uses_in_regexp():
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from compat.nfd.rules import Features, evaluate_rule\n"
+            "f = Features(flags={'cpu.cpuid': {'AVX2'}}, attributes={}, instances={})\n"
+            "t = lambda op: {'matchFeatures': [{'feature': 'cpu.cpuid', 'matchName': op}]}\n"
+            "evaluate_rule(t({'op': 'In', 'value': ['AVX2']}), f)\n"
+            "print('re2' in sys.modules)\n"
+            "evaluate_rule(t({'op': 'InRegexp', 'value': ['^AVX']}), f)\n"
+            "print('re2' in sys.modules)\n")
+    from conftest import REPO
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.split() == ["False", "True"]
