@@ -207,3 +207,19 @@ def test_validate_node_rows(name, terms, ok, rows):
     got = [(d["feature"], d["name"], d["expression"]["op"], d["expression"].get("value", []), d["isMatch"])
            for d in r.to_dict()["matchedExpressions"]]
     assert got == rows
+
+
+@pytest.mark.parametrize("spec", [
+    {"version": "v1beta1", "compatibilities": []},
+    {"compatibilities": []},
+    {"version": "v1alpha1", "compatibilities": {"rules": []}},
+    {"version": "v1alpha1", "compatibilities": [{"rules": [{"matchFeatures": [
+        {"feature": "fake.flag", "matchExpressions": {"flag_1": ["Exists"]}}]}]}]},   # old shorthand: not NFD's API
+    {"version": "v1alpha1", "compatibilities": [{"weight": "5", "rules": []}]},
+    {"version": "v1alpha1", "compatibilities": [{"rules": [{"vars": {"a": 1}}]}]},
+    {"version": "v1alpha1", "compatibilities": [{"rules": [{"matchFeatures": [
+        {"feature": "fake.attribute", "matchExpressions": {"attr_3": {"op": "Gt", "value": [5]}}}]}]}]},
+])
+def test_malformed_specs_are_errors(spec):
+    with pytest.raises(RuleError):
+        evaluate_spec(spec, FAKE)
