@@ -50,3 +50,9 @@ COPY_BLOB_BYTES = 1 << 30           # a layer copied by annotate (read whole, at
 INFER_FILE_BYTES = 1 << 30          # an ELF file read from a layer (larger ones are reported, skipped)
 INFER_MEMORY_BYTES = 8 * MiB        # an ELF member held in memory; a larger one is spooled to a temporary file
 INFER_SCAN_BYTES = 256 * MiB        # a whole-file string search (version strings of libc, MPI, libcudart)
+
+# NFD rule templates (varsTemplate) and regular expressions.
+TEMPLATE_BYTES = 64 * 1024          # NFD's own MaxTemplateSize: it refuses larger templates
+TEMPLATE_DEPTH = 100                # nested actions/parentheses (deeper is no honest rule)
+TEMPLATE_STEPS = 200_000            # nodes executed: nested ranges cannot multiply without end
+TEMPLATE_OUTPUT_BYTES = 1 * MiB     # what one template may expand to

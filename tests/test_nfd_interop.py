@@ -317,3 +317,47 @@ def test_nfd_export_without_local_features_still_works(tmp_path):
     demo = "oci:" + os.path.join(FIXTURES, "demo")
     proc = run_compat("select", demo, "--host", str(f), "--explain", check=0)
     assert "x86-64-v3 build" in proc.stdout.split("SELECTED", 1)[1].splitlines()[0]
+
+
+TEMPLATED = """version: v1alpha1
+compatibilities:
+- tag: probe
+  weight: 1
+  rules:
+  - name: avx levels
+    varsTemplate: |
+      {{ range .cpu.cpuid }}level-{{ .Name | lower }}=true
+      {{ end }}
+    matchFeatures:
+    - feature: cpu.cpuid
+      matchName: {op: InRegexp, value: ["^(?i)x86_64_v[34]$"]}
+- tag: avx512
+  weight: 50
+  rules:
+  - name: uses the probe's vars
+    matchFeatures:
+    - feature: rule.matched
+      matchExpressions:
+        level-x86_64_v4: {op: IsTrue}
+"""
+
+
+def test_templates_regexps_and_backreferences_in_a_select(tmp_path):
+    """An artifact whose second set reads the vars the first set's varsTemplate made, with a
+    Go-only regexp (flags after ^): the v4 laptop holds the weight-50 set."""
+    out = str(tmp_path / "tmpl")
+    build(out, variants=[("generic", {"os": "linux", "architecture": "amd64"}, {}),
+                         ("nfd", {"os": "linux", "architecture": "amd64"}, {})], attestation=False)
+    top = json.load(open(os.path.join(out, "index.json")))["manifests"][0]
+    index = json.load(open(os.path.join(out, "blobs", "sha256", top["digest"][7:])))
+    attach_in_layout(out, index["manifests"][1], TEMPLATED, "2026-01-01T00:00:00Z")
+    laptop = compat.detect(sysroot=LAPTOP)
+    sel = compat.select("oci:" + out, host=laptop)
+    assert sel.digest == index["manifests"][1]["digest"]
+    assert "set 2 (avx512) holds" in sel.chosen.reason and sel.chosen.key[5] == 50
+    bad = TEMPLATED.replace("=true", "")          # lines without '=': the candidate is an error
+    attach_in_layout(out, index["manifests"][1], bad, "2026-02-01T00:00:00Z")
+    sel = compat.resolve("oci:" + out, host=laptop)
+    cand = [c for c in sel.candidates if c.digest == index["manifests"][1]["digest"]][0]
+    assert cand.verdict == "error" and "varsTemplate" in cand.reason
+    assert sel.ranking.best.digest == index["manifests"][0]["digest"]

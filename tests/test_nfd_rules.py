@@ -177,3 +177,49 @@ def test_flag_and_attribute_union_and_does_not_exist():
         "AVX2": {"op": "DoesNotExist"}}}]}, f).ok
     assert evaluate_rule({"matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {
         "AMXTILE": {"op": "DoesNotExist"}}}]}, f).ok
+
+
+# node-validator_test.go: the rows (feature, name, op, value, isMatch) each case expects, in order
+VALIDATOR_ROWS = [
+    ("fake_8", [{"feature": "fake.flag", "matchExpressions": {"flag_unknown": {"op": "Exists"}}},
+                {"feature": "fake.attribute", "matchExpressions": {"attr_1": In("true")}},
+                {"feature": "fake.instance", "matchExpressions": {"name": In("instance_1"), "attr_1": In("true")}},
+                {"feature": "fake.instance", "matchExpressions": {"name": In("instance_2"), "attr_1": In("false")}}],
+     False, [("fake.attribute", "attr_1", "In", ["true"], True), ("fake.flag", "flag_unknown", "Exists", [], False),
+             ("fake.instance", "attr_1", "In", ["false"], False), ("fake.instance", "attr_1", "In", ["true"], True),
+             ("fake.instance", "name", "In", ["instance_1"], True),
+             ("fake.instance", "name", "In", ["instance_2"], True)]),
+    ("fake_9", [{"feature": "fake.flag", "matchName": {"op": "InRegexp", "value": ["^flag"]}},
+                {"feature": "fake.attribute", "matchExpressions": {"attr_1": In("true")}},
+                {"feature": "fake.instance", "matchExpressions": {"name": In("instance_1")}}],
+     True, [("fake.attribute", "attr_1", "In", ["true"], True), ("fake.flag", "", "InRegexp", ["^flag"], True),
+            ("fake.instance", "name", "In", ["instance_1"], True)]),
+    ("fake_2", [{"feature": "fake.flag", "matchExpressions": {"flag_unknown": {"op": "Exists"}}},
+                {"feature": "fake.attribute", "matchExpressions": {"attr_1": In("true")}}],
+     False, [("fake.attribute", "attr_1", "In", ["true"], True), ("fake.flag", "flag_unknown", "Exists", [], False)]),
+]
+
+
+@pytest.mark.parametrize("name,terms,ok,rows", VALIDATOR_ROWS, ids=[v[0] for v in VALIDATOR_ROWS])
+def test_validate_node_rows(name, terms, ok, rows):
+    r = rule(name=name, matchFeatures=terms)
+    assert r.ok is ok
+    got = [(d["feature"], d["name"], d["expression"]["op"], d["expression"].get("value", []), d["isMatch"])
+           for d in r.to_dict()["matchedExpressions"]]
+    assert got == rows
+
+
+@pytest.mark.parametrize("spec", [
+    {"version": "v1beta1", "compatibilities": []},
+    {"compatibilities": []},
+    {"version": "v1alpha1", "compatibilities": {"rules": []}},
+    {"version": "v1alpha1", "compatibilities": [{"rules": [{"matchFeatures": [
+        {"feature": "fake.flag", "matchExpressions": {"flag_1": ["Exists"]}}]}]}]},   # old shorthand: not NFD's API
+    {"version": "v1alpha1", "compatibilities": [{"weight": "5", "rules": []}]},
+    {"version": "v1alpha1", "compatibilities": [{"rules": [{"vars": {"a": 1}}]}]},
+    {"version": "v1alpha1", "compatibilities": [{"rules": [{"matchFeatures": [
+        {"feature": "fake.attribute", "matchExpressions": {"attr_3": {"op": "Gt", "value": [5]}}}]}]}]},
+])
+def test_malformed_specs_are_errors(spec):
+    with pytest.raises(RuleError):
+        evaluate_spec(spec, FAKE)

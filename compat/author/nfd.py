@@ -11,6 +11,7 @@ import json
 import re
 from typing import Dict, List, Mapping, Tuple
 
+from compat.nfd.cpuid import cpuid_name
 from compat.vocab import annotations as A
 
 ARTIFACT_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
@@ -21,12 +22,6 @@ CREATED = "org.opencontainers.image.created"
 #: on compat's artifacts: the spec layer's digest, so that a re-run attaches nothing new
 SPEC_DIGEST = "org.hpc-compat.nfd.spec-digest"
 
-#: archspec/Linux flag spelling -> NFD cpu.cpuid (klauspost/cpuid) spelling, where they differ
-_CPUID = {"fma": "FMA3", "pni": "SSE3", "sse4_1": "SSE4", "sse4_2": "SSE42", "lm": "X86_64",
-          "abm": "LZCNT", "bmi1": "BMI1", "avx512_bf16": "AVX512BF16", "avx512_fp16": "AVX512FP16",
-          "avx512_vnni": "AVX512VNNI", "avx512_vbmi2": "AVX512VBMI2", "avx512_bitalg": "AVX512BITALG",
-          "avx512_vpopcntdq": "AVX512VPOPCNTDQ", "amx_tile": "AMXTILE", "amx_bf16": "AMXBF16",
-          "amx_int8": "AMXINT8", "sha_ni": "SHA", "vaes": "VAES", "vpclmulqdq": "VPCLMULQDQ"}
 _VENDOR = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "ARM": "ARM", "Fujitsu": "Fujitsu",
            "Ampere": "Ampere", "Nvidia": "NVIDIA", "IBM": "IBM"}
 #: fabric -> NFD rule terms (alternatives are combined with matchAny)
@@ -47,21 +42,44 @@ NO_EQUIVALENT = ("gpu.cuda.version", "gpu.cuda.arch", "gpu.amd.arch", "gpu.rocm.
                  "fabric.providers", "libc.glibc")
 
 
-def cpuid_name(feature: str) -> str:
-    return _CPUID.get(feature, feature.replace("_", "").upper())
+_KERNEL_PARTS = ("major", "minor", "revision")
+_STRICT = {">=": "Gt", ">": "Gt", "<=": "Lt", "<": "Lt"}
 
 
-def _kernel_terms(spec: str) -> Tuple[List[dict], List[str]]:
-    terms, skipped = [], []
+def _kernel_alternatives(op: str, parts: List[str]) -> List[Dict[str, dict]]:
+    """``kernel.version`` expressions (one mapping per alternative) for ``op parts``, compared
+    field by field with integers: NFD's ``full`` is no semantic version on most distributions
+    (``4.18.0-513.el8.x86_64`` is refused by Masterminds semver), its major/minor/revision are
+    plain numbers."""
+    names = _KERNEL_PARTS[:len(parts)]
+    if op == "==":
+        return [{n: {"op": "In", "value": [p]} for n, p in zip(names, parts)}]
+    alts = []
+    for i, (name, part) in enumerate(zip(names, parts)):
+        last = i == len(parts) - 1
+        cmp = {">=": "Ge", "<=": "Le"}.get(op, _STRICT[op]) if last else _STRICT[op]
+        alt = {n: {"op": "In", "value": [p]} for n, p in zip(names[:i], parts[:i])}
+        alt[name] = {"op": cmp, "value": [part]}
+        alts.append(alt)
+    return alts
+
+
+def _kernel_rules(spec: str) -> Tuple[List[dict], List[str]]:
+    rules, skipped = [], []
     for clause in spec.split(","):
-        m = re.fullmatch(r"\s*(>=|<=|>|<|==)\s*([0-9][0-9.]*)\s*", clause)
-        if not m or m.group(1) == "==" and "*" in clause:
+        m = re.fullmatch(r"\s*(>=|<=|>|<|==)\s*([0-9]+(?:\.[0-9]+){0,2})\s*", clause)
+        if not m:
             skipped.append(clause.strip())
             continue
-        op = {">=": "Ge", "<=": "Le", ">": "Gt", "<": "Lt", "==": "In"}[m.group(1)]
-        terms.append({"feature": "kernel.version",
-                      "matchExpressions": {"full": {"op": op, "value": [m.group(2)], "type": "version"}}})
-    return terms, skipped
+        alts = _kernel_alternatives(m.group(1), [str(int(p)) for p in m.group(2).split(".")])
+        terms = [[{"feature": "kernel.version", "matchExpressions": alt}] for alt in alts]
+        rule = {"name": f"compat kernel {m.group(1)}{m.group(2)}"}
+        if len(terms) == 1:
+            rule["matchFeatures"] = terms[0]
+        else:
+            rule["matchAny"] = [{"matchFeatures": t} for t in terms]
+        rules.append(rule)
+    return rules, skipped
 
 
 def rules_for(req: A.Requirements) -> Tuple[List[dict], List[str]]:
@@ -104,9 +122,8 @@ def rules_for(req: A.Requirements) -> Tuple[List[dict], List[str]]:
     if fabrics and "tcp" not in (req.get("fabric") or ()):
         rules.append({"name": "compat fabric", "matchAny": [{"matchFeatures": _FABRIC[f]} for f in fabrics]})
     if "os.kernel" in req:
-        terms, skipped = _kernel_terms(req.get("os.kernel"))
-        if terms:
-            rules.append({"name": "compat kernel", "matchFeatures": terms})
+        kernel_rules, skipped = _kernel_rules(req.get("os.kernel"))
+        rules += kernel_rules
         if skipped:
             left_out.append(f"os.kernel ({', '.join(skipped)})")
     return rules, left_out

@@ -16,6 +16,8 @@ def _nfd_results(sel, cand):
     if art is None:
         return None, None
     from compat.nfd.rules import RuleError, evaluate_spec
+    if art.error:
+        return art, art.error
     try:
         return art, evaluate_spec(art.spec, ctx.features, ctx.tags)
     except RuleError as exc:

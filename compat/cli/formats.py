@@ -58,5 +58,5 @@ def _where(ref) -> str:
 
 def _top_entries(ref) -> List[Mapping]:
     from compat.oci.layout import Layout
-    entries = Layout(ref.layout).index_json().get("manifests") or []
+    entries = Layout(ref.layout).entries()
     return [d for d in entries if isinstance(d, Mapping)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Mapping, Optional, Tuple
 
+from compat.errors import printable
 from compat.host.profile import Host
 from compat.match.check import Check, fail, ok
 from compat.vocab import values as V
@@ -50,7 +51,7 @@ def _label(key: str, value: str, host: Host, features) -> Tuple[Optional[bool], 
             return None, "unknown: cpu.features"
         from compat.vocab.data import load as load_data
         table = load_data("platform_features").get(host.os.arch or "", {})
-        from compat.author.nfd import cpuid_name
+        from compat.nfd.cpuid import cpuid_name
         have = set(host.cpu.features)
         have_cpuid = {cpuid_name(f) for f in have}
         missing = []
@@ -102,8 +103,8 @@ def check(desc_platform: Optional[Mapping], host: Host, features=None) -> Check:
             if key in SCORE_KEYS:
                 try:
                     score = int(value)
-                except (TypeError, ValueError):
-                    return fail("compatibilities", f"set {i + 1}: {key} {value!r} is not an integer")
+                except (TypeError, ValueError, OverflowError):
+                    return fail("compatibilities", f"set {i + 1}: {key} {printable(value, 40)} is not an integer")
                 continue
             if key in IGNORED:
                 continue

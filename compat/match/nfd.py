@@ -18,8 +18,10 @@ def check(digest: str, ctx: Optional[NfdContext]) -> Check:
     art = ctx.artifacts.get(digest) if ctx is not None else None
     if art is None:
         return ok("nfd", "", (0, 0))
-    from compat.nfd.rules import best, evaluate_spec
+    from compat.nfd.rules import RuleError, best, evaluate_spec
 
+    if art.error:
+        raise RuleError(art.error)                                  # the candidate's verdict: error
     results = evaluate_spec(art.spec, ctx.features, ctx.tags)      # RuleError propagates: an error
     chosen = best(results)
     where = f"NFD artifact {art.digest[7:19]}"

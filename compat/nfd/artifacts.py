@@ -5,14 +5,24 @@ Discovery: the referrers of the candidate's manifest (the referrers API, else th
 ``artifactType``; several artifacts -> the newest ``org.opencontainers.image.created``
 (missing or unparsable dates count as oldest; the ``oci.opencontainers.image.created`` typo of
 NFD's docs is read too). Only the first layer is read, as NFD does; JSON is valid YAML.
+
+Everything here is hostile input: the artifact manifest and its spec layer are capped by their
+descriptors' ``size`` (``limits.ARTIFACT_BYTES``) before they are fetched, the layer's real
+length is checked, digests go through :mod:`compat.oci.digest`, and the spec is parsed with
+:func:`compat.io.load_structured` (bounded depth and expanded size). A bad artifact becomes
+an :class:`Artifact` with ``error``: its candidate is excluded with that reason, the others
+are still ranked.
 """
 from __future__ import annotations
 
 import datetime
 from typing import Dict, Mapping, NamedTuple, Optional
 
-from compat.errors import BadInput
+from compat import limits
+from compat.errors import BadInput, printable
+from compat.io import load_structured
 from compat.nfd.rules import RuleError, check_spec
+from compat.oci.digest import check as check_digest, is_digest
 
 ARTIFACT_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
 CREATED_KEYS = ("org.opencontainers.image.created", "oci.opencontainers.image.created")
@@ -21,55 +31,97 @@ CREATED_KEYS = ("org.opencontainers.image.created", "oci.opencontainers.image.cr
 class Artifact(NamedTuple):
     digest: str
     created: str
-    spec: Mapping
+    spec: Optional[Mapping]
     subject: str
+    error: str = ""          # why the artifact cannot be used: its candidate is excluded with this reason
 
 
 def _created(desc: Mapping) -> datetime.datetime:
-    ann = desc.get("annotations") or {}
+    ann = desc.get("annotations")
+    ann = ann if isinstance(ann, Mapping) else {}
     for key in CREATED_KEYS:
         value = ann.get(key)
-        if value:
+        if isinstance(value, str) and value:
             try:
-                return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                stamp = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 break
-    return datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+            return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)
+    return _OLDEST
+
+
+_OLDEST = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
 
 
 def newest(descriptors) -> Optional[Mapping]:
-    cands = [d for d in descriptors if (d.get("artifactType") or "") == ARTIFACT_TYPE]
+    """The newest NFD artifact among referrer descriptors (entries that are not objects are
+    not artifacts)."""
+    cands = [d for d in descriptors or () if isinstance(d, Mapping) and d.get("artifactType") == ARTIFACT_TYPE]
     if not cands:
         return None
-    stamped = []
-    for d in cands:
-        c = _created(d)
-        if c.tzinfo is None:
-            c = c.replace(tzinfo=datetime.timezone.utc)
-        stamped.append((c, d))
-    return max(stamped, key=lambda cd: cd[0])[1]     # max keeps the first of equal dates
+    return max(cands, key=_created)     # max keeps the first of equal dates
 
 
-def fetch(source, subject_digest: str) -> Optional[Artifact]:
-    """The newest NFD artifact of ``subject_digest``, or None. Bad artifacts are bad input."""
-    desc = newest(source.referrers(subject_digest, ARTIFACT_TYPE))
-    if desc is None:
-        return None
-    where = f"NFD artifact {desc['digest'][:19]} of {subject_digest[:19]}"
-    doc = source.fetch(desc["digest"], desc.get("mediaType"))
-    layers = doc.get("layers") or []
-    if not layers or not isinstance(layers[0], Mapping) or "digest" not in layers[0]:
+def _size(desc: Mapping, what: str) -> int:
+    """The descriptor's size, checked against ARTIFACT_BYTES before anything is fetched."""
+    size = desc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BadInput(f"{what}: descriptor size {printable(size, 40)} is not a byte count")
+    if size > limits.ARTIFACT_BYTES:
+        raise BadInput(f"{what}: {size} bytes, more than the {limits.ARTIFACT_BYTES} an NFD artifact may have")
+    return size
+
+
+def _annotations(desc: Mapping, what: str) -> Mapping[str, str]:
+    ann = desc.get("annotations")
+    if ann is None:
+        return {}
+    if not isinstance(ann, Mapping) or not all(isinstance(v, str) for v in ann.values()):
+        raise BadInput(f"{what}: annotations must map names to strings (got {printable(ann, 80)})")
+    return ann
+
+
+def _spec_layer(source, doc, where: str) -> Mapping:
+    layers = doc.get("layers") if isinstance(doc, Mapping) else None
+    if not isinstance(layers, list) or not layers or not isinstance(layers[0], Mapping):
         raise BadInput(f"{where}: no spec layer")
-    data = source.blob(layers[0]["digest"])
-    from compat.author.variants import parse_text
-    spec = parse_text(data.decode("utf-8", "replace"), where)
+    layer = layers[0]
+    digest = check_digest(layer.get("digest"), f"{where}: spec layer")
+    size = _size(layer, f"{where}: spec layer")
+    data = source.blob(digest)
+    if len(data) > limits.ARTIFACT_BYTES or len(data) != size:
+        raise BadInput(f"{where}: spec layer is {len(data)} bytes, its descriptor says {size}")
+    spec = load_structured(data, f"{where}: spec")
     try:
         check_spec(spec)
     except RuleError as exc:
         raise BadInput(f"{where}: {exc}") from None
-    created = next(((desc.get("annotations") or {}).get(k) for k in CREATED_KEYS
-                    if (desc.get("annotations") or {}).get(k)), "")
-    return Artifact(desc["digest"], created, spec, subject_digest)
+    return spec
+
+
+def _fetch(source, subject_digest: str, desc: Mapping) -> Artifact:
+    digest = check_digest(desc.get("digest"), f"NFD artifact of {subject_digest[:19]}")
+    where = f"NFD artifact {digest[:19]} of {subject_digest[:19]}"
+    _size(desc, where)
+    ann = _annotations(desc, where)
+    doc = source.fetch(digest, desc.get("mediaType") if isinstance(desc.get("mediaType"), str) else None)
+    spec = _spec_layer(source, doc, where)
+    created = next((ann[k] for k in CREATED_KEYS if ann.get(k)), "")
+    return Artifact(digest, created, spec, subject_digest)
+
+
+def fetch(source, subject_digest: str) -> Optional[Artifact]:
+    """The newest NFD artifact of ``subject_digest``, or None. An artifact compat cannot use
+    (hostile, oversized, malformed, missing its layer) comes back with ``error`` set: it
+    excludes its candidate only, with that reason."""
+    desc = newest(source.referrers(subject_digest, ARTIFACT_TYPE))   # a registry failure fails the select
+    if desc is None:
+        return None
+    try:
+        return _fetch(source, subject_digest, desc)
+    except BadInput as exc:
+        digest = desc.get("digest") if is_digest(desc.get("digest")) else ""
+        return Artifact(digest, "", None, subject_digest, error=str(exc))
 
 
 def discover(source, index_digest: str, candidates, want_all: bool) -> Dict[str, Artifact]:

@@ -17,6 +17,7 @@ import re
 from typing import Dict, List, Mapping, Optional, Set
 
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
+from compat.nfd.cpuid import cpuid_name, linux_flag
 from compat.nfd.rules import Features
 
 LOCAL = "hpc-compat.org/"
@@ -26,13 +27,23 @@ _VENDOR_BACK = {v: k for k, v in _VENDOR.items()}
 
 
 def cpuid_flags(cpu: CPU) -> Set[str]:
-    from compat.author.nfd import cpuid_name
-
     flags = {cpuid_name(f) for f in (cpu.features or ())}
     if cpu.family == "x86_64" and cpu.x86_64_level:
         level = min(cpu.x86_64_level, cpu.glibc_level or cpu.x86_64_level)
         flags |= {f"X86_64_V{n}" for n in range(1, level + 1)}
     return flags
+
+
+def kernel_version(release: str) -> Dict[str, str]:
+    """NFD's kernel source (``source/kernel/version.go``): the label-safe release as ``full``,
+    and its numbers when it has the form major[.minor[.revision]][-...] (missing parts are
+    empty strings, as Go's FindStringSubmatch gives them)."""
+    full = re.sub(r"[^-A-Za-z0-9_.]", "_", release).strip("-_.")
+    out = {"full": full}
+    m = re.fullmatch(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?(-.*)?", full, re.ASCII | re.DOTALL)
+    if m:
+        out.update(major=m.group(1), minor=m.group(2) or "", revision=m.group(3) or "")
+    return out
 
 
 def local_facts(host: Host) -> Dict[str, str]:
@@ -108,7 +119,8 @@ def _pci_instances(root) -> List[Dict[str, str]]:
 def _kernel_config(root, release: Optional[str]) -> Dict[str, str]:
     text = root.read_gzip("/proc/config.gz")     # regular file, bounded, corrupt = None
     if text is None and release:
-        text = root.read(f"/boot/config-{release}", limit=8 << 20)
+        from compat import limits
+        text = root.read(f"/boot/config-{release}", limit=limits.SYSROOT_FILE_BYTES)
     out = {}
     for line in (text or "").splitlines():
         m = re.match(r"CONFIG_(\w+)=(.*)$", line)
@@ -125,10 +137,7 @@ def from_host(host: Host, root=None) -> Features:
     if host.cpu.vendor:
         model["vendor_id"] = _VENDOR.get(host.cpu.vendor, host.cpu.vendor)
     if host.os.kernel:
-        m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", host.os.kernel)
-        attrs["kernel.version"] = {"full": host.os.kernel}
-        if m:
-            attrs["kernel.version"].update(major=m.group(1), minor=m.group(2), revision=m.group(3) or "0")
+        attrs["kernel.version"] = kernel_version(host.os.kernel)
     osr = {}
     if host.os.distro:
         osr["ID"] = host.os.distro
@@ -186,33 +195,41 @@ def from_export(data: Mapping) -> Features:
     """``nfd export features`` output, or a NodeFeature object (``spec.features``)."""
     from compat.errors import BadInput
 
-    if data.get("kind") == "NodeFeature" or "spec" in data:
-        data = (data.get("spec") or {}).get("features") or {}
     flags, attrs, inst = {}, {}, {}
     try:
+        if data.get("kind") == "NodeFeature" or "spec" in data:
+            data = (data.get("spec") or {}).get("features") or {}
         for name, f in (data.get("flags") or {}).items():
-            flags[name.lower()] = set((f or {}).get("elements") or {})
+            flags[str(name).lower()] = {str(k) for k in ((f or {}).get("elements") or {}).keys()}
         for name, f in (data.get("attributes") or {}).items():
-            attrs[name.lower()] = {str(k): str(v) for k, v in ((f or {}).get("elements") or {}).items()}
+            attrs[str(name).lower()] = {str(k): str(v) for k, v in ((f or {}).get("elements") or {}).items()}
         for name, f in (data.get("instances") or {}).items():
-            inst[name.lower()] = [{str(k): str(v) for k, v in ((e or {}).get("attributes") or {}).items()}
-                                  for e in ((f or {}).get("elements") or [])]
+            inst[str(name).lower()] = [{str(k): str(v) for k, v in ((e or {}).get("attributes") or {}).items()}
+                                       for e in ((f or {}).get("elements") or [])]
     except (AttributeError, TypeError) as exc:
         raise BadInput(f"NFD features: unexpected shape ({exc})") from None
     return Features(flags=flags, attributes=attrs, instances=inst)
 
 
+def _gpu_count(text: str, vendor: str) -> int:
+    """The one GPU-count rule (``vocab.values.gpu_count``: 0..HOST_GPUS), as bad input."""
+    from compat.errors import BadInput, ValueProblem
+    from compat.vocab.values import gpu_count
+
+    try:
+        return gpu_count(text, f"NFD features: {LOCAL}gpu.{vendor}.count")
+    except ValueProblem as exc:
+        raise BadInput(str(exc)) from None
+
+
 def to_host(features: Features, origin: str) -> Host:
     """A compat profile from NFD features (what a scheduler resolving for a node has)."""
-    from compat.author.nfd import _CPUID
-
     local = dict(features.attributes.get("local.feature", {}))
     local.update(features.attributes.get("local.label", {}))
     get = lambda k: local.get(LOCAL + k)  # noqa: E731
-    back = {v: k for k, v in _CPUID.items()}
     cpuid = features.flags.get("cpu.cpuid", set())
     levels = [int(f[-1]) for f in cpuid if re.fullmatch(r"X86_64_V\d", f)]
-    linux_flags = tuple(sorted(back.get(f, f.lower()) for f in cpuid if not f.startswith("X86_64_V")))
+    linux_flags = tuple(sorted(linux_flag(f) for f in cpuid if not f.startswith("X86_64_V")))
     model = features.attributes.get("cpu.model", {})
     vendor = _VENDOR_BACK.get(model.get("vendor_id", ""), model.get("vendor_id") or None)
     arch = get("os.arch") or ("amd64" if levels else ("arm64" if "ASIMD" in cpuid else None))
@@ -242,9 +259,8 @@ def to_host(features: Features, origin: str) -> Host:
     gpus: List[GPU] = []
     pci = features.instances.get("pci.device", [])
     for vendor_name, vid in (("nvidia", "10de"), ("amd", "1002")):
-        count = get(f"gpu.{vendor_name}.count")
-        n = int(count) if count and count.isdigit() else sum(
-            1 for d in pci if d.get("vendor") == vid and d.get("class", "")[:2] in ("03", "12"))
+        n = _gpu_count(get(f"gpu.{vendor_name}.count"), vendor_name) if get(f"gpu.{vendor_name}.count") \
+            else sum(1 for d in pci if d.get("vendor") == vid and d.get("class", "")[:2] in ("03", "12"))
         for i in range(n):
             if vendor_name == "nvidia":
                 gpus.append(GPU("nvidia", i, cc=get("gpu.cc"), driver=get("gpu.driver"), cuda=get("gpu.cuda.version")))
@@ -277,15 +293,11 @@ def to_host(features: Features, origin: str) -> Host:
 def load_host_file(path: str, assume=None):
     """``--host FILE``: a compat profile (JSON) or an NFD NodeFeature / ``nfd export
     features`` document (YAML or JSON) -> (host, features or None)."""
+    from compat import limits
     from compat.errors import BadInput, ValueProblem
+    from compat.io import load_structured, read_file
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise BadInput(f"--host {path}: {exc.strerror}") from None
-    from compat.author.variants import parse_text
-    data = parse_text(text, f"--host {path}")
+    data = load_structured(read_file(path, limits.HOST_FILE_BYTES, f"--host {path}"), f"--host {path}")
     if not is_nfd_document(data):
         import compat.host as host_mod
         return host_mod.load(path, assume=assume), None

@@ -63,8 +63,14 @@ class Layout:
     def index_json(self) -> Dict:
         what = f"{self.where}/index.json"
         data = read_file(self._inside(os.path.join(self.path, "index.json"), what), limits.MANIFEST_BYTES, what)
-        _, doc = manifest.parse(data, f"{self.where}/index.json", media.OCI_INDEX, descriptors=True)
+        _, doc = manifest.parse(data, f"{self.where}/index.json", media.OCI_INDEX)
         return doc
+
+    def entries(self) -> list:
+        """The well-formed descriptors of ``index.json`` (its tags and attached artifacts); a
+        malformed one names nothing to read, and is reported where the index is selected from
+        or validated."""
+        return [d for d in self.index_json()["manifests"] if not manifest.descriptor_problems(d)]
 
     def resolve(self, ref: Reference) -> Tuple[str, str, Dict]:
         """(digest, media type, document) the reference names."""
@@ -72,8 +78,7 @@ class Layout:
             data = self.blob(ref.digest)
             mt, doc = manifest.parse(data, f"oci:{self.path}@{ref.digest}")
             return ref.digest, mt, doc
-        top = self.index_json()
-        entries = top["manifests"]
+        entries = self.entries()
         if ref.tag:
             hits = [d for d in entries if (d.get("annotations") or {}).get(REF_NAME) == ref.tag]
             if not hits:
@@ -92,7 +97,9 @@ class Layout:
     def referrers(self, digest: str, artifact_type: Optional[str] = None) -> list:
         """index.json entries whose manifest names ``digest`` as its subject (as oras writes them)."""
         out = []
-        for d in self.index_json().get("manifests", []):
+        for d in self.index_json()["manifests"]:
+            if not isinstance(d, dict) or not D.is_digest(d.get("digest")):
+                continue                   # names nothing to read; anything else is the reader's to judge
             if artifact_type and d.get("artifactType") != artifact_type:
                 continue
             try:

@@ -5,7 +5,7 @@ from typing import Dict, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput
-from compat.oci import manifest, media
+from compat.oci import digest as D, manifest, media
 from compat.oci.cache import ManifestCache
 from compat.oci.reference import Reference
 
@@ -97,10 +97,12 @@ class Source:
         return data
 
     def referrers(self, digest: str, artifact_type: Optional[str] = None) -> list:
-        """Well-formed referrer descriptors only (a malformed entry names nothing to fetch)."""
+        """Referrer descriptors that name something to fetch (an object with a well-formed
+        digest); their other fields are for the reader to judge (an NFD artifact with a
+        malformed descriptor excludes its candidate, with the reason)."""
         found = self.layout.referrers(digest, artifact_type) if self.layout is not None \
             else self.registry.referrers(digest, artifact_type)
-        return [d for d in found if not manifest.descriptor_problems(d)]
+        return [d for d in found if isinstance(d, dict) and D.is_digest(d.get("digest"))]
 
     def platform_of(self, doc: Dict) -> Optional[Dict]:
         """The platform an image manifest's config declares (os, architecture, variant)."""

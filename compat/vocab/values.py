@@ -12,7 +12,7 @@ from compat.errors import BadInput, ValueProblem
 from compat.vocab.data import load as load_data
 
 _VENDOR_NAME = re.compile(r"[A-Za-z][\w-]*")
-_GPU_COUNT = re.compile(r"\d{1,3}")
+_GPU_COUNT = re.compile(r"[0-9]{1,3}")
 _MAJOR_MINOR = re.compile(r"\s*(\d+)(?:\.(\d+))?(?:\.\d+)*\s*")
 _NUMBER = re.compile(r"\d+")
 _COMPUTE_CAPABILITY = re.compile(r"\s*(\d+)\.(\d+)\s*")
