@@ -25,3 +25,6 @@ DOC_NODES = 200_000                 # scalars + collections, YAML aliases counte
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one
 CANDIDATES = 10_000                 # descriptors considered, after de-duplication by digest
+
+# Proxies.
+PROXY_ANSWER_BYTES = 64 * 1024      # a proxy's answer to CONNECT (status line and headers; a few hundred bytes)

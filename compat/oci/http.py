@@ -35,6 +35,7 @@ class Connection:
         self.ssl_context = ssl_context
         self._sock = None
         self._file = None
+        self.proxy = None           # the proxy of the open socket (compat.oci.proxy), or None
 
     def close(self) -> None:
         for obj in (self._file, self._sock):
@@ -46,7 +47,12 @@ class Connection:
         self._sock = self._file = None
 
     def _open(self):
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        from compat.oci import proxy
+        self.proxy = proxy.route(self.host, self.port, self.https)
+        if self.proxy is not None:          # a tunnel for https, the proxy itself for http
+            sock = proxy.open_socket(self.proxy, self.host, self.port, self.https, self.timeout)
+        else:
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         if self.https:
             import ssl
 
@@ -68,7 +74,11 @@ class Connection:
                 self._open()
             try:
                 self._send(method, target, headers, body)
-                return self._read(method)
+                answer = self._read(method)
+                if self.proxy is not None and not self.https:
+                    from compat.oci import proxy
+                    proxy.check_answer(self.proxy, answer[0])
+                return answer
             except (ConnectionError, ProtocolError) as exc:
                 self.close()
                 if fresh or attempt or (isinstance(exc, ProtocolError) and not exc.args[0].startswith("closed")):
@@ -79,6 +89,9 @@ class Connection:
         raise ProtocolError("unreachable")
 
     def _send(self, method, target, headers, body):
+        if self.proxy is not None and not self.https:
+            from compat.oci import proxy
+            target, headers = proxy.forward(self.proxy, self.netloc, target, headers)
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.netloc}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         if body is not None:
