@@ -2,7 +2,7 @@
 (``squid -N``) with a generated configuration in a temporary folder: no disk cache, logs and
 pid file there, a ``hosts_file`` that gives made-up registry names (only the proxy resolves
 them) an address, optional basic auth (``basic_ncsa_auth`` + htpasswd) and an optional ACL
-that denies every request (403). Its access log records method, URI, status, user and
+that denies some names (403) or wants credentials for them (407). Its access log records method, URI, status, user and
 whether the request carried ``Authorization``. Also: a certificate for a registry name, and
 a TLS origin that records what reaches it through a tunnel."""
 from __future__ import annotations
@@ -19,7 +19,9 @@ import time
 
 SQUID = shutil.which("squid") or (os.path.exists("/usr/sbin/squid") and "/usr/sbin/squid") or None
 NCSA_AUTH = "/usr/lib/squid/basic_ncsa_auth"
-REGISTRY_NAME = "registry.compat.test"
+REGISTRY_NAME = "registry.compat.test"     # served as is
+GUARDED_NAME = "auth.compat.test"           # the proxy wants credentials
+DENIED_NAME = "denied.compat.test"          # the proxy refuses
 
 
 def free_port() -> int:
@@ -29,9 +31,11 @@ def free_port() -> int:
 
 
 class Squid:
-    """squid -N on 127.0.0.1:<free port>; ``url`` is its proxy URL; ``log()`` its access log."""
+    """squid -N on 127.0.0.1:<free port>; ``url`` is its proxy URL; ``log()`` its access log.
+    ``hosts`` {name: address} is what it resolves; requests for a name in ``deny`` get 403;
+    for a name in ``guard``, 407 unless they carry the credentials of one of ``users``."""
 
-    def __init__(self, hosts, users=None, deny=False):
+    def __init__(self, hosts, users=None, deny=(), guard=()):
         # squid started by root drops to cache_effective_user: its folder must be that user's
         # (pytest's tmp_path is private to root), so it gets its own folder under /tmp.
         self.dir = tempfile.mkdtemp(prefix="compat-squid-")
@@ -59,12 +63,12 @@ class Squid:
             with open(os.path.join(self.dir, "htpasswd"), "w") as fh:
                 fh.write("\n".join(lines) + "\n")
             conf += [f"auth_param basic program {NCSA_AUTH} {self.dir}/htpasswd",
-                     "auth_param basic realm compat-test", "acl users proxy_auth REQUIRED",
-                     "http_access allow users", "http_access deny all"]
-        elif deny:
-            conf.append("http_access deny all")
-        else:
-            conf.append("http_access allow all")
+                     "auth_param basic realm compat-test", "acl users proxy_auth REQUIRED"]
+        if deny:
+            conf += [f"acl denied dstdomain {' '.join(deny)}", "http_access deny denied"]
+        if guard:       # the last ACL of the line is proxy_auth: squid answers 407, not 403
+            conf += [f"acl guarded dstdomain {' '.join(guard)}", "http_access deny guarded !users"]
+        conf.append("http_access allow all")
         if owner:
             for name in os.listdir(self.dir):
                 os.chown(os.path.join(self.dir, name), owner.pw_uid, owner.pw_gid)
@@ -125,17 +129,17 @@ class Squid:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def make_named_tls(workdir, name):
-    """A CA and a server certificate whose only subject name is DNS:``name`` (openssl CLI)."""
+def make_named_tls(workdir, *names):
+    """A CA and a server certificate whose only subject names are DNS:``names`` (openssl CLI)."""
     d = str(workdir)
     os.makedirs(d, exist_ok=True)
     run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=d)  # noqa: E731
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=compat proxy test CA",
         "-keyout", "ca.key", "-out", "ca.crt")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", "server.key",
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={names[0]}", "-keyout", "server.key",
         "-out", "server.csr")
     with open(os.path.join(d, "ext.cnf"), "w") as fh:
-        fh.write(f"subjectAltName=DNS:{name}\n")
+        fh.write("subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n")
     run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
         "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt")
     return os.path.join(d, "ca.crt"), os.path.join(d, "server.crt"), os.path.join(d, "server.key")
