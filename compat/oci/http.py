@@ -10,6 +10,8 @@ from __future__ import annotations
 import socket
 from typing import Dict, Optional, Tuple
 
+from compat.oci import proxy as _proxy
+
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -47,10 +49,9 @@ class Connection:
         self._sock = self._file = None
 
     def _open(self):
-        from compat.oci import proxy
-        self.proxy = proxy.route(self.host, self.port, self.https)
+        self.proxy = _proxy.route(self.host, self.port, self.https)
         if self.proxy is not None:          # a tunnel for https, the proxy itself for http
-            sock = proxy.open_socket(self.proxy, self.host, self.port, self.https, self.timeout)
+            sock = _proxy.open_socket(self.proxy, self.host, self.port, self.https, self.timeout)
         else:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         if self.https:
@@ -75,9 +76,8 @@ class Connection:
             try:
                 self._send(method, target, headers, body)
                 answer = self._read(method)
-                if self.proxy is not None and not self.https:
-                    from compat.oci import proxy
-                    proxy.check_answer(self.proxy, answer[0])
+                if self.proxy is not None and not self.https:   # a 407 is the proxy's
+                    _proxy.check_answer(self.proxy, answer[0])
                 return answer
             except (ConnectionError, ProtocolError) as exc:
                 self.close()
@@ -89,9 +89,8 @@ class Connection:
         raise ProtocolError("unreachable")
 
     def _send(self, method, target, headers, body):
-        if self.proxy is not None and not self.https:
-            from compat.oci import proxy
-            target, headers = proxy.forward(self.proxy, self.netloc, target, headers)
+        if self.proxy is not None and not self.https:       # absolute form to the proxy
+            target, headers = _proxy.forward(self.proxy, self.netloc, target, headers)
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.netloc}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         if body is not None:
