@@ -187,14 +187,16 @@ def test_bad_proxy_urls_are_errors_without_the_password(value):
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.text(max_size=60))
-def test_any_proxy_value_parses_or_is_a_proxy_error(value):
+@given(st.text(max_size=30), st.text(alphabet=st.characters(blacklist_characters="@", blacklist_categories=["Cs"]),
+                                     min_size=1, max_size=30), st.text(max_size=30))
+def test_any_proxy_value_parses_or_is_a_proxy_error_without_the_password(before, password, after):
+    value = f"{before}user:{password}Zq@{after}"
     try:
         p = P.parse_proxy(value, "HTTP_PROXY")
     except P.ProxyError as exc:
-        assert "\n" not in str(exc)
+        assert "\n" not in str(exc) and f"{password}Zq" not in str(exc)
     else:
-        assert p.host and 0 < p.port < 65536
+        assert p.host and 0 < p.port < 65536 and f"{password}Zq" not in p.named
 
 
 _entry = st.one_of(st.text(alphabet="abc.*:/[]%019f-", max_size=12), st.sampled_from(

@@ -103,14 +103,14 @@ def parse_proxy(value: str, origin: str = "") -> Proxy:
         scheme, rest = "http", text
     where = f" (from {origin})" if origin else ""
 
-    def bad(why: str) -> ProxyError:
-        shown = rest.rpartition("@")[2] if "@" in rest.split("/")[0] else rest
-        return ProxyError(printable(f"proxy {scheme}://{shown}{where}: {why}"))
-
-    if not _SCHEME_RE.match(scheme):
-        raise ProxyError(printable(f"proxy URL{where} has an invalid scheme {scheme!r}"))
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     userinfo, at, hostport = authority.rpartition("@")
+
+    def bad(why: str) -> ProxyError:        # shows the host part only: never credentials
+        return ProxyError(printable(f"proxy {scheme}://{hostport}{where}: {why}"))
+
+    if not _SCHEME_RE.match(scheme):
+        raise ProxyError(printable(f"proxy URL{where} has an invalid scheme"))
     if hostport.startswith("["):
         host, close, after = hostport[1:].partition("]")
         if not close or (after and not after.startswith(":")):
