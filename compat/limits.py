@@ -56,3 +56,6 @@ TEMPLATE_BYTES = 64 * 1024          # NFD's own MaxTemplateSize: it refuses larg
 TEMPLATE_DEPTH = 100                # nested actions/parentheses (deeper is no honest rule)
 TEMPLATE_STEPS = 200_000            # nodes executed: nested ranges cannot multiply without end
 TEMPLATE_OUTPUT_BYTES = 1 * MiB     # what one template may expand to
+
+# Proxies.
+PROXY_ANSWER_BYTES = 64 * 1024      # a proxy's answer to CONNECT (status line and headers; a few hundred bytes)

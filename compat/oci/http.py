@@ -22,6 +22,7 @@ import time
 from typing import Callable, Dict, Optional, Tuple
 
 from compat import limits
+from compat.oci import proxy as _proxy
 
 MAX_HEADER_BYTES = limits.HTTP_HEADER_BYTES
 MAX_BODY_BYTES = limits.MANIFEST_BYTES          # the default limit of a bounded read
@@ -342,6 +343,7 @@ class Connection:
         self._sock = None
         self._reader: Optional[_Reader] = None
         self._busy = False              # a streamed body is still open
+        self.proxy = None               # the proxy of the open socket (compat.oci.proxy), or None
 
     def close(self) -> None:
         if self._sock is not None:
@@ -353,7 +355,11 @@ class Connection:
         self._busy = False
 
     def _open(self, deadline: Deadline):
-        sock = _open_socket(self.host, self.port, deadline)
+        self.proxy = _proxy.route(self.host, self.port, self.https)
+        if self.proxy is not None:          # a tunnel for https, the proxy itself for http
+            sock = _proxy.open_socket(self.proxy, self.host, self.port, self.https, deadline, _open_socket)
+        else:
+            sock = _open_socket(self.host, self.port, deadline)
         if self.https:
             import ssl
 
@@ -399,6 +405,8 @@ class Connection:
                 framing, length = _framing(method, status, fields)
                 if framing == "length" and limit is not None and length > limit:
                     raise BodyTooLarge(f"body of {length} bytes is over the {limit}-byte limit")
+                if self.proxy is not None and not self.https:   # a 407 is the proxy's
+                    _proxy.check_answer(self.proxy, status)
             except (ConnectionError, ProtocolError) as exc:
                 self.close()
                 if fresh or attempt or (isinstance(exc, ProtocolError) and not exc.args[0].startswith("closed")):
@@ -420,6 +428,8 @@ class Connection:
             self.close()
 
     def _send(self, method, target, headers, body, deadline: Deadline):
+        if self.proxy is not None and not self.https:       # absolute form to the proxy
+            target, headers = _proxy.forward(self.proxy, self.netloc, target, headers)
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.netloc}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         if body is not None:
