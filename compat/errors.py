@@ -21,6 +21,13 @@ class RegistryError(BadInput):
         self.status = status
 
 
+class ProblemsFound(CompatError):
+    """Problems were found and listed one per line above this one: ``validate``'s findings,
+    or annotations ``annotate`` refused to push (spec/cli.md, exit code 1)."""
+
+    exit_code = 1
+
+
 class NoCompatibleCandidate(CompatError):
     """Selection found candidates but none is compatible with the host."""
 

@@ -32,17 +32,19 @@ def serialise(index: Dict) -> bytes:
     return json.dumps(index, indent=2, ensure_ascii=False).encode()
 
 
-def _open(ref: Reference, plain_http: bool, timeout: float):
+def _open(ref: Reference, plain_http: bool, timeout: float, deadline=None):
     from compat.oci.source import Source
-    return Source(ref, plain_http=plain_http, timeout=timeout)
+    return Source(ref, plain_http=plain_http, timeout=timeout, deadline=deadline)
 
 
 def build(variants: Sequence[Variant], index_annotations: Optional[Dict[str, str]] = None,
-          plain_http: bool = False, timeout: float = 30.0) -> Plan:
+          plain_http: bool = False, timeout: float = 30.0, deadline=None) -> Plan:
+    """``deadline``: a compat.oci.http.Deadline shared by every client of the command, so
+    ``timeout`` bounds all of its network work together (spec/cli.md)."""
     manifests, labels, images = [], [], []
     for v in variants:
         ref = parse_ref(v.ref)
-        src = _open(ref, plain_http, timeout)
+        src = _open(ref, plain_http, timeout, deadline)
         digest, mt, doc = src.resolve()
         if mt in media.INDEXES:
             raise BadInput(f"variant {v.ref}: is an image index; name one of its images by digest")
@@ -118,8 +120,9 @@ def select_descriptors(index: Dict, selector: str) -> List[int]:
     raise BadInput(f"selector {selector!r}: expected all, #N, sha256:<prefix> or os/arch[/variant]")
 
 
-def rewrite(ref: Reference, edits: Sequence[Edit], plain_http: bool = False, timeout: float = 30.0) -> Plan:
-    src = _open(ref, plain_http, timeout)
+def rewrite(ref: Reference, edits: Sequence[Edit], plain_http: bool = False, timeout: float = 30.0,
+            deadline=None) -> Plan:
+    src = _open(ref, plain_http, timeout, deadline)
     digest, mt, doc = src.resolve()
     if mt not in media.INDEXES:
         raise BadInput(f"{ref}: is an image manifest, not an index; build one with --variant")
@@ -219,12 +222,12 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
 
 
 def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: float = 30.0,
-            nfd_created: Optional[str] = None) -> str:
+            nfd_created: Optional[str] = None, deadline=None) -> str:
     """Make every image present at ``dest``, push the index under its tag, and (when
     ``nfd_created`` is given) attach NFD artifacts created at that time."""
     from compat.oci.sink import copy_image, open_sink
 
-    sink = open_sink(dest, plain_http=plain_http, timeout=timeout)
+    sink = open_sink(dest, plain_http=plain_http, timeout=timeout, deadline=deadline)
     try:
         for src, digest, mt, doc in plan.images:
             same_repo = (not src.ref.is_layout and not dest.is_layout and src.ref.registry == dest.registry)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from compat.errors import BadInput, printable as P
+from compat.errors import BadInput, ProblemsFound, printable as P
 
 
 def _report(problems, quiet: bool = False) -> int:
@@ -57,7 +57,7 @@ def run(args) -> int:
             for where, message in problems:
                 print(f"compat: error: {P(args.variants_file)}: {P(where, 400)}: "
                       f"{P(message, 4000)}", file=sys.stderr)
-            raise BadInput(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
+            raise ProblemsFound(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
         variants += more
         dest_text = dest_text or file_dest
     if not dest_text:
@@ -66,15 +66,18 @@ def run(args) -> int:
     if not dest.is_layout and dest.digest and not args.dry_run:
         raise BadInput(f"{dest_text}: push to a tag, not a digest")
     edits = A.parse_edits(args.set or [], args.unset or [])
+    from compat.oci.http import Deadline
+    deadline = Deadline(args.timeout)     # --timeout bounds the command's network work, all clients together
     if variants and edits:
         raise BadInput("annotate: give either --variant/--variants (build) or --set/--unset (rewrite), not both")
     if variants:
-        plan = A.build(variants, index_annotations, plain_http=args.plain_http, timeout=args.timeout)
+        plan = A.build(variants, index_annotations, plain_http=args.plain_http, timeout=args.timeout,
+                       deadline=deadline)
     else:
         if not edits and not args.infer:
             raise BadInput("annotate: nothing to do (give --variant, --variants FILE, --set/--unset, or --infer)")
         source = parse_ref(args.source) if args.source else dest
-        plan = A.rewrite(source, edits, plain_http=args.plain_http, timeout=args.timeout)
+        plan = A.rewrite(source, edits, plain_http=args.plain_http, timeout=args.timeout, deadline=deadline)
     if args.infer:
         plan, reports = A.infer(plan, args.path, write=args.write, prefer_inferred=args.prefer_inferred)
         if not args.write:
@@ -87,7 +90,7 @@ def run(args) -> int:
         raise BadInput("annotate: --write and --prefer-inferred go with --infer")
     n_errors = _report(plan.problems, args.quiet)
     if n_errors:
-        raise BadInput(f"annotate: {n_errors} invalid annotation(s); nothing was pushed")
+        raise ProblemsFound(f"annotate: {n_errors} invalid annotation(s); nothing was pushed")
     if args.dry_run:
         sys.stdout.write(A.serialise(plan.index).decode() + "\n")
         return 0
@@ -104,6 +107,7 @@ def run(args) -> int:
         when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch and epoch.isdigit() \
             else datetime.datetime.now(datetime.timezone.utc)
         created = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout, nfd_created=created)
+    digest = A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout, nfd_created=created,
+                       deadline=deadline)
     print(digest)
     return 0

@@ -1,6 +1,7 @@
 """``compat`` entry point: parse arguments, run one command, map errors to exit codes.
 
-Exit codes (spec/cli.md): 0 success; 1 ``validate`` found problems; 2 bad input (unreadable
+Exit codes (spec/cli.md): 0 success; 1 problems found and listed (``validate``, or ``annotate``
+refusing to push); 2 bad input (unreadable
 reference, malformed index or profile, registry or network failure, bad option); 3 no
 compatible candidate. Every exit 2 is one line on stderr, a bad option included.
 """
@@ -222,7 +223,7 @@ def _add_annotate(sub) -> None:
     a.add_argument("--nfd", action="store_true",
                    help="also attach to each image an NFD image-compatibility artifact (v1alpha1) generated "
                         "from its annotations (SOURCE_DATE_EPOCH sets its creation time)")
-    _network_options(a, 30.0)
+    _network_options(a, 600.0)      # copies and streams whole images
     i = a.add_argument_group("inference (read the images' files, execute nothing)")
     i.add_argument("--infer", action="store_true",
                    help="propose annotations from each image's contents, with their evidence")
