@@ -231,7 +231,7 @@ def test_validate_clean_index_exit_0(tmp_path):
 
 
 @pytest.mark.parametrize("ann,expected", [
-    ({"gpu_cuda_arch": "sm_9x"}, "error: #2 (sha256:222222222222): org.hpc-compat.gpu.cuda.arch: 'sm_9x' is not sm_XY, sm_XYa, sm_XYf or compute_XY"),
+    ({"gpu_cuda_arch": "sm_9x"}, "error: #2 (sha256:222222222222): org.hpc-compat.gpu.cuda.arch: 'sm_9x' is not sm_XY, sm_XYa, sm_XYf, compute_XY, compute_XYa or compute_XYf"),
     ({"os_kernel": ">=five"}, "error: #2 (sha256:222222222222): org.hpc-compat.os.kernel: '>=five' is not a version specifier like '>=5.10'"),
     ({"gpu_colour": "green"}, "error: #2 (sha256:222222222222): org.hpc-compat.gpu.colour: unknown key"),
     ({"mpi_mode": "pmi"}, "error: #2 (sha256:222222222222): org.hpc-compat.mpi.mode: 'pmi' needs org.hpc-compat.mpi.pmi"),

@@ -63,3 +63,17 @@ def test_unknown_keys_are_collected_not_parsed():
     r = A.parse({P + "gpu.colour": "green", "org.opencontainers.image.title": "x"})
     assert r.unknown == (P + "gpu.colour",) and not r.values and not r.errors
     assert full_errors({P + "gpu.colour": "green"}, "annotations")
+
+
+ARABIC_INDIC = "\u0669\u0660"      # "90" in Arabic-Indic digits: Python's \d and int() read it as 90
+
+
+@pytest.mark.parametrize("key,value", [
+    ("gpu.cuda.arch", f"sm_{ARABIC_INDIC}"), ("gpu.cuda.version", f"1{ARABIC_INDIC[0]}.0"),
+    ("mpi.version", f"{ARABIC_INDIC}.1"), ("os.kernel", f">={ARABIC_INDIC}"), ("weight", ARABIC_INDIC),
+])
+def test_value_grammars_are_ascii(key, value):
+    """A value is read as nvcc, NFD and the schema read it: only ASCII digits are digits."""
+    ann = {P + key: value}
+    assert A.parse(ann).errors, A.parse(ann).values
+    assert full_errors(ann, "annotations")

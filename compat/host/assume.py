@@ -17,7 +17,7 @@ from compat.host.cpu import oci_variant
 from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric
 from compat.vocab import values as V
 
-_FEATURE_NAME = re.compile(r"[a-z0-9_.]{1,64}")
+_FEATURE_NAME = re.compile(r"[a-z0-9_.]{1,64}", re.ASCII)
 
 KEYS = ("os.arch", "os.variant", "os.kernel", "os.glibc", "libc.glibc", "os.distro",
         "cpu.target", "cpu.vendor", "cpu.features",
@@ -64,19 +64,19 @@ def check_value(key: str, value: str) -> str:
 
 #: key -> (grammar, what is wanted) for the values that are checked by pattern alone
 _GRAMMARS = {
-    "os.arch": (re.compile(r"(?i:[a-z0-9_-]{1,32})"), "an architecture (amd64, arm64, ppc64le, riscv64)"),
-    "os.variant": (re.compile(r"v\d{1,2}(?:\.\d{1,2})?|"),
+    "os.arch": (re.compile(r"(?i:[a-z0-9_-]{1,32})", re.ASCII), "an architecture (amd64, arm64, ppc64le, riscv64)"),
+    "os.variant": (re.compile(r"v\d{1,2}(?:\.\d{1,2})?|", re.ASCII),
                    "an OCI variant (v1..v4 on amd64, v8, v8.2, v9 on arm64) or nothing"),
-    "os.kernel": (re.compile(r"\d{1,4}(?:\.\d{1,6}){0,3}[\w.+~-]{0,200}"), "a kernel release (6.1.0-18-amd64)"),
-    "os.glibc": (re.compile(r"\d{1,4}\.\d{1,4}"), "a glibc version X.Y (2.35)"),
-    "libc.glibc": (re.compile(r"\d{1,4}\.\d{1,4}"), "a glibc version X.Y (2.35)"),
-    "os.distro": (re.compile(r"[a-z0-9._-]{1,64}"), "an os-release ID (rhel, ubuntu, sles)"),
-    "gpu.cc": (re.compile(r"\d{1,2}\.\d{1,2}"), "a compute capability M.m (9.0)"),
-    "gpu.driver": (re.compile(r"\d{1,4}(?:\.\d{1,6}){0,3}"), "a driver version (550.54.14)"),
-    "gpu.cuda.version": (re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}"), "a CUDA version X.Y (12.4)"),
-    "gpu.amd.arch": (re.compile(r"(?i:gfx[0-9a-f]{3,4})"), "an AMD gfx target (gfx90a, gfx942)"),
-    "gpu.rocm.version": (re.compile(r"\d{1,3}(?:\.\d{1,4}){0,2}"), "a ROCm version (6.1.2)"),
-    "mpi.version": (re.compile(r"\d[\w.+-]{0,63}"), "an MPI version (4.1.5)"),
+    "os.kernel": (re.compile(r"\d{1,4}(?:\.\d{1,6}){0,3}[\w.+~-]{0,200}", re.ASCII), "a kernel release (6.1.0-18-amd64)"),
+    "os.glibc": (re.compile(r"\d{1,4}\.\d{1,4}", re.ASCII), "a glibc version X.Y (2.35)"),
+    "libc.glibc": (re.compile(r"\d{1,4}\.\d{1,4}", re.ASCII), "a glibc version X.Y (2.35)"),
+    "os.distro": (re.compile(r"[a-z0-9._-]{1,64}", re.ASCII), "an os-release ID (rhel, ubuntu, sles)"),
+    "gpu.cc": (re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII), "a compute capability M.m (9.0)"),
+    "gpu.driver": (re.compile(r"\d{1,4}(?:\.\d{1,6}){0,3}", re.ASCII), "a driver version (550.54.14)"),
+    "gpu.cuda.version": (re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}", re.ASCII), "a CUDA version X.Y (12.4)"),
+    "gpu.amd.arch": (re.compile(r"(?i:gfx[0-9a-f]{3,4})", re.ASCII), "an AMD gfx target (gfx90a, gfx942)"),
+    "gpu.rocm.version": (re.compile(r"\d{1,3}(?:\.\d{1,4}){0,2}", re.ASCII), "a ROCm version (6.1.2)"),
+    "mpi.version": (re.compile(r"\d[\w.+-]{0,63}", re.ASCII), "an MPI version (4.1.5)"),
 }
 
 

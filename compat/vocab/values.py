@@ -11,17 +11,18 @@ from typing import List, Optional, Tuple
 from compat.errors import BadInput, ValueProblem
 from compat.vocab.data import load as load_data
 
-_VENDOR_NAME = re.compile(r"[A-Za-z][\w-]*")
-_GPU_COUNT = re.compile(r"[0-9]{1,3}")
-_MAJOR_MINOR = re.compile(r"\s*(\d+)(?:\.(\d+))?(?:\.\d+)*\s*")
-_NUMBER = re.compile(r"\d+")
-_COMPUTE_CAPABILITY = re.compile(r"\s*(\d+)\.(\d+)\s*")
-_CUDA_ARCH = re.compile(r"(sm|compute)_(\d+)(\d)([af]?)")
-_GFX_TARGET = re.compile(r"gfx[0-9a-f]{3,4}(?::[\w+-]+)*")
-_MPI_VERSION = re.compile(r"\d[\w.+-]*")   # was \d+(\.\d+)*[\w.+-]*: same language, quadratic
-_PROVIDER = re.compile(r"[a-z0-9_;-]+")
-_KERNEL_VERSION = re.compile(r"(\d+(?:\.\d+){0,2})")
-_ARCHSPEC_NAME = re.compile(r"[a-z0-9_.]+")
+_VENDOR_NAME = re.compile(r"[A-Za-z][\w-]*", re.ASCII)
+_GPU_COUNT = re.compile(r"[0-9]{1,3}", re.ASCII)
+_MAJOR_MINOR = re.compile(r"\s*(\d+)(?:\.(\d+))?(?:\.\d+)*\s*", re.ASCII)
+_NUMBER = re.compile(r"\d+", re.ASCII)
+_INTEGER = re.compile(r"\s*[-+]?[0-9]+\s*", re.ASCII)
+_COMPUTE_CAPABILITY = re.compile(r"\s*(\d+)\.(\d+)\s*", re.ASCII)
+_CUDA_ARCH = re.compile(r"(sm|compute)_(\d+)(\d)([af]?)", re.ASCII)
+_GFX_TARGET = re.compile(r"gfx[0-9a-f]{3,4}(?::[\w+-]+)*", re.ASCII)
+_MPI_VERSION = re.compile(r"\d[\w.+-]*", re.ASCII)   # was \d+(\.\d+)*[\w.+-]*: same language, quadratic
+_PROVIDER = re.compile(r"[a-z0-9_;-]+", re.ASCII)
+_KERNEL_VERSION = re.compile(r"(\d+(?:\.\d+){0,2})", re.ASCII)
+_ARCHSPEC_NAME = re.compile(r"[a-z0-9_.]+", re.ASCII)
 
 PREFIX = "org.hpc-compat."
 
@@ -118,7 +119,7 @@ def cuda_arch_list(value: str, where: str = "gpu.cuda.arch") -> Tuple[CudaArch, 
     for item in items:
         m = _CUDA_ARCH.fullmatch(item)
         if not m:
-            raise ValueProblem(f"{where}: {item!r} is not sm_XY, sm_XYa, sm_XYf or compute_XY")
+            raise ValueProblem(f"{where}: {item!r} is not sm_XY, sm_XYa, sm_XYf, compute_XY, compute_XYa or compute_XYf")
         out.append(CudaArch(m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)))
     return tuple(out)
 
@@ -216,6 +217,8 @@ def provider_list(value: str, where: str = "fabric.providers") -> List[str]:
 def kernel_specifier(value: str, where: str = "os.kernel"):
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+    if not str(value).isascii():       # packaging reads any Unicode digit as a digit
+        raise ValueProblem(f"{where}: {value!r} is not a version specifier like '>=5.10'")
     try:
         spec = SpecifierSet(value)
     except InvalidSpecifier:
@@ -232,10 +235,13 @@ def kernel_version(release: str) -> Optional[str]:
 
 
 def weight(value: str, where: str = "weight") -> int:
+    text = str(value)
+    if not _INTEGER.fullmatch(text):
+        raise ValueProblem(f"{where}: {value!r} is not an integer")
     try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ValueProblem(f"{where}: {value!r} is not an integer") from None
+        return int(text)
+    except ValueError:          # more digits than Python converts (4,300)
+        raise ValueProblem(f"{where}: {value!r} is not an integer of sane size") from None
 
 
 def archspec_target(value: str, where: str = "cpu.target") -> str:
