@@ -1,10 +1,11 @@
 """Helpers shared by test modules (import with ``from helpers import ...``)."""
+import json
 import os
 import resource
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import FIXTURES, REPO
 
 EXIT_CODES = {0, 1, 2, 3}
 HOSTILE_MEMORY = 2 << 30           # the address-space limit hostile input must stay under
@@ -38,3 +39,15 @@ def run_hostile(*args, env=None, input=None, memory=HOSTILE_MEMORY, seconds=HOST
     if proc.returncode == 2:
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-2000:]
     return proc
+
+
+def cuda124_digest():
+    """The digest of the demo index's amd64 CUDA 12.4 variant (what an H100 host pins)."""
+    demo = os.path.join(FIXTURES, "demo")
+    with open(os.path.join(demo, "index.json")) as fh:
+        top = json.load(fh)["manifests"][0]["digest"]
+    with open(os.path.join(demo, "blobs", "sha256", top[7:])) as fh:
+        index = json.load(fh)
+    return [m["digest"] for m in index["manifests"]
+            if (m.get("annotations") or {}).get("org.hpc-compat.gpu.cuda.version") == "12.4"
+            and m["platform"]["architecture"] == "amd64"][0]

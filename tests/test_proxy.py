@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import FIXTURES, HOSTS, run_compat
-from helpers import run_hostile
+from helpers import cuda124_digest, run_hostile
 from compat.oci import proxy as P
 from compat.oci.http import Connection, Deadline, _open_socket as open_tcp
 
@@ -330,14 +330,6 @@ from registry_harness import DISTRIBUTION, RunningRegistry, make_htpasswd, push_
 
 needs_squid = pytest.mark.skipif(SQUID is None, reason="squid not installed (./dev setup installs it)")
 needs_registry = pytest.mark.skipif(DISTRIBUTION is None, reason="docker-registry (distribution) not installed")
-
-
-def cuda124_digest():
-    idx = json.load(open(os.path.join(DEMO, "index.json")))["manifests"][0]["digest"]
-    index = json.load(open(os.path.join(DEMO, "blobs", "sha256", idx[7:])))
-    return [m["digest"] for m in index["manifests"]
-            if (m.get("annotations") or {}).get("org.hpc-compat.gpu.cuda.version") == "12.4"
-            and m["platform"]["architecture"] == "amd64"][0]
 
 
 @pytest.fixture(scope="module")

@@ -7,20 +7,13 @@ import subprocess
 import pytest
 
 from conftest import FIXTURES, HOSTS, run_compat
+from helpers import cuda124_digest
 from registry_harness import (DISTRIBUTION, FaultProxy, RunningRegistry, TokenIssuer, make_htpasswd,
                               make_tls, push_layout)
 
 pytestmark = pytest.mark.skipif(DISTRIBUTION is None, reason="docker-registry (distribution) not installed")
 DEMO = os.path.join(FIXTURES, "demo")
 H100 = ["--sysroot", os.path.join(HOSTS, "nvidia-4xh100-nonvml")]
-
-
-def cuda124_digest():
-    idx = json.load(open(os.path.join(DEMO, "index.json")))["manifests"][0]["digest"]
-    index = json.load(open(os.path.join(DEMO, "blobs", "sha256", idx[7:])))
-    return [m["digest"] for m in index["manifests"]
-            if (m.get("annotations") or {}).get("org.hpc-compat.gpu.cuda.version") == "12.4"
-            and m["platform"]["architecture"] == "amd64"][0]
 
 
 @pytest.fixture(scope="module")
