@@ -3,8 +3,10 @@ that selects exactly a set of node classes.
 
 The vocabulary (spec/plan.md, "Slurm features"; tables in compat/data/slurm_features.json):
 
-* ``arch_<oci arch>`` (``arch_amd64``); the archspec CPU target and every ancestor
-  (``sapphirerapids``, ``icelake``, ..., ``x86_64_v4``, ``x86_64_v3``, ...);
+* ``arch_<oci arch>`` (``arch_amd64``); ``cpu_<target>``, the archspec CPU target alone
+  (``cpu_sapphirerapids``), then the target and every ancestor (``sapphirerapids``,
+  ``icelake``, ..., ``x86_64_v4``, ``x86_64_v3``, ...): a job needing "at least haswell"
+  asks for ``haswell``, a constraint for "exactly these nodes" uses ``cpu_<target>``;
 * ``gpu_nvidia`` / ``gpu_amd``, ``gpu_sm_<XY>`` per NVIDIA compute capability,
   ``cuda_<X.Y>`` (the driver's CUDA), ``gpu_<gfx>`` / ``rocm_<X.Y>`` for AMD, ``nogpu`` when
   the node has none;
@@ -46,6 +48,7 @@ def _cpu(host: Host) -> List[str]:
         out.append(f"arch_{host.os.arch}")
     target = host.cpu.target
     if target:
+        out.append(f"cpu_{target}")      # exact: tells a node from one whose ancestors include it
         out.append(target)
         try:
             import archspec.cpu

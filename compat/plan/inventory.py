@@ -224,7 +224,7 @@ def _read_nfd_list(r: _Reader, data: dict, what: str) -> None:
         node = labels.get("nfd.node.kubernetes.io/node-name") or meta.get("name")
         if not isinstance(node, str) or not node:
             raise BadInput(f"{what}: items[{i}] names no node (metadata.name)")
-        raw = json.dumps(item.get("spec"), sort_keys=True).encode()
+        raw = json.dumps({"kind": "NodeFeature", "spec": item.get("spec")}, sort_keys=True).encode()
         r.add_host(node, r.profile(raw, f"{what} items[{i}]"))
 
 
