@@ -50,9 +50,12 @@ class Inventory(NamedTuple):
         """The nodes (default: every node with a profile) grouped by :func:`class_key`."""
         groups: Dict[object, List[str]] = {}
         first: Dict[object, Host] = {}
+        keys: Dict[int, object] = {}     # nodes read from one document share one Host object
         for name in sorted(self.hosts if nodes is None else (n for n in nodes if n in self.hosts)):
             host = self.hosts[name]
-            key = class_key(host)
+            key = keys.get(id(host))
+            if key is None:
+                key = keys[id(host)] = class_key(host)
             if key not in groups:
                 groups[key], first[key] = [], host
             groups[key].append(name)
