@@ -284,3 +284,19 @@ def test_job_format_for_the_filter(capsys, node_dir, tmp_path):
     code, out, err = cli(capsys, "plan", DEMO, "--nodes", str(tmp_path / "map.json"), "--nodes",
                          str(tmp_path / "sinfo"), "--partition", "riscv", "--format", "job")
     assert code == 3 and out == "" and "no variant of" in err and "rv[1-2]" in err and "riscv64" in err
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.text(alphabet="gpu0123-[],* \n:{}\"\tab.", max_size=60))
+def test_inventory_text_never_crashes(tmp_path_factory, text):
+    """Any inventory file is an inventory or bad input (one message), never another exception."""
+    from compat.errors import BadInput
+    from compat.plan.inventory import read
+    f = tmp_path_factory.mktemp("inv") / "inv.txt"
+    f.write_text(text)
+    try:
+        inv = read([str(f)])
+    except BadInput as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert len(inv.hosts) + len(inv.problems) <= 100_000
