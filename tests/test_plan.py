@@ -44,6 +44,8 @@ def test_hostlist_slurm_examples():
     assert compress(["gpu003", "gpu001", "gpu002", "gpu010", "login1"]) == "gpu[001-003,010],login[1]" \
         or compress(["gpu003", "gpu001", "gpu002", "gpu010", "login1"]) == "gpu[001-003,010],login1"
     assert compress(["n1", "n2", "n3"]) == "n[1-3]"
+    long = "n" + "7" * 5000                      # beyond int()'s digit limit: kept as a name
+    assert compress([long, "n1"]) == f"n1,{long}"
 
 
 @pytest.mark.parametrize("bad", ["a[1-", "a]", "a[x]", "a[3-1]", "a[[1]]", "a[1][2]", "n[0-99999999]"])

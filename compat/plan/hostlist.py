@@ -13,7 +13,14 @@ from typing import Dict, Iterable, List, Tuple
 from compat import limits
 from compat.errors import BadInput, printable
 
-_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _numbered(name: str):
+    """(prefix, digits) when ``name`` ends in digits, else None (a scan, not a regex: linear)."""
+    i = len(name)
+    while i and name[i - 1].isascii() and name[i - 1].isdigit():
+        i -= 1
+    return (name[:i], name[i:]) if 0 < len(name) - i <= 18 else None     # longer: kept as a plain name
 
 
 def _split_top(expr: str) -> List[str]:
@@ -80,9 +87,9 @@ def compress(names: Iterable[str]) -> str:
     groups: Dict[Tuple[str, int], List[int]] = {}
     plain: List[str] = []
     for name in dict.fromkeys(names):
-        m = _NUMBERED.match(name)
+        m = _numbered(name)
         if m:
-            groups.setdefault((m.group(1), len(m.group(2))), []).append(int(m.group(2)))
+            groups.setdefault((m[0], len(m[1])), []).append(int(m[1]))
         else:
             plain.append(name)
     out = []
