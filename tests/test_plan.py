@@ -302,3 +302,24 @@ def test_inventory_text_never_crashes(tmp_path_factory, text):
         assert str(exc) and "\n" not in str(exc)
     else:
         assert len(inv.hosts) + len(inv.problems) <= 100_000
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.frozensets(st.sampled_from("abcdefg"), max_size=5), min_size=1, max_size=8, unique=True),
+       st.data())
+def test_constraint_rule_is_exact_or_says_why(classes, data):
+    """For any classes and any wanted subset: the constraint holds on exactly the wanted
+    classes, or NoConstraint is raised exactly when a wanted class's features are a subset of
+    an unwanted one's."""
+    from compat.plan.features import NoConstraint, constraint, satisfies
+    wanted_idx = data.draw(st.sets(st.integers(0, len(classes) - 1), min_size=1))
+    wanted = [classes[i] for i in sorted(wanted_idx)]
+    others = [c for i, c in enumerate(classes) if i not in wanted_idx]
+    impossible = any(w <= o for w in wanted for o in others)
+    try:
+        expr = constraint(wanted, others)
+    except NoConstraint:
+        assert impossible
+        return
+    assert not impossible
+    assert all(satisfies(w, expr) for w in wanted) and not any(satisfies(o, expr) for o in others)
