@@ -213,6 +213,9 @@ def test_html_in_headless_chromium(tmp_path, node_dir):
     if not browser:
         pytest.skip("chromium is not installed (Debian package chromium; ./dev setup installs it)")
     page = tmp_path / "plan.html"
+    rv = json.loads((node_dir / "lapt01.json").read_text())        # a node type no variant runs on
+    rv["os"]["arch"], rv["os"]["variant"], rv["cpu"] = "riscv64", None, {"family": "riscv64"}
+    (node_dir / "rv01.json").write_text(json.dumps(rv))
     from compat.cli.main import main
     assert main(["plan", DEMO, "--nodes", str(node_dir), "--html", str(page), "-q"]) == 0
     proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
@@ -220,12 +223,59 @@ def test_html_in_headless_chromium(tmp_path, node_dir):
     if proc.returncode != 0 or "<table" not in proc.stdout:
         pytest.skip(f"chromium could not run headless here: {proc.stderr.strip()[-300:]}")
     dom = proc.stdout
-    assert dom.count('<td class="ok"') + dom.count('<td class="none"') == len(KINDS)
-    assert 'title="' in dom and "none" in dom or 'class="ok"' in dom
+    assert dom.count('<td class="ok"') == len(KINDS) and dom.count('<td class="none"') == 1
+    assert 'title="sha256:' in dom and "riscv64" in dom          # the reason, shown on hover
     shot = tmp_path / "shot.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-                    "--window-size=1200,400", f"file://{page}"], capture_output=True, timeout=60)
-    assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={shot}", "--window-size=1600,500", f"file://{page}"], capture_output=True,
+                   timeout=60)
+    colours = _png_colours(shot.read_bytes())
+    from compat.plan.render import _COLOURS
+    ok = tuple(int(_COLOURS["ok"][i:i + 2], 16) for i in (1, 3, 5))
+    none = tuple(int(_COLOURS["none"][i:i + 2], 16) for i in (1, 3, 5))
+    assert colours.get(ok, 0) > 500 and colours.get(none, 0) > 500, \
+        sorted(colours.items(), key=lambda kv: -kv[1])[:5]
+
+
+def _png_colours(data):
+    """{(r, g, b): pixel count} of an 8-bit RGB/RGBA non-interlaced PNG (what Chromium writes)."""
+    import struct
+    import zlib
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, head = 8, b"", None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            head = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    width, height, depth, ctype, _, _, interlace = head
+    assert depth == 8 and ctype in (2, 6) and interlace == 0, head
+    bpp = 3 if ctype == 2 else 4
+    raw, stride, prev, counts = zlib.decompress(idat), width * bpp, None, {}
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        prev = prev or bytearray(stride)
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        for x in range(0, stride, bpp):
+            px = tuple(line[x:x + 3])
+            counts[px] = counts.get(px, 0) + 1
+        prev = line
+    return counts
 
 
 # -- 4. Slurm features and constraints -----------------------------------------------------
