@@ -189,6 +189,13 @@ def test_cli_text_json_matrix(capsys, node_dir):
     assert code == 0 and out.splitlines()[0].startswith("image") and f"c{len(KINDS)} (3)" in out.splitlines()[0]
 
 
+def test_cli_output_options_that_disagree(capsys, node_dir):
+    code, _, err = cli(capsys, "plan", DEMO, "--nodes", str(node_dir), "--json", "--format", "slurm-conf")
+    assert code == 2 and "give one" in err
+    code, out, _ = cli(capsys, "plan", DEMO, "--nodes", str(node_dir), "--json", "--format", "json")
+    assert code == 0 and json.loads(out)["schema"] == "compat.plan/v1"
+
+
 def test_cli_excludes_a_broken_profile_and_plans_the_rest(capsys, node_dir):
     (node_dir / "bad01.json").write_text('{"schema": "compat.host/v1", "gpus": "many"}')
     (node_dir / "bad02.json").write_bytes(b"\xff\xfe")

@@ -145,3 +145,24 @@ def test_compat_slow_job_proceeds_after_the_timeout(site, tmp_path):
 def test_pyxis_container_image():
     pytest.skip("Pyxis (the SPANK plugin adding --container-image) is not packaged in Debian: the filter's "
                 "--container-image path is not exercised here; COMPAT_IMAGE is")
+
+
+def test_inventory_reads_real_sinfo_and_scontrol_json(site, tmp_path):
+    """Slurm's own view, as this Slurm prints it, is an inventory source (names, partitions, features)."""
+    import subprocess
+    from compat.plan.inventory import read
+    cluster, _, features, sinfo = site
+    real = "".join(line + "\n" for line in sinfo.splitlines() if line.startswith(cluster.node + " "))
+    (tmp_path / "sinfo.txt").write_text(real)
+    inv = read([f"{cluster.root}/map.json", str(tmp_path / "sinfo.txt")])
+    assert inv.partition_nodes("debug") == [cluster.node] and inv.features[cluster.node] == tuple(features)
+    assert cluster.node in inv.hosts
+    out = subprocess.run(["scontrol", "--json", "show", "nodes"], capture_output=True, text=True,
+                         env=cluster.env, timeout=20)
+    if out.returncode != 0 or not out.stdout.lstrip().startswith("{"):
+        pytest.skip("sinfo read; scontrol show nodes --json not tested: this scontrol prints no JSON "
+                    f"({out.stderr.strip().splitlines()[0][:120] if out.stderr.strip() else 'no output'}; "
+                    "this Slurm build has no JSON output for scontrol)")
+    (tmp_path / "nodes.json").write_text(out.stdout)
+    inv = read([f"{cluster.root}/map.json", str(tmp_path / "nodes.json")])
+    assert "debug" in inv.partitions[cluster.node] and inv.features[cluster.node] == tuple(features)

@@ -24,7 +24,10 @@ def run(args) -> int:
     from compat.plan import render
     from compat.plan.batch import plan
 
-    fmt = "json" if args.json else "matrix" if args.matrix else (args.format or "text")
+    asked = {f for f, on in (("json", args.json), ("matrix", args.matrix), (args.format, args.format)) if on}
+    if len(asked) > 1:
+        raise BadInput(f"plan: --json, --matrix and --format {args.format} ask for different outputs; give one")
+    fmt = asked.pop() if asked else "text"
     inv, _ = _inventory(args)
     if not inv.hosts:
         raise BadInput("--nodes: no node with a readable profile" +
