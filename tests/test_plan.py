@@ -154,15 +154,12 @@ def test_plan_equals_select_per_node(node_dir):
 def test_plan_api_takes_index_dict_and_host_mapping(profiles):
     import compat
     import compat.host
-    with open(os.path.join(FIXTURES, "demo", "index.json")) as f:
-        top = json.load(f)
-    from compat.oci.layout import Layout  # noqa: F401 - only to show the layout is readable
     hosts = {f"z{i}": compat.host.from_data(profiles["ib-hdr-zen4"], "x") for i in range(5)}
     index = _demo_index()
     p = compat.plan(index, hosts)
     assert len(p.classes) == 1 and p.classes[0].hostlist == "z[0-4]"
     assert p.for_node("z3").digest == compat.rank(index, hosts["z3"]).best.digest
-    assert top  # the layout's top index names the demo index
+    assert p.images[0].pinned("c1") == p.for_node("z0").digest     # no reference: the digest
 
 
 def _demo_index():

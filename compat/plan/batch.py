@@ -9,7 +9,6 @@ import os
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from compat.errors import BadInput, printable
-from compat.host.profile import Host
 from compat.match.rank import Candidate, Ranking, flatten, rank as _rank
 from compat.plan import features as F
 from compat.plan.inventory import Inventory, NodeClass, from_hosts, read

@@ -21,7 +21,7 @@ import json
 import os
 import re
 from functools import lru_cache
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from compat.host.profile import Host
 
