@@ -6,6 +6,8 @@
 2. ``compat select`` end to end against a real registry (distribution on 127.0.0.1), warm
    probe and manifest caches, next to ``skopeo inspect --raw`` of the same index.  Target: 3x.
 3. ``compat.rank`` on a 1,000-descriptor index (in process).  Target: 20 ms.
+4. ``compat plan`` end to end (a process): 10,000 node profiles in a directory (50 node
+   classes) x a 100-variant index in an OCI layout.  Target: 1 s.
 
 Run: ./dev bench   (or python bench/run.py [--runs N])
 """
@@ -110,6 +112,67 @@ def bench_rank(runs):
     return statistics.median(times), min(times), len(r.compatible)
 
 
+def plan_site(root):
+    """10,000 node profiles (50 node types: CPU target x GPU x MPI) in a directory and an OCI
+    layout whose index has 100 variants, for ``compat plan``."""
+    import json
+    from compat.host.assume import cpu_from_target
+    from compat.host.profile import GPU, MPI, OS, Fabric, Host
+
+    targets = ["haswell", "skylake_avx512", "icelake", "sapphirerapids", "zen2", "zen3", "zen4", "cascadelake",
+               "broadwell", "x86_64_v3"]
+    gpus = [(), (GPU("nvidia", 0, cc="8.0", driver="535.104.05", cuda="12.2"),),
+            (GPU("nvidia", 0, cc="9.0", driver="550.54.14", cuda="12.4"),), (GPU("nvidia", 0, cc="7.0", driver="470.1", cuda="11.4"),),
+            (GPU("nvidia", 0, cc="9.0", driver="560.28.03", cuda="12.6"),)]
+    nodes = os.path.join(root, "nodes")
+    os.makedirs(nodes)
+    for t in range(50):
+        cpu = cpu_from_target(targets[t % 10])
+        host = Host(os=OS(arch="amd64", variant=f"v{cpu.x86_64_level}", kernel="5.14.0", glibc="2.34"), cpu=cpu,
+                    gpus=gpus[t // 10], fabrics=(Fabric("infiniband"),), mpi=(MPI("openmpi", "4.1.6", "openmpi"),),
+                    pmi=("pmix",), sources={"host": "bench"})
+        text = json.dumps(host.to_dict())
+        for n in range(200):
+            with open(os.path.join(nodes, f"n{t:02d}{n:03d}.json"), "w") as f:
+                f.write(text)
+    manifests = []
+    for i in range(100):
+        ann = {"org.hpc-compat.cpu.target": targets[i % 10], "org.hpc-compat.description": f"variant {i}"}
+        if i % 3 == 0:
+            ann["org.hpc-compat.gpu.cuda.version"] = ["11.8", "12.2", "12.4", "12.6"][i % 4]
+            ann["org.hpc-compat.gpu.cuda.arch"] = ["sm_80,sm_90", "sm_90", "compute_80", "sm_70,sm_80"][i % 4]
+        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "digest": "sha256:" + hashlib.sha256(str(i).encode()).hexdigest(), "size": 500,
+                          "platform": {"os": "linux", "architecture": "amd64"}, "annotations": ann})
+    blob = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": manifests}).encode()
+    digest = hashlib.sha256(blob).hexdigest()
+    layout = os.path.join(root, "layout")
+    os.makedirs(os.path.join(layout, "blobs", "sha256"))
+    with open(os.path.join(layout, "blobs", "sha256", digest), "wb") as f:
+        f.write(blob)
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion": "1.0.0"}')
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                                                      "digest": "sha256:" + digest, "size": len(blob),
+                                                      "annotations": {"org.opencontainers.image.ref.name": "1"}}]}, f)
+    return nodes, "oci:" + layout + ":1"
+
+
+def bench_plan(runs, env):
+    """``compat plan`` end to end (a process): 10,000 nodes in 50 classes x 100 variants."""
+    root = tempfile.mkdtemp(prefix="compat-bench-plan-")
+    try:
+        nodes, ref = plan_site(root)
+        argv = [sys.executable, "-m", "compat", "plan", ref, "--nodes", nodes, "--json"]
+        out = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, **env))
+        assert out.returncode == 0 and out.stdout.count('"id": "c') == 50, out.stderr
+        return wall(argv, runs, env)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def bench_infer():
     """compat annotate --infer's scanner on a real-sized image: the shared libraries of this
     machine's /usr/lib/x86_64-linux-gnu (ELF files, about 150 MB) in one gzip layer."""
@@ -182,6 +245,9 @@ def main():
                      verdict(n_med / s_med, 3, "x skopeo")))
     rows.append((f"`compat.rank` on a 1,000-descriptor index ({n_ok} compatible), in process", r_med, r_min,
                  verdict(r_med, 20, " ms")))
+    p_med, p_min = bench_plan(max(3, args.runs // 3), env)
+    rows.append(("`compat plan REF --nodes DIR --json`: 10,000 nodes (50 classes) x 100 variants", p_med,
+                 p_min, verdict(p_med, 1000, " ms")))
     shutil.rmtree(cache, ignore_errors=True)
     inf = bench_infer()
 

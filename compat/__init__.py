@@ -10,7 +10,7 @@ Python API for schedulers (nothing is imported, no network or process started un
 """
 __version__ = "0.1.0"
 
-__all__ = ["detect", "load_host", "select", "resolve", "rank", "Host", "Selection", "Candidate", "__version__"]
+__all__ = ["detect", "load_host", "select", "resolve", "rank", "Host", "Selection", "Candidate", "plan", "__version__"]
 
 _LAZY = {
     "detect": ("compat.host", "detect"),
@@ -21,6 +21,7 @@ _LAZY = {
     "rank": ("compat.api", "rank"),
     "Selection": ("compat.api", "Selection"),
     "Candidate": ("compat.match.rank", "Candidate"),
+    "plan": ("compat.plan", "plan"),
 }
 
 

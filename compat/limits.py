@@ -59,3 +59,8 @@ TEMPLATE_OUTPUT_BYTES = 1 * MiB     # what one template may expand to
 
 # Proxies.
 PROXY_ANSWER_BYTES = 64 * 1024      # a proxy's answer to CONNECT (status line and headers; a few hundred bytes)
+
+# Cluster plans (compat plan).
+PLAN_NODES = 100_000                # nodes in one inventory (the largest clusters have ~10^4-10^5)
+PLAN_SOURCE_BYTES = 64 * MiB        # one inventory file (scontrol --json of 10^5 nodes is ~50 MiB)
+PLAN_TAR_MEMBERS = 100_000          # members of an inventory tarball

@@ -67,6 +67,10 @@ def run(args) -> int:
         from compat.nfd.features import local_feature_file
         sys.stdout.write(local_feature_file(h))
         return 0
+    if args.format == "slurm-features":
+        from compat.plan.features import slurm_features
+        sys.stdout.write(",".join(slurm_features(h)) + "\n")
+        return 0
     if args.json or args.format == "json":
         json.dump(h.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -26,7 +26,7 @@ ENVIRONMENT = (
 EPILOG = "environment (options given on the command line win):\n" + \
     "\n".join(f"  {name:<18} {what}" for name, what in ENVIRONMENT)
 
-COMMANDS = ("detect", "select", "check", "annotate", "validate", "completion")
+COMMANDS = ("detect", "select", "check", "plan", "annotate", "validate", "completion")
 
 
 class Parser(argparse.ArgumentParser):
@@ -160,9 +160,10 @@ def _add_detect(sub) -> None:
                  "Detect this machine (or the one below --sysroot) and print what it is and where each fact "
                  "came from.")
     d.add_argument("--json", action="store_true", help="print the profile as JSON (schemas/host.schema.json)")
-    d.add_argument("--format", choices=["summary", "json", "nfd-features"], default=None,
-                   help="summary (default), json (= --json), or nfd-features: an NFD local feature file "
-                        "with what NFD cannot see (for /etc/kubernetes/node-feature-discovery/features.d/)")
+    d.add_argument("--format", choices=["summary", "json", "nfd-features", "slurm-features"], default=None,
+                   help="summary (default), json (= --json), nfd-features: an NFD local feature file "
+                        "with what NFD cannot see (for /etc/kubernetes/node-feature-discovery/features.d/), or "
+                        "slurm-features: the node's facts as Slurm feature names, comma-separated (spec/plan.md)")
     _host_options(d)
 
 
@@ -200,6 +201,29 @@ def _add_check(sub) -> None:
     _network_options(c, 10.0)
     _nfd_options(c)
     _host_options(c)
+
+
+def _add_plan(sub) -> None:
+    p = _command(sub, "plan", "rank images for every node class of a cluster",
+                 "Read many node profiles (--nodes), group them into classes of equal facts, rank each image "
+                 "once per class and print, per class, the chosen variant or the deciding reason, and per "
+                 "variant the Slurm --constraint selecting the nodes where it is best (spec/plan.md).")
+    p.add_argument("refs", metavar="REF", nargs="+", help="registry reference or oci:DIR[:tag] (one or more)")
+    p.add_argument("--nodes", metavar="SOURCE", action="append", required=True,
+                   help="node inventory (repeatable): a directory or tarball of profiles named by node, a "
+                        "hostlist mapping file, an NFD NodeFeatureList, scontrol show nodes --json, or sinfo -N "
+                        "-h -o '%%N %%P %%f' output")
+    p.add_argument("--partition", metavar="NAME", help="only the nodes of this Slurm partition")
+    p.add_argument("--matrix", action="store_true", help="the images x classes table (= --format matrix)")
+    p.add_argument("--json", action="store_true", help="as JSON (schemas/plan.schema.json; = --format json)")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with the matrix")
+    p.add_argument("--format", choices=["text", "matrix", "json", "slurm-conf", "job"], default=None,
+                   help="text (default), matrix, json, slurm-conf (NodeName=... Features=... lines), or job "
+                        "(key=value lines for the Slurm cli_filter; exit 3 when nothing fits)")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="plan for this platform, not the nodes'")
+    p.add_argument("--allow-unknown", action="store_true",
+                   help="keep candidates with unknown org.hpc-compat.* keys (ranked as if absent)")
+    _network_options(p, 10.0)
 
 
 def _add_annotate(sub) -> None:
@@ -252,7 +276,7 @@ def _add_completion(sub) -> None:
     c.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell")
 
 
-_ADDERS = (("detect", _add_detect), ("select", _add_select), ("check", _add_check),
+_ADDERS = (("detect", _add_detect), ("select", _add_select), ("check", _add_check), ("plan", _add_plan),
            ("annotate", _add_annotate), ("validate", _add_validate), ("completion", _add_completion))
 
 
