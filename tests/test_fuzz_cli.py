@@ -282,3 +282,26 @@ def test_references_keep_the_exit_code_contract(tail, layout):
     """Only references that cannot leave this machine: layouts, and a closed loopback port."""
     ref = f"oci:{tail}" if layout else f"127.0.0.1:9/{tail}"
     cli("select", ref, "--sysroot", ZEN3, "--no-referrers", "--timeout", "1", "--plain-http")
+
+
+_VALUE_PARTS = st.one_of(st.sampled_from(["sm_", "compute_", ">=", "<", ",", ".", "a", "f", "v", " ", "-", "x86_64_v",
+                                          "zen", "openmpi", "pmix", "gfx", "\u0669"]),
+                         st.builds(lambda d, n: d * n, st.sampled_from("0179"), st.sampled_from([1, 2, 3, 19, 4400])))
+_VALUES = st.lists(_VALUE_PARTS, min_size=1, max_size=6).map("".join)
+
+
+def _vocabulary_keys():
+    from compat.vocab.annotations import KEYS
+    return sorted(KEYS)
+
+
+@BUDGET
+@given(annotations=st.dictionaries(st.sampled_from(_vocabulary_keys()), _VALUES, min_size=1, max_size=4))
+def test_annotation_values_keep_the_exit_code_contract(tmp_path_factory, annotations):
+    """Values built from the grammars' own pieces, including digit runs of thousands (Python
+    refuses to convert more than 4,300 digits): select excludes, validate reports."""
+    index = _demo_index()
+    index["manifests"][0]["annotations"] = {"org.hpc-compat." + k: v for k, v in annotations.items()}
+    ref = Layout(_shared(tmp_path_factory, "values")).tag(json.dumps(index).encode())
+    cli("select", ref, "--sysroot", ZEN3, "--no-referrers", "--explain")
+    cli("validate", ref)

@@ -223,3 +223,17 @@ def test_validate_node_rows(name, terms, ok, rows):
 def test_malformed_specs_are_errors(spec):
     with pytest.raises(RuleError):
         evaluate_spec(spec, FAKE)
+
+
+@pytest.mark.parametrize("op,value,vtype", [("Gt", "9" * 5000, None), ("Lt", "-" + "9" * 5000, None),
+                                            ("GtLt", "1", None), ("Gt", "1" * 5000 + ".0.0", "version")])
+def test_numbers_too_long_for_int64_are_rule_errors(op, value, vtype):
+    """Go's Atoi/semver say 'out of range'; Python's int() would refuse 4,300+ digits with a
+    ValueError that is not a rule error."""
+    from compat.nfd.expression import RuleError, evaluate_expression
+
+    expr = {"op": op, "value": [value] if op != "GtLt" else ["9" * 5000, "1"]}
+    if vtype:
+        expr["type"] = vtype
+    with pytest.raises(RuleError):
+        evaluate_expression(expr, True, "5")

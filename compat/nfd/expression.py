@@ -49,7 +49,7 @@ class Features(NamedTuple):
         return self._replace(attributes=attrs)
 
 
-_GO_INT = re.compile(r"[+-]?[0-9]+")
+_GO_INT = re.compile(r"[+-]?[0-9]{1,40}")       # longer is out of int64 range anyway (and int() refuses 4,300+ digits)
 #: Masterminds/semver v3 looseSemVerRegex (NewVersion with CoerceNewVersion, v3.5)
 _SEMVER = re.compile(r"v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*))?"
                      r"(\+([0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*))?", re.ASCII)
@@ -59,7 +59,7 @@ _U64 = 1 << 64
 def _int(text: str) -> int:
     """Go's strconv.Atoi (64-bit)."""
     if not _GO_INT.fullmatch(text):
-        raise RuleError(f"not a number {text!r}")
+        raise RuleError(f"not a number {text[:40]!r}" + (" (out of range)" if text.strip("+-").isdigit() else ""))
     n = int(text)
     if not -(1 << 63) <= n < (1 << 63):
         raise RuleError(f"not a number {text!r} (out of range)")
@@ -71,6 +71,8 @@ def _version(text: str) -> Tuple[int, int, int]:
     m = _SEMVER.fullmatch(text)
     if not m:
         raise RuleError(f"not a version {text!r}")
+    if any(g and len(g) > 41 for g in m.group(1, 2, 3)):           # past uint64 anyway; int() refuses 4,300+
+        raise RuleError(f"not a version {text[:40]!r} (segment out of range)")
     parts = tuple(int(g.lstrip(".")) if g else 0 for g in m.group(1, 2, 3))
     if any(p >= _U64 for p in parts):
         raise RuleError(f"not a version {text!r} (segment out of range)")

@@ -8,9 +8,10 @@ values (each naming its key) and the unknown keys, so that the caller decides.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from compat.errors import ValueProblem
+from compat.errors import ValueProblem, printable
 from compat.vocab import values as V
 
 PREFIX = V.PREFIX
@@ -104,9 +105,16 @@ def _alias_keys() -> frozenset:
 _ALIAS_KEYS = _alias_keys()
 
 
+_LONG_NUMBER = re.compile(r"[0-9]{19}", re.ASCII)     # no version part, count or weight is this long
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse_value(name: str, raw_value: str):
-    """(value, None) or (None, problem): one key's value, memoised (indexes repeat values)."""
+    """(value, None) or (None, problem): one key's value, memoised (indexes repeat values).
+    A run of 19 or more digits is refused before any grammar converts it (Python refuses
+    to convert more than 4,300 digits, and nothing real is that long)."""
+    if name != "description" and _LONG_NUMBER.search(raw_value):
+        return None, f"{PREFIX}{name}: a number of more than 18 digits in {printable(raw_value, 40)}"
     try:
         return KEYS[name].parse(raw_value, PREFIX + name), None
     except ValueProblem as exc:
