@@ -279,6 +279,33 @@ def test_wait_notice_on_a_terminal_only():
     os.close(master)
 
 
+def test_wait_notice_during_a_stalled_tls_handshake():
+    """A server that accepts and never answers the TLS hello: the handshake waits in deadline
+    slices like any other wait, so the terminal hears of it and the deadline ends it."""
+    import pty
+    import select
+
+    from compat.oci.progress import WaitNotice
+    master, slave = pty.openpty()
+    tty = os.fdopen(slave, "w")
+    with ScriptedServer(lambda *a: stall) as srv:
+        reg = Registry(Reference(registry=srv.host, repository="hpc/lammps", tag="1"), timeout=3.0,
+                       env={"HOME": "/nonexistent", "DOCKER_CONFIG": "/nonexistent"})
+        reg.scheme = "https"                      # and no plain-HTTP fallback
+        reg._may_downgrade = False
+        reg._notice = WaitNotice(srv.host, stream=tty)
+        start = time.monotonic()
+        with pytest.raises(RegistryError):
+            reg.get_manifest("1")
+        assert time.monotonic() - start < 4.5
+    shown = ""
+    while select.select([master], [], [], 0.2)[0]:
+        shown += os.read(master, 4096).decode()
+    assert "waiting 2 s for 127.0.0.1" in shown, shown
+    tty.close()
+    os.close(master)
+
+
 def test_no_notice_when_not_a_terminal():
     import io
 

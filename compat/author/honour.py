@@ -227,7 +227,12 @@ def _cuda(req: Requirements) -> List[Tuple[str, str]]:
 
 
 def _mpi(req: Requirements) -> List[Tuple[str, str]]:
-    if req.get("mpi.implementation") != "none":
+    impl = req.get("mpi.implementation")
+    if impl is None and "mpi.abi" not in req and ("mpi.version" in req or "mpi.mode" in req):
+        keys = ", ".join(PREFIX + k for k in ("mpi.version", "mpi.mode") if k in req)
+        return [(WARNING, f"{keys} without {PREFIX}mpi.implementation or {PREFIX}mpi.abi: selection cannot "
+                          "tell which MPI is meant, so no host MPI ever matches it")]
+    if impl != "none":
         return []
     ignored = [k for k in ("mpi.mode", "mpi.version", "mpi.abi", "mpi.pmi")
                if k in req and not (k == "mpi.mode" and req.get(k) == "none")]

@@ -57,7 +57,7 @@ def check(req: Requirements, host: Host) -> Check:
     if impl == "none" or mode == "none" or not any(k.startswith("mpi.") for k in req.values):
         return ok("mpi", "no MPI" if impl == "none" else "", (0,))
     abi = req.get("mpi.abi") or (abi_of(impl) if impl else None)
-    want = f"{impl or abi} {req.get('mpi.version') or ''}".strip()
+    want = f"{impl or abi or 'MPI'} {req.get('mpi.version') or ''}".strip()
     if mode is None:
         if host.mpi is None:
             return ok("mpi", f"{want} (host MPI unknown; ranks only)", (0,))

@@ -129,6 +129,29 @@ def _open_socket(host: str, port: int, deadline: Deadline) -> socket.socket:
     raise err or OSError("no address")
 
 
+def _handshake(sock, deadline: Deadline) -> None:
+    """The TLS handshake in deadline slices, so a stalled one is reported like any other wait
+    (the notice on a terminal) and ends with the deadline."""
+    import ssl
+
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                sock.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                ready = select.select([sock], [], [], deadline.slice())[0]
+            except ssl.SSLWantWriteError:
+                ready = select.select([], [sock], [], deadline.slice())[1]
+            if ready:
+                deadline.progressed()
+            else:
+                deadline.idle()
+    finally:
+        sock.setblocking(True)
+
+
 class _Reader:
     """Buffered reads from a socket, each wait bounded by the deadline."""
 
@@ -365,8 +388,8 @@ class Connection:
 
             ctx = self.ssl_context or ssl.create_default_context()
             try:
-                sock.settimeout(max(deadline.remaining(), 0.001))
-                sock = ctx.wrap_socket(sock, server_hostname=self.host)
+                sock = ctx.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+                _handshake(sock, deadline)
             except Exception:
                 sock.close()
                 raise
