@@ -44,15 +44,17 @@ def test_set_position_counts_from_one(three):
 
 
 def test_set_position_is_the_number_validate_and_explain_print(three):
-    """The #N validate prints for a descriptor is the #N that --set edits, and the digest
-    --explain prints in row N of an all-compatible index is descriptor #N's."""
+    """The #N validate prints for a descriptor is the #N that --set edits and the entry
+    --explain and check show for it (its rank is another number)."""
     ref, digests = three
     proc = run_compat("annotate", ref, "--set", "#3", "cpu.target=zen99")
     assert proc.returncode == 1
     assert re.search(rf"error: #3 \({digests['zen4'][:19]}\): {P}cpu.target: 'zen99'", proc.stderr), proc.stderr
     explain = run_compat("select", ref, "--explain", "--assume", "cpu.target=zen4", check=0).stdout
     row1 = [ln for ln in explain.splitlines() if ln.startswith("1 ")][0]
-    assert digests["zen4"][7:19] in row1           # rank 1 is zen4, descriptor #3: ranks are not positions
+    assert digests["zen4"][7:19] in row1 and row1.split()[1] == "#3"     # rank 1, entry #3
+    check = run_compat("check", ref, "--assume", "cpu.target=zen4", check=0).stdout
+    assert f"CANDIDATE #3 {digests['zen4'][:19]}" in check
     assert annotations_after(ref, "--set", digests["zen4"][:19], "weight=1") == \
         annotations_after(ref, "--set", "#3", "weight=1")
 

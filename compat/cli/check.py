@@ -43,7 +43,7 @@ def to_text(sel) -> str:
     best = sel.ranking.best
     for c in sel.candidates:
         mark = "SELECTED" if best is not None and c.digest == best.digest and c.compatible else c.verdict.upper()
-        lines.append(f"CANDIDATE {P(c.digest[:19], 19)}  {P(c.platform_text, 60)}  {mark}" +
+        lines.append(f"CANDIDATE {c.entry} {P(c.digest[:19], 19)}  {P(c.platform_text, 60)}  {mark}" +
                      (f"  ({P(c.description)})" if c.description else ""))
         if not c.checks or not c.compatible:
             lines.append(f"  verdict: {P(c.reason, 400)}")

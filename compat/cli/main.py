@@ -239,8 +239,9 @@ def _add_annotate(sub) -> None:
                    help="variants file, YAML or JSON (schemas/variants.schema.json)")
     a.add_argument("--from", dest="source", metavar="REF", help="rewrite mode: the index to start from")
     a.add_argument("--set", nargs=2, action="append", metavar=("SELECTOR", "KEY=VALUE"),
-                   help="set a key on the descriptors SELECTOR names: all, #N (position, counting from #1 "
-                        "as validate and select --explain do), sha256:<prefix>, os/arch[/variant]")
+                   help="set a key on the descriptors SELECTOR names: all, #N (position, counting from #1: "
+                        "the #N validate prints and select --explain shows as 'entry'), sha256:<prefix>, "
+                        "os/arch[/variant]")
     a.add_argument("--unset", nargs=2, action="append", metavar=("SELECTOR", "KEY"),
                    help="remove a key from the descriptors SELECTOR names (same selectors as --set; #1 is the first)")
     a.add_argument("--dry-run", action="store_true", help="print the index that would be pushed; push nothing")

@@ -46,14 +46,13 @@ def explain(sel) -> str:
             num = str(n)
         else:
             tag, num = c.verdict, "-"
-        rows.append((num, tag, printable(c.platform_text, 60), c.score_text() or "-", printable(c.digest[7:19], 12),
-                     printable(c.description), c))
-    w = [max(len(r[i]) for r in rows + [("#", "verdict", "platform", "score", "digest", "", None)])
-         for i in range(5)]
-    out.append(f"{'#':<{w[0]}}  {'verdict':<{w[1]}}  {'platform':<{w[2]}}  {'score':<{w[3]}}  "
-               f"{'digest':<{w[4]}}  description")
-    for num, tag, plat, score, dig, desc, c in rows:
-        out.append(f"{num:<{w[0]}}  {tag:<{w[1]}}  {plat:<{w[2]}}  {score:<{w[3]}}  {dig:<{w[4]}}  {desc}".rstrip())
+        rows.append((num, c.entry, tag, printable(c.platform_text, 60), c.score_text() or "-",
+                     printable(c.digest[7:19], 12), printable(c.description), c))
+    head = ("rank", "entry", "verdict", "platform", "score", "digest")
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(6)]
+    out.append("  ".join(f"{h:<{w[i]}}" for i, h in enumerate(head)) + "  description")
+    for *cols, desc, c in rows:
+        out.append(("  ".join(f"{v:<{w[i]}}" for i, v in enumerate(cols)) + f"  {desc}").rstrip())
         pad = " " * (w[0] + 2)
         out.append(f"{pad}why: {printable(c.reason, 400)}")
         for note in c.notes:

@@ -7,6 +7,8 @@ number of satisfied requirements, ``weight``, index order.
 """
 from __future__ import annotations
 
+import re
+
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import limits
@@ -25,6 +27,9 @@ COMPATIBLE, INCOMPATIBLE, UNKNOWN, ERROR, SKIPPED = "compatible", "incompatible"
 
 #: fetch(digest, media_type) -> parsed child index (for nested indexes)
 Fetch = Callable[[str, str], Mapping]
+
+
+_PATH_NUMBERS = re.compile(r"\[([0-9]{1,9})\]")
 
 
 class Candidate(NamedTuple):
@@ -47,6 +52,14 @@ class Candidate(NamedTuple):
     @property
     def description(self) -> str:
         return self.annotations.get(A.PREFIX + "description", "")
+
+    @property
+    def entry(self) -> str:
+        """Where the candidate sits as users count it: ``#3`` is the index's third descriptor
+        (what ``annotate --set '#3'`` and ``validate`` name), ``#2.1`` the first inside the
+        nested index at ``#2``."""
+        nums = _PATH_NUMBERS.findall(self.path)
+        return "#" + ".".join(str(int(n) + 1) for n in nums) if nums else "-"
 
     @property
     def platform_text(self) -> str:
