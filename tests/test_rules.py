@@ -402,3 +402,13 @@ def test_host_cpu_on_the_arm64_ladder():
              desc(arch="arm64", variant="v8.6"))
     assert [c.platform_text for c in r.candidates] == ["linux/arm64/v9", "linux/arm64/v8.5", "linux/arm64/v8.6"]
     assert r.candidates[2].verdict == "incompatible"
+
+
+@pytest.mark.parametrize("requested,variant,said", [
+    ("linux/arm64/v9.6", "v9.2", "armv9.2a (platform variant) <= armv9.6a"),
+    ("linux/arm64/v8.7", "v8.2", "armv8.2a (platform variant) <= armv8.7a"),
+])
+def test_arm64_variant_reason_names_the_platform_level_not_archspecs_last(requested, variant, said):
+    """archspec stops at armv9.2a; the reason compares on the platform's own ladder."""
+    r = pick(host("neoverse_v2"), desc(arch="arm64", variant=variant), platform=requested)
+    assert r.best.reason.startswith(said), r.best.reason

@@ -70,7 +70,10 @@ def with_variant(check: Check, arch: str, variant: str, host: Host) -> Check:
     (``x86_64_v3 (platform variant) <= zen4``); fit: the larger archspec depth."""
     if not check.ok or not variant:
         return check
-    said = f"{level_name(arch, variant)} (platform variant) <= {host.cpu.target or host.os.arch}"
+    right = host.cpu.target or host.os.arch
+    if arch == "arm64" and host.os.arch == "arm64" and host.os.variant:
+        right = level_name(arch, host.os.variant)   # the platform's ladder goes past archspec's armv9.2a
+    said = f"{level_name(arch, variant)} (platform variant) <= {right}"
     reason = said if check.reason == "no CPU requirement" else f"{check.reason}, {said}"
     return check._replace(reason=reason, fit=(max(check.fit[0], depth(variant_target(arch, variant))),))
 
