@@ -240,3 +240,24 @@ def test_annotate_into_a_layout_from_a_hostile_variant(tmp_path):
     assert proc.returncode == 2 and "malformed digest" in proc.stderr, proc.stderr
     assert "root:" not in proc.stderr
     assert sorted(set(os.listdir(tmp_path)) - {"dest"}) == before
+
+
+@pytest.mark.parametrize("text", ["oci:/tmp/x:a b", "oci:/tmp/D4:../../evil", "oci:/tmp/x:", "oci:/tmp/x:-a",
+                                  "oci:/tmp/x:a\x01"])
+def test_layout_image_names_follow_the_ref_name_grammar(text):
+    """skopeo's oci: transport splits DIR at the first ':' and validates the name; a name that
+    is not one is bad input, never a part of the directory path (annotate would write there)."""
+    from compat.errors import BadInput
+    from compat.oci.reference import parse
+
+    with pytest.raises(BadInput, match="is not an image name"):
+        parse(text)
+
+
+def test_annotate_into_a_layout_with_a_traversing_name_writes_nothing(tmp_path):
+    from conftest import FIXTURES
+    from helpers import run_hostile
+
+    proc = run_hostile("annotate", f"oci:{tmp_path}/D4:../../evil", "--variant", f"oci:{FIXTURES}/demo")
+    assert proc.returncode == 2 and "is not an image name" in proc.stderr
+    assert os.listdir(tmp_path) == []

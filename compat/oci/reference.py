@@ -148,16 +148,23 @@ def parse(text: str) -> Reference:
     return Reference(registry=registry, repository=repository, tag=tag, digest=digest or None)
 
 
+# The image name of an ``oci:DIR:NAME`` reference, as containers/image validates it (the
+# ``org.opencontainers.image.ref.name`` grammar of the image-spec's annotations).
+_REF_NAME_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
+_REF_NAME_RE = re.compile(rf"{_REF_NAME_COMPONENT}(?:/{_REF_NAME_COMPONENT}){{0,31}}", re.ASCII)
+
+
 def _parse_layout(rest: str) -> Reference:
+    """``DIR[:NAME][@digest]``. As skopeo's ``oci:`` transport reads it, the directory ends at
+    the first ``:`` and NAME must be a valid image name (a directory whose name holds a
+    ``:`` cannot be named this way there either)."""
     path, _, digest = rest.partition("@")
-    tag = None
-    # oci:DIR:tag -- the tag is what follows the last ':' unless that part looks like a path
-    if ":" in path:
-        head, tail = path.rsplit(":", 1)
-        if tail and "/" not in tail:
-            path, tag = head, tail
+    path, sep, tag = path.partition(":")
     if not path:
         raise BadInput("oci: reference without a directory")
+    if sep and not (len(tag) <= 255 and _REF_NAME_RE.fullmatch(tag)):
+        raise BadInput(f"oci:{printable(rest, 120)}: {printable(tag, 80)} is not an image name "
+                       "(letters and digits, separated by one of - . _ : @ + or --, and /)")
     if digest and not is_digest(digest):
-        raise BadInput(f"oci:{rest}: malformed digest {digest!r}")
-    return Reference(layout=path, tag=tag, digest=digest or None)
+        raise BadInput(f"oci:{printable(rest, 120)}: malformed digest {printable(digest, 80)}")
+    return Reference(layout=path, tag=tag or None, digest=digest or None)
