@@ -230,3 +230,20 @@ def test_any_ref_text_is_a_reference_or_bad_input(text):
         source(text)
     except BadInput as exc:
         assert "\n" not in str(exc) or "\n" in text
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--assume", "os.arch=arm64", "--assume", "cpu.target=zen4"], "contradicts --assume os.arch=arm64"),
+    (["--assume", "gpu.cc=9.0", "--assume", "gpu.cc=8.0"], "--assume gpu.cc: given twice"),
+    (["--tags", ""], "--tags: name at least one tag"),
+    (["--tags", ", ,"], "--tags: name at least one tag"),
+])
+def test_contradicting_host_facts_and_empty_tags_are_refused(capsys, argv, message):
+    code, out, err = cli(capsys, "select", f"oci:{FIXTURES}/demo", "--no-referrers",
+                         "--sysroot", os.path.join(HOSTS, "ib-hdr-zen4"), *argv)
+    assert code == 2 and message in err and not out
+
+
+def test_the_same_assumption_twice_is_one(capsys):
+    code, _, _ = cli(capsys, "detect", "--assume", "gpu.cc=9.0", "--assume", "gpu.cc=9.0")
+    assert code == 0

@@ -68,7 +68,14 @@ def explain(sel) -> str:
 
 
 def tags_of(args):
-    return [t for item in (args.tags or []) for t in item.split(",") if t] or None
+    """``--tags a,b --tags c`` -> [a, b, c]; None without the option; an empty list is a slip."""
+    if args.tags is None:
+        return None
+    tags = [t.strip() for item in args.tags for t in item.split(",") if t.strip()]
+    if not tags:
+        from compat.errors import BadInput
+        raise BadInput("--tags: name at least one tag (without --tags every compatibility set counts)")
+    return tags
 
 
 def resolve_for(args):

@@ -49,6 +49,8 @@ def parse(items: Union[None, Mapping[str, str], Iterable[str]]) -> Dict[str, str
             key = key[len(V.PREFIX):]
         if key not in KEYS:
             raise BadInput(f"--assume {printable(key, 80)}: unknown key (known: {', '.join(KEYS)})")
+        if key in out and out[key] != value.strip():
+            raise BadInput(f"--assume {key}: given twice ({printable(out[key], 40)} and {printable(value, 40)})")
         out[key] = check_value(key, value)
     return out
 
@@ -183,6 +185,9 @@ def apply(host: Host, a: Mapping[str, str]) -> Host:
     if "os.arch" in a:
         os_ = os_._replace(arch=V.oci_arch(a["os.arch"]), variant=None)
         mark("os.arch")
+        if "cpu.target" in a and cpu.family and arch_of_family(cpu.family) != os_.arch:
+            raise BadInput(f"--assume cpu.target={a['cpu.target']} is a CPU of the {cpu.family} family; it contradicts "
+                           f"--assume os.arch={printable(a['os.arch'], 40)}")
     if "os.variant" in a:
         os_ = os_._replace(variant=a["os.variant"] or None)
         mark("os.variant")
