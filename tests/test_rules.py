@@ -412,3 +412,13 @@ def test_arm64_variant_reason_names_the_platform_level_not_archspecs_last(reques
     """archspec stops at armv9.2a; the reason compares on the platform's own ladder."""
     r = pick(host("neoverse_v2"), desc(arch="arm64", variant=variant), platform=requested)
     assert r.best.reason.startswith(said), r.best.reason
+
+
+def test_unknown_host_architecture_is_unknown_not_a_mismatch():
+    """A host whose architecture nobody could tell (an NFD NodeFeature without CPU facts):
+    the reason says what to state, not that linux/amd64 is not 'linux/'."""
+    h = host("zen3")
+    h = h._replace(os=h.os._replace(arch=None, variant=None))
+    r = pick(h, desc())
+    assert r.best is None
+    assert r.candidates[0].reason.startswith("unknown: os.arch (state it with --assume os.arch=")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, List, Mapping, NamedTuple, Optional, Tuple
 
-from compat.match.check import Check, fail, ok
+from compat.match.check import Check, fail, ok, unknown
 
 _ARCH = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
 _OS = {"macos": "darwin"}
@@ -204,6 +204,8 @@ def check(desc_platform: Optional[Mapping], host: Platform) -> Check:
     if not desc_platform:
         return fail("platform", "descriptor has no platform; compat does not guess an architecture")
     cand = checked(desc_platform)
+    if not host.arch:                      # e.g. an NFD NodeFeature without CPU facts
+        return unknown("platform", "os.arch")
     if (cand.os, cand.arch) != (host.os, host.arch):
         return fail("platform", f"{cand} is not {host.os}/{host.arch}")
     step = rung(cand, host)
