@@ -237,3 +237,14 @@ def test_numbers_too_long_for_int64_are_rule_errors(op, value, vtype):
         expr["type"] = vtype
     with pytest.raises(RuleError):
         evaluate_expression(expr, True, "5")
+
+
+@pytest.mark.parametrize("bad_set", [{"tag": ["a", "b"], "rules": []}, {"tag": "a", "weight": "x", "rules": []},
+                                     {"tag": "a", "description": 7, "rules": []}])
+def test_a_malformed_set_is_an_error_whatever_tags_pick(bad_set):
+    """NFD decodes the whole spec before any tag filter: a set of the wrong shape is an error
+    even when --tags would skip it."""
+    spec = {"version": "v1alpha1", "compatibilities": [{"tag": "ok", "rules": []}, bad_set]}
+    for tags in (None, ["ok"], ["a"]):
+        with pytest.raises(RuleError):
+            evaluate_spec(spec, Features({}, {}, {}), tags)

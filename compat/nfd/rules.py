@@ -258,14 +258,8 @@ class SetResult(NamedTuple):
 def _evaluate_set(index: int, compat_set: Mapping, features: Features) -> Tuple[SetResult, Features]:
     """Every rule of the set must match (sets are alternatives; a set is a conjunction). After
     each rule ``rule.matched`` exists, holding the vars of the matching rules so far."""
-    if not isinstance(compat_set, Mapping):
-        raise RuleError(f"compatibility set {index + 1} must be a mapping")
-    rules = compat_set.get("rules")
-    if not isinstance(rules, list):
-        raise RuleError(f"compatibility set {index + 1}: 'rules' must be a list")
-    weight = compat_set.get("weight", 0) or 0
-    if not isinstance(weight, int) or isinstance(weight, bool):
-        raise RuleError(f"compatibility set {index + 1}: weight must be an integer")
+    _check_set(index, compat_set)
+    rules, weight = compat_set["rules"], compat_set.get("weight", 0) or 0
     results = []
     for rule in rules:
         res = evaluate_rule(rule, features)
@@ -274,6 +268,21 @@ def _evaluate_set(index: int, compat_set: Mapping, features: Features) -> Tuple[
     result = SetResult(index, all(r.ok for r in results), tuple(results), weight,
                        str(compat_set.get("tag", "") or ""), str(compat_set.get("description", "") or ""))
     return result, features
+
+
+def _check_set(index: int, compat_set) -> None:
+    """The shape NFD's decoder demands of a compatibility set (a field of the wrong type fails
+    the whole spec there, whatever ``--tags`` later picks)."""
+    if not isinstance(compat_set, Mapping):
+        raise RuleError(f"compatibility set {index + 1} must be a mapping")
+    if not isinstance(compat_set.get("rules"), list):
+        raise RuleError(f"compatibility set {index + 1}: 'rules' must be a list")
+    weight = compat_set.get("weight", 0) or 0
+    if not isinstance(weight, int) or isinstance(weight, bool):
+        raise RuleError(f"compatibility set {index + 1}: weight must be an integer")
+    for field in ("tag", "description"):
+        if compat_set.get(field) is not None and not isinstance(compat_set[field], str):
+            raise RuleError(f"compatibility set {index + 1}: {field} must be a string")
 
 
 def evaluate_set(index: int, compat_set: Mapping, features: Features) -> SetResult:
@@ -293,11 +302,12 @@ def evaluate_spec(spec: Mapping, features: Features, tags: Optional[Iterable[str
     """Each compatibility set (only those tagged with one of ``tags`` when given), in order;
     ``rule.matched`` carries over from set to set."""
     check_spec(spec)
+    for i, s in enumerate(spec["compatibilities"]):
+        _check_set(i, s)
     wanted = set(tags) if tags else None
     out = []
     for i, s in enumerate(spec["compatibilities"]):
-        if wanted is not None and (not isinstance(s, Mapping) or not isinstance(s.get("tag"), str)
-                                   or s["tag"] not in wanted):
+        if wanted is not None and s.get("tag") not in wanted:
             continue
         result, features = _evaluate_set(i, s, features)
         out.append(result)
