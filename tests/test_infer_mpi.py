@@ -83,3 +83,14 @@ def test_every_mpi_soname_of_the_data_table_gives_its_abi():
                              Finding("needed", soname, "/opt/app", ".dynamic (DT_NEEDED)")]}
         got = {p.key: p.value for p in propose(files)["proposals"]}
         assert got["mpi.abi"] == abi, soname
+
+
+def test_each_evidence_line_is_listed_once():
+    """Two findings that read the same (a fat binary with two entries for one target) are one
+    line of evidence."""
+    from compat.infer.analyse import Finding
+    from compat.infer.propose import _evidence
+
+    same = Finding("fabric_provider", "verbs", "/usr/lib/libfabric.so.1", ".rodata")
+    other = Finding("fabric_provider", "efa", "/usr/lib/libfabric.so.1", ".rodata")
+    assert [e["value"] for e in _evidence([same, same, other, same])] == ["verbs", "efa"]

@@ -261,3 +261,16 @@ def test_annotate_into_a_layout_with_a_traversing_name_writes_nothing(tmp_path):
     proc = run_hostile("annotate", f"oci:{tmp_path}/D4:../../evil", "--variant", f"oci:{FIXTURES}/demo")
     assert proc.returncode == 2 and "is not an image name" in proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_cache_directories_are_private(tmp_path, monkeypatch):
+    """Cached digests say what a user runs: the cache is 0700 like its 0600 files."""
+    from compat.oci.cache import ManifestCache
+    from compat.oci.digest import digest_of
+
+    monkeypatch.setenv("COMPAT_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.delenv("COMPAT_NO_CACHE", raising=False)
+    data = b'{"schemaVersion": 2}'
+    ManifestCache(enabled=True).put(digest_of(data), data)
+    assert os.stat(tmp_path / "c").st_mode & 0o777 == 0o700
+    assert ManifestCache(enabled=True).get(digest_of(data)) == data

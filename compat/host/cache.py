@@ -120,7 +120,7 @@ class ProbeCache:
         if not (self.enabled and self._dirty):
             return
         try:
-            os.makedirs(os.path.dirname(self._path), exist_ok=True)
+            os.makedirs(os.path.dirname(self._path), mode=0o700, exist_ok=True)
             data = json.dumps(self._data).encode()
             if len(data) > limits.PROBE_CACHE_BYTES:         # never write what cannot be read back
                 data = json.dumps({k: v for k, v in self._data.items() if k in self._fresh}).encode()

@@ -100,7 +100,7 @@ def propose(files: Dict[str, List[Finding]]) -> Dict[str, object]:
     provs = by_kind.get("fabric_provider", [])
     if provs:
         names = sorted({f.value for f in provs})
-        out.append(Proposal("fabric.providers", ",".join(names), [f.evidence() for f in provs]))
+        out.append(Proposal("fabric.providers", ",".join(names), _evidence(provs)))
 
     # glibc
     own = by_kind.get("glibc_own", [])
@@ -125,6 +125,19 @@ def propose(files: Dict[str, List[Finding]]) -> Dict[str, object]:
     return {"proposals": out, "unknown": unknown, "notes": [printable(n, 2000) for n in notes]}
 
 
+def _evidence(findings) -> List[Dict]:
+    """The evidence of these findings, each line once (a fat binary may hold several entries
+    for one target, e.g. a cubin and its copy for another toolkit)."""
+    out, seen = [], set()
+    for f in findings:
+        ev = f.evidence()
+        key = tuple(sorted((k, str(v)) for k, v in ev.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(ev)
+    return out
+
+
 def _arch_key(arch: str):
     kind, _, rest = arch.partition("_")
     digits = rest.rstrip("af")
@@ -137,7 +150,7 @@ def _propose_cuda(by_kind, out: List[Proposal], unknown: Dict[str, str]) -> None
     fb = by_kind.get("fatbin", [])
     if fb:
         arches = sorted({f.value.arch for f in fb}, key=_arch_key)
-        out.append(Proposal("gpu.cuda.arch", ",".join(arches), [f.evidence() for f in fb]))
+        out.append(Proposal("gpu.cuda.arch", ",".join(arches), _evidence(fb)))
     cudart = by_kind.get("cudart", [])
     if cudart:
         best = max(cudart, key=lambda f: _vt(f.value))
@@ -147,7 +160,7 @@ def _propose_cuda(by_kind, out: List[Proposal], unknown: Dict[str, str]) -> None
     if fb:
         cver, why = cuda_version([f.value for f in fb])
         if cver:
-            ev = [f.evidence() for f in fb if (f.value.toolkit or f.value.kind == KIND_PTX)]
+            ev = _evidence(f for f in fb if (f.value.toolkit or f.value.kind == KIND_PTX))
             out.append(Proposal("gpu.cuda.version", cver, ev))
             return
         unknown["gpu.cuda.version"] = why + ", and no libcudart.so.X.Y in scope"
@@ -176,7 +189,7 @@ def _propose_mpi(by_kind, out: List[Proposal], unknown: Dict[str, str], notes: L
             " link different MPI ABIs: " + "; ".join(f"{f.path} links {f.value} ({abi})" for abi, f in first.items())
         return
     abi = found[0]
-    out.append(Proposal("mpi.abi", abi, [f.evidence() for f in users]))
+    out.append(Proposal("mpi.abi", abi, _evidence(users)))
     lib = next((f for f in libs if f.value[0] == abi and f.value[1]), None)
     if lib is not None:
         out.append(Proposal("mpi.implementation", lib.value[1], [lib.evidence()]))

@@ -41,7 +41,8 @@ class ManifestCache:
             return
         path = self._path(digest)
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.makedirs(cache_dir(), mode=0o700, exist_ok=True)    # private to the user, like its files
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             write_atomically(path, data)
         except OSError:
             pass
