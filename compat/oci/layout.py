@@ -19,7 +19,7 @@ class Layout:
         self.path = path
         self.where = f"oci:{printable(path, 120)}"
         if not os.path.isdir(path):
-            raise BadInput(f"{self.where}: not a directory")
+            raise BadInput(f"{self.where}: " + ("not a directory" if os.path.lexists(path) else "no such directory"))
         self._real = os.path.realpath(path)
         try:
             marker = json.loads(read_file(os.path.join(path, "oci-layout"), 4096, "oci-layout"))
