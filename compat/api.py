@@ -42,8 +42,8 @@ class Selection(NamedTuple):
         return self.ranking.candidates
 
     def formatted(self, fmt: str = "ref") -> str:
-        """The pinned reference in the form ``fmt``'s runtime accepts (compat.cli.formats)."""
-        from compat.cli.formats import pinned
+        """The pinned reference in the form ``fmt``'s runtime accepts (compat.oci.formats)."""
+        from compat.oci.formats import pinned
         return pinned(self.ref, self.digest, fmt)
 
     def to_dict(self, schema: str = "compat.selection/v1") -> dict:

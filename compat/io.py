@@ -187,3 +187,29 @@ def load_structured(data, what: str, floats_as_text: bool = False):
             _check_shape(doc, what)
             return doc
     return load_yaml(text, what, floats_as_text)
+
+
+# -- compat's own files: the cache directory, atomic writes --------------------------------
+
+def cache_dir() -> str:
+    base = os.environ.get("COMPAT_CACHE_DIR")
+    if base:
+        return base
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "compat")
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write a sibling temporary file, then rename it over ``path`` (readers never see half)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -86,9 +86,9 @@ def select_descriptors(index: Dict, selector: str) -> List[int]:
     Returns 0-based list positions."""
     manifests = index.get("manifests") or []
     if selector == "all":            # the entries selection reads: not attestations, artifacts, nested indexes
-        from compat.match.rank import _skip_reason
+        from compat.oci.manifest import not_image_reason
         return [i for i, d in enumerate(manifests)
-                if _skip_reason(d) is None and d.get("mediaType") not in media.INDEXES]
+                if not_image_reason(d) is None and d.get("mediaType") not in media.INDEXES]
     m = re.fullmatch(r"#(\d{1,9})", selector.strip())
     if m:
         n = int(m.group(1))
@@ -145,13 +145,13 @@ def attach_nfd(sink, index: Dict, created: str) -> List[str]:
     """Attach an NFD compatibility artifact to every image of ``index`` (skipping one whose
     identical spec is already attached); returns the artifact digests pushed."""
     from compat.author import nfd
-    from compat.match.rank import _skip_reason
+    from compat.oci.manifest import not_image_reason
     from compat.oci import digest as M
 
     pushed = []
     empty = b"{}"
     for desc in index["manifests"]:
-        if _skip_reason(desc) or desc.get("mediaType") in media.INDEXES:
+        if not_image_reason(desc) or desc.get("mediaType") in media.INDEXES:
             continue
         tag = (desc.get("annotations") or {}).get(A_PREFIX + "description", "") or desc["digest"][7:19]
         layer, man = nfd.artifact(desc, desc.get("annotations") or {}, tag, created)
@@ -183,14 +183,14 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
     """Infer annotations for every image of the plan; with ``write``, merge them into the
     index (hand-written values win unless ``prefer_inferred``). Returns the new plan."""
     from compat.infer import infer_image
-    from compat.match.rank import _skip_reason
+    from compat.oci.manifest import not_image_reason
     from compat.vocab.annotations import PREFIX
 
     index = copy.deepcopy(plan.index)
     reports = []
     for i, (src, digest, mt, doc) in enumerate(plan.images):
         desc = index["manifests"][i]
-        if _skip_reason(desc) or mt in media.INDEXES:
+        if not_image_reason(desc) or mt in media.INDEXES:
             continue
         if doc is None:
             doc = src.fetch(digest, mt)

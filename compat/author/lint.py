@@ -101,7 +101,7 @@ def check_index_annotations(annotations, where: str = "index") -> List[Problem]:
 
 def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem]:
     from compat.errors import BadInput
-    from compat.match.rank import _skip_reason
+    from compat.oci.manifest import not_image_reason
     from compat.oci import manifest, media
 
     try:
@@ -119,7 +119,7 @@ def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem
         if malformed:                      # selection excludes it with the first of these
             out += [Problem(ERROR, where, f"malformed descriptor: {m}") for m in malformed]
             continue
-        skip = _skip_reason(desc)
+        skip = not_image_reason(desc)
         if skip:
             out += _never_read(desc.get("annotations"), where, f"selection skips this entry ({skip})")
             continue

@@ -161,9 +161,3 @@ def artifact(subject: Mapping, annotations: Mapping[str, str], tag: str, created
            "subject": {"mediaType": subject["mediaType"], "digest": subject["digest"], "size": subject["size"]},
            "annotations": {CREATED: created}}
     return layer, json.dumps(man, indent=2, sort_keys=True).encode()
-
-
-def referrers_tag(digest: str) -> str:
-    """The distribution-spec referrers tag schema: ``sha256-<hex>``."""
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm[:32]}-{hexpart[:64]}"

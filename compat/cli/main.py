@@ -166,7 +166,7 @@ def _add_detect(sub) -> None:
 
 
 def _add_select(sub) -> None:
-    from compat.cli.formats import FORMATS
+    from compat.oci.formats import FORMATS
     s = _command(sub, "select", "pick the best image of an index for this host",
                  "Rank every image of an extended index for the host and print the pinned best one "
                  "(exit 3 if none fits).")

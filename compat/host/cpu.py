@@ -63,13 +63,13 @@ def running_arch() -> Optional[str]:
 
 
 def _partial(family: str, info: Dict[str, str]):
-    from archspec.cpu.detect import partial_uarch, _canonicalize_aarch64_vendor
+    from archspec.cpu.detect import partial_uarch
 
     if family == "x86_64":
         return partial_uarch(vendor=info.get("vendor_id", "generic"),
                              features=set(info.get("flags", "").split()))
     if family == "aarch64":
-        return partial_uarch(vendor=_canonicalize_aarch64_vendor(info),
+        return partial_uarch(vendor=_aarch64_vendor(info),
                              features=set(info.get("Features", "").split()),
                              cpu_part=info.get("CPU part", ""))
     if family in ("ppc64le", "ppc64"):
@@ -83,6 +83,17 @@ def _partial(family: str, info: Dict[str, str]):
             uarch = "x60"
         return partial_uarch(name=uarch)
     return None
+
+
+def _aarch64_vendor(info: Dict[str, str]) -> str:
+    """The vendor name archspec gives an Arm "CPU implementer" code, from archspec's own public
+    table (``conversions.arm_vendors`` of microarchitectures.json), as its detection does."""
+    from archspec.cpu.schema import TARGETS_JSON
+
+    code = info.get("CPU implementer")
+    if code is None:
+        return "generic"
+    return TARGETS_JSON["conversions"]["arm_vendors"].get(code, code)
 
 
 def _compatible(family: str, info, target) -> bool:

@@ -18,7 +18,7 @@ from compat.match.check import Check
 from compat.nfd.rules import RuleError
 from compat.oci import media
 from compat.oci.digest import is_digest
-from compat.oci.manifest import descriptor_problems
+from compat.oci.manifest import descriptor_problems, not_image_reason
 from compat.vocab import annotations as A
 
 COMPATIBLE, INCOMPATIBLE, UNKNOWN, ERROR, SKIPPED = "compatible", "incompatible", "unknown", "error", "skipped"
@@ -124,22 +124,6 @@ def seen_host(host: Host, override: Optional[str] = None) -> Tuple[Host, platfor
     return host._replace(os=os_, cpu=cpu), plat
 
 
-def _skip_reason(desc: Mapping) -> Optional[str]:
-    if not isinstance(desc, dict):
-        return None
-    ann = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
-    plat = desc.get("platform") if isinstance(desc.get("platform"), dict) else {}
-    if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
-            (plat.get("os") == "unknown" and plat.get("architecture") == "unknown"):
-        return "attestation or unknown/unknown entry: not an image"
-    if desc.get("artifactType"):
-        return f"artifact ({printable(desc['artifactType'], 120)}): not an image"
-    mt = desc.get("mediaType", "")
-    if mt and isinstance(mt, str) and mt not in media.IMAGE_MANIFESTS and mt not in media.INDEXES:
-        return f"media type {printable(mt, 120)}: not an image manifest"
-    return None
-
-
 _NO_FEATURES = Check("platform.features", True, "", (0,))
 _NO_SETS = Check("compatibilities", True, "", (0, 0))
 _NO_NFD = Check("nfd", True, "", (0, 0))
@@ -204,7 +188,7 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     ann = desc.get("annotations") or {}
     base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
                 platform=desc.get("platform"), annotations=ann, path=path)
-    skip = _skip_reason(desc)
+    skip = not_image_reason(desc)
     if skip:
         return Candidate(verdict=SKIPPED, reason=skip, **base)
     req = A.parse(ann, where=digest)
@@ -280,7 +264,7 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
                                                       "this entry and every later one are ignored")))
                 raise _Full
             if isinstance(desc, dict) and desc.get("mediaType") in media.INDEXES \
-                    and not descriptor_problems(desc) and not _skip_reason(dict(desc, mediaType="")):
+                    and not descriptor_problems(desc) and not not_image_reason(dict(desc, mediaType="")):
                 _nested(desc, p, depth)
             else:
                 _leaf(desc, p)

@@ -127,14 +127,14 @@ def fetch(source, subject_digest: str) -> Optional[Artifact]:
 def discover(source, index_digest: str, candidates, want_all: bool) -> Dict[str, Artifact]:
     """Artifacts for the candidates that need one (no compat annotations, or all when asked),
     falling back to an artifact attached to the index itself."""
-    from compat.match.rank import _skip_reason
+    from compat.oci.manifest import not_image_reason
     from compat.vocab.annotations import PREFIX
 
     out: Dict[str, Artifact] = {}
     index_artifact = None
     index_checked = False
     for desc in candidates:
-        if _skip_reason(desc):
+        if not_image_reason(desc):
             continue
         annotated = any(k.startswith(PREFIX) for k in (desc.get("annotations") or {}))
         if annotated and not want_all:

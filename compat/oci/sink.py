@@ -74,7 +74,7 @@ class RegistrySink:
     def attach(self, data: bytes, descriptor: dict, subject_digest: str) -> str:
         """Push an artifact manifest; keep the referrers tag index when the registry does not
         index subjects itself (no ``OCI-Subject`` header in its answer)."""
-        from compat.author.nfd import referrers_tag
+        from compat.oci.manifest import referrers_tag
 
         digest = D.check(descriptor.get("digest"), f"{self.ref.registry}/{self.ref.repository}: artifact")
         r = self.registry.request("PUT", f"/v2/{self.ref.repository}/manifests/{digest}",
@@ -130,7 +130,7 @@ class LayoutSink:
         return False
 
     def put_blob(self, digest: str, data: bytes) -> None:
-        from compat.host.cache import write_atomically
+        from compat.io import write_atomically
 
         D.verify(data, digest, f"blob {digest}")
         write_atomically(self._blob_path(digest), data)
@@ -149,7 +149,7 @@ class LayoutSink:
         entries.append({"mediaType": media_type, "digest": digest, "size": len(data),
                         "annotations": {REF_NAME: reference}})
         top["manifests"] = entries
-        from compat.host.cache import write_atomically
+        from compat.io import write_atomically
         write_atomically(index_path, json.dumps(top, indent=2).encode())
         return digest
 
@@ -161,7 +161,7 @@ class LayoutSink:
 
     def attach(self, data: bytes, descriptor: dict, subject_digest: str) -> str:
         """Write an artifact manifest and list it (untagged) in index.json, as oras does."""
-        from compat.host.cache import write_atomically
+        from compat.io import write_atomically
 
         self.put_blob(descriptor["digest"], data)
         index_path = os.path.join(self.path, "index.json")
