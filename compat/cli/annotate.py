@@ -1,8 +1,13 @@
 """``compat annotate``: build or rewrite an extended index, check it, push it."""
 from __future__ import annotations
 
+import datetime
+import json
+import os
 import sys
 
+from compat.author import annotate as A, variants as V
+from compat.cli.refs import source as parse_ref  # a local path without oci: is caught here
 from compat.errors import BadInput, printable as P
 
 
@@ -16,7 +21,6 @@ def _report(problems, quiet: bool = False) -> int:
 
 
 def _print_inferred(reports, as_json: bool) -> None:
-    import json
     if as_json:
         doc = [{"image": r.label, "digest": r.digest,
                 "proposed": {p.key: {"value": p.value, "evidence": p.evidence} for p in r.result["proposals"]},
@@ -44,10 +48,6 @@ def _print_inferred(reports, as_json: bool) -> None:
 
 
 def run(args) -> int:
-    from compat.author import annotate as A
-    from compat.author import variants as V
-    from compat.cli.refs import source as parse_ref     # a local path without oci: is caught here
-
     variants = V.from_command_line(args.variant or [])
     dest_text = args.dest
     index_annotations = {}
@@ -98,8 +98,6 @@ def run(args) -> int:
         return 0
     created = None
     if args.nfd:
-        import datetime
-        import os
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
         when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch and epoch.isdigit() \
             else datetime.datetime.now(datetime.timezone.utc)

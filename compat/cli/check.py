@@ -8,6 +8,7 @@ import sys
 
 from compat.cli.select import resolve_for
 from compat.errors import printable
+from compat.nfd.rules import RuleError, evaluate_spec
 
 
 def _nfd_results(sel, cand):
@@ -15,7 +16,6 @@ def _nfd_results(sel, cand):
     art = ctx.artifacts.get(cand.digest) if ctx is not None else None
     if art is None:
         return None, None
-    from compat.nfd.rules import RuleError, evaluate_spec
     if art.error:
         return art, art.error
     try:

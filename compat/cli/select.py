@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import sys
 
+from compat.api import no_candidate_message, resolve
 from compat.cli.common import host_and_features
+from compat.cli.refs import source
 from compat.errors import NoCompatibleCandidate, printable
 
 
@@ -74,9 +76,6 @@ def tags_of(args):
 
 def resolve_for(args):
     """The Selection the options describe: REF read with the local-path checks, the host."""
-    from compat.api import resolve
-    from compat.cli.refs import source
-
     source(args.ref)
     host, features = host_and_features(args)
     return resolve(args.ref, host=host, platform=args.platform,
@@ -88,8 +87,6 @@ def run(args) -> int:
     """--explain alone: the table on stdout. With --format or --json too: the table on stderr
     and the asked-for output on stdout (spec/cli.md, "Options that do not combine"). The output
     is made before anything is printed, so a refusal (exit 2) stays one line."""
-    from compat.api import no_candidate_message
-
     sel = resolve_for(args)
     fmt = "json" if args.json else args.format
     found = sel.ranking.best is not None

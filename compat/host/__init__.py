@@ -7,10 +7,13 @@ a probe that fails leaves its fact unknown and says why in ``sources``.
 from __future__ import annotations
 
 import os
+import zlib
 from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
-from compat.errors import BadInput
-from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime, Ucx
+from compat import io, limits
+from compat.errors import BadInput, printable
+from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime, Ucx, printable_host
+from compat.vocab.values import oci_arch
 
 __all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Ucx", "Runtime", "load",
            "load_host", "from_data"]
@@ -32,6 +35,7 @@ def detect(sysroot: Optional[str] = None,
     ``assume`` overrides facts (``{"gpu.cc": "9.0"}`` or ``["gpu.cc=9.0"]``);
     ``probe_tools`` also asks ``fi_info`` for libfabric providers (adds 100-300 ms).
     """
+    # start-up: a profile file, or compat.rank with a Host, loads no probe, cache or sysroot reader
     from compat.host import cpu as cpu_probe, fabric, gpu, mpi, system
     from compat.host.cache import ProbeCache, is_level
     from compat.host.root import Root
@@ -39,7 +43,7 @@ def detect(sysroot: Optional[str] = None,
     _assume = None
     assumptions = {}
     if assume:
-        from compat.host import assume as _assume   # only when there is something to assume
+        from compat.host import assume as _assume  # start-up: only when there is something to assume
         assumptions = _assume.parse(assume)
     sysroot = sysroot or (env if env is not None else os.environ).get("COMPAT_SYSROOT") or None
     if sysroot and not os.path.isdir(sysroot):
@@ -50,7 +54,6 @@ def detect(sysroot: Optional[str] = None,
 
     # architecture: --assume, else the capture's cpuinfo (sysroot), else this machine
     if "os.arch" in assumptions:
-        from compat.vocab.values import oci_arch
         arch = oci_arch(assumptions["os.arch"])
     else:
         arch = None
@@ -66,7 +69,6 @@ def detect(sysroot: Optional[str] = None,
 
     cpu = _guard("cpu", sources, lambda: cpu_probe.probe_cpu(root, arch, sources), CPU())
     if root.live and cpu.family == "x86_64":
-        import zlib
         flags = zlib.crc32(",".join(cpu.features or ()).encode())   # the answer depends on the CPU too
         level = _guard("cpu.glibc_level", sources, lambda: cache.get(
             f"ldso-level|{flags:08x}", ["/lib64/ld-linux-x86-64.so.2"],
@@ -100,11 +102,11 @@ def detect(sysroot: Optional[str] = None,
         runtimes=_guard("runtimes", sources, lambda: system.runtimes(root, sources, cache)),
         sources=sources,
     )
-    if not probe_tools:
-        sources.setdefault("libfabric", "not probed (use --probe-tools, or --assume fabric.providers=...)")
-        sources.setdefault("ucx", "not probed (use --probe-tools)")
+    if not probe_tools:             # a new dict: a Host's sources are never mutated in place
+        unprobed = {"libfabric": "not probed (use --probe-tools, or --assume fabric.providers=...)",
+                    "ucx": "not probed (use --probe-tools)"}
+        host = host._replace(sources={**sources, **{k: v for k, v in unprobed.items() if k not in sources}})
     cache.save()
-    from compat.host.profile import printable_host
     host = printable_host(host)
     if not assumptions:
         return host
@@ -115,8 +117,6 @@ def load(path, assume: Union[None, Mapping[str, str], Iterable[str]] = None,
          what: Optional[str] = None) -> Host:
     """``--host FILE``: load a saved profile (``compat detect --json > node.json``), then
     apply ``assume``. Errors name the file as ``what`` (default ``--host PATH``)."""
-    from compat import io, limits
-
     path = _path_argument(path, "load")
     what = what or f"--host {path}"
     data = io.load_json(io.read_file(path, limits.HOST_FILE_BYTES, what), what)
@@ -133,7 +133,7 @@ def load_host(path, assume: Union[None, Mapping[str, str], Iterable[str]] = None
 def from_data(data, what: str, assume: Union[None, Mapping[str, str], Iterable[str]] = None) -> Host:
     """A parsed profile -> Host: checked against ``schemas/host.schema.json`` (bounds
     included) first, so nothing downstream sees a wrong type; then ``assume`` applied."""
-    from compat.errors import printable
+    # start-up: the schema interpreter loads only for a profile file
     from compat.schema import validate_host
 
     problem = validate_host(data)
@@ -142,6 +142,7 @@ def from_data(data, what: str, assume: Union[None, Mapping[str, str], Iterable[s
     host = Host.from_dict(data)
     if not assume:
         return host
+    # start-up: the --assume grammar loads only with --assume
     from compat.host import assume as _assume
     return _assume.apply_checked(host, _assume.parse(assume))
 

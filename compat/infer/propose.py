@@ -22,8 +22,11 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Optional
 
+from archspec.cpu import TARGETS
+
 from compat.errors import printable
-from compat.infer.analyse import Finding, mpi_sonames
+from compat.infer.analyse import Finding
+from compat.vocab.data import mpi_sonames
 from compat.infer.fatbin import KIND_PTX, cuda_version
 
 
@@ -44,6 +47,7 @@ def _march_target(march: str) -> Optional[str]:
     if march.startswith("x86-64-v"):
         return "x86_64_v" + march[-1]
     try:
+        # start-up: archspec (~40 ms) loads only for a recorded -march
         from archspec.cpu import TARGETS
     except ImportError:
         return None
@@ -57,7 +61,6 @@ def _march_target(march: str) -> Optional[str]:
 
 
 def _depth(target: str) -> int:
-    from archspec.cpu import TARGETS
     t = TARGETS.get(target)
     return len(t.ancestors) + 1 if t is not None else 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping, NamedTuple, Optional
 
 from compat.match.check import Check, fail, ok
+from compat.nfd.rules import RuleError, best, evaluate_spec
 
 
 class NfdContext(NamedTuple):
@@ -18,7 +19,6 @@ def check(digest: str, ctx: Optional[NfdContext]) -> Check:
     art = ctx.artifacts.get(digest) if ctx is not None else None
     if art is None:
         return ok("nfd", "", (0, 0))
-    from compat.nfd.rules import RuleError, best, evaluate_spec
 
     if art.error:
         raise RuleError(art.error)                                  # the candidate's verdict: error

@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Mapping, Optional, Tuple
 
 from compat.match.check import Check, fail, ok
-from compat.oci.platform import (  # noqa: F401 - re-exported: the matcher's vocabulary
-    ARM_VARIANT, V8_MAX, Platform, arm64_version, checked, from_descriptor, normalise, parse,
-    problems, variant_problem)
+from compat.oci.platform import ARM_VARIANT, V8_MAX, Platform, arm64_version, checked, from_descriptor, normalise, \
+    parse, problems, variant_problem  # noqa: F401 - re-exported: the matcher's vocabulary
+from compat.vocab.data import load as load_data
+
+__all__ = ["ARM_VARIANT", "V8_MAX", "Platform", "arm64_version", "checked", "from_descriptor", "normalise",
+           "parse", "problems", "variant_problem", "ladder", "rung", "check", "check_features"]
 
 _V9_TO_V8 = 5          # v9.y runs what v8.(y+5) runs (containerd's arm64variantToVersion)
 
@@ -92,7 +95,6 @@ def check_features(desc_platform: Optional[Mapping], arch: str, host_flags) -> C
         return ok("platform.features", "", (0,))
     if not isinstance(feats, list) or not all(isinstance(f, str) for f in feats):
         return fail("platform.features", "platform.features must be a list of strings")
-    from compat.vocab.data import load as load_data
     table = load_data("platform_features").get(arch, {})
     unknown = [f for f in feats if f.lower() not in table]
     if unknown:

@@ -16,14 +16,17 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Mapping, Optional, Set
 
+import compat.host as host_mod
+from compat import limits
+from compat.errors import BadInput, ValueProblem
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
+from compat.io import load_structured, read_file
 from compat.nfd.cpuid import cpuid_name, linux_flag
 from compat.nfd.rules import Features
+from compat.vocab.data import fabric_drivers, fabric_pci, gpu_pci, gpu_pci_classes, nfd_cpu_vendors
+from compat.vocab.values import gpu_count
 
 LOCAL = "hpc-compat.org/"
-_VENDOR = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "ARM": "ARM", "Fujitsu": "Fujitsu",
-           "Ampere": "Ampere", "Nvidia": "NVIDIA", "IBM": "IBM", "Cavium": "Cavium", "HiSilicon": "HiSilicon"}
-_VENDOR_BACK = {v: k for k, v in _VENDOR.items()}
 
 
 def cpuid_flags(cpu: CPU) -> Set[str]:
@@ -119,7 +122,6 @@ def _pci_instances(root) -> List[Dict[str, str]]:
 def _kernel_config(root, release: Optional[str]) -> Dict[str, str]:
     text = root.read_gzip("/proc/config.gz")     # regular file, bounded, corrupt = None
     if text is None and release:
-        from compat import limits
         text = root.read(f"/boot/config-{release}", limit=limits.SYSROOT_FILE_BYTES)
     out = {}
     for line in (text or "").splitlines():
@@ -135,7 +137,7 @@ def from_host(host: Host, root=None) -> Features:
     inst: Dict[str, List[Dict[str, str]]] = {}
     model: Dict[str, str] = {}
     if host.cpu.vendor:
-        model["vendor_id"] = _VENDOR.get(host.cpu.vendor, host.cpu.vendor)
+        model["vendor_id"] = nfd_cpu_vendors().get(host.cpu.vendor, host.cpu.vendor)
     if host.os.kernel:
         attrs["kernel.version"] = kernel_version(host.os.kernel)
     osr = {}
@@ -146,6 +148,7 @@ def from_host(host: Host, root=None) -> Features:
     if host.os.distro_name:
         osr["PRETTY_NAME"] = host.os.distro_name
     if root is not None:
+        # start-up: the probes load only when NFD artifacts are evaluated
         from compat.host.cpu import read_cpuinfo
         info = read_cpuinfo(root) or {}
         if "cpu family" in info:
@@ -161,6 +164,7 @@ def from_host(host: Host, root=None) -> Features:
         devices = _pci_instances(root)
         if devices:
             inst["pci.device"] = devices
+        # start-up: the probes load only when NFD artifacts are evaluated
         from compat.host.system import os_release
         release = os_release(root, {})
         if release:
@@ -193,8 +197,6 @@ def is_nfd_document(data) -> bool:
 
 def from_export(data: Mapping) -> Features:
     """``nfd export features`` output, or a NodeFeature object (``spec.features``)."""
-    from compat.errors import BadInput
-
     flags, attrs, inst = {}, {}, {}
     try:
         if data.get("kind") == "NodeFeature" or "spec" in data:
@@ -213,9 +215,6 @@ def from_export(data: Mapping) -> Features:
 
 def _gpu_count(text: str, vendor: str) -> int:
     """The one GPU-count rule (``vocab.values.gpu_count``: 0..HOST_GPUS), as bad input."""
-    from compat.errors import BadInput, ValueProblem
-    from compat.vocab.values import gpu_count
-
     try:
         return gpu_count(text, f"NFD features: {LOCAL}gpu.{vendor}.count")
     except ValueProblem as exc:
@@ -231,12 +230,13 @@ def to_host(features: Features, origin: str) -> Host:
     levels = [int(f[-1]) for f in cpuid if re.fullmatch(r"X86_64_V\d", f)]
     linux_flags = tuple(sorted(linux_flag(f) for f in cpuid if not f.startswith("X86_64_V")))
     model = features.attributes.get("cpu.model", {})
-    vendor = _VENDOR_BACK.get(model.get("vendor_id", ""), model.get("vendor_id") or None)
+    vendor = {v: k for k, v in nfd_cpu_vendors().items()}.get(model.get("vendor_id", ""), model.get("vendor_id") or None)
     arch = get("os.arch") or ("amd64" if levels else ("arm64" if "ASIMD" in cpuid else None))
     cpu = CPU(vendor=vendor, features=linux_flags, x86_64_level=max(levels) if levels else None,
               family={"amd64": "x86_64", "arm64": "aarch64"}.get(arch or "", None))
     target = get("cpu.target")
     if target:
+        # start-up: the CPU probe and archspec load only for a NodeFeature host file
         from compat.host.assume import cpu_from_target
         try:
             t = cpu_from_target(target)
@@ -245,22 +245,25 @@ def to_host(features: Features, origin: str) -> Host:
         except Exception:  # noqa: BLE001 - an unknown target stays unknown
             pass
     elif cpu.family:
+        # start-up: archspec and the CPU probe load only for a NodeFeature host file
         from archspec.cpu.detect import partial_uarch
+
         from compat.host.cpu import choose_target, x86_level
         chosen, _ = choose_target(cpu.family, partial_uarch(vendor=vendor or "generic", features=set(linux_flags)))
         cpu = cpu._replace(target=chosen.name, generic=chosen.generic.name,
                            x86_64_level=cpu.x86_64_level or x86_level(chosen.generic.name))
     kv = features.attributes.get("kernel.version", {})
     osr = features.attributes.get("system.osrelease", {})
-    from compat.host.cpu import oci_variant
+    from compat.host.cpu import oci_variant  # start-up: the CPU probe loads only for a NodeFeature host file
     os_ = OS(arch=arch, kernel=kv.get("full"), distro=osr.get("ID"), distro_version=osr.get("VERSION_ID"),
              distro_name=osr.get("PRETTY_NAME") or osr.get("NAME"), glibc=get("libc.glibc"))
     os_ = os_._replace(variant=oci_variant(arch, cpu))
     gpus: List[GPU] = []
     pci = features.instances.get("pci.device", [])
-    for vendor_name, vid in (("nvidia", "10de"), ("amd", "1002")):
+    for vendor_name in ("nvidia", "amd"):
+        vid = gpu_pci()[vendor_name]["vendor"]
         n = _gpu_count(get(f"gpu.{vendor_name}.count"), vendor_name) if get(f"gpu.{vendor_name}.count") \
-            else sum(1 for d in pci if d.get("vendor") == vid and d.get("class", "")[:2] in ("03", "12"))
+            else sum(1 for d in pci if d.get("vendor") == vid and d.get("class") in gpu_pci_classes())
         for i in range(n):
             if vendor_name == "nvidia":
                 gpus.append(GPU("nvidia", i, cc=get("gpu.cc"), driver=get("gpu.driver"), cuda=get("gpu.cuda.version")))
@@ -270,10 +273,11 @@ def to_host(features: Features, origin: str) -> Host:
                k.startswith(LOCAL + "fabric.") and not k.startswith(LOCAL + "fabric.provider.")]
     if not fabrics:
         modules = features.flags.get("kernel.loadedmodule", set())
-        if any(d.get("vendor") == "15b3" and d.get("class") == "0207" for d in pci):
+        ib = fabric_pci()["infiniband"]
+        if any(d.get("vendor") == ib["vendor"] and d.get("class") == ib["class"] for d in pci):
             fabrics.append(Fabric("infiniband"))
-        for mod, kind in (("efa", "efa"), ("cxi_ss1", "slingshot"), ("hfi1", "omnipath")):
-            if mod in modules:
+        for kind in ("efa", "slingshot", "omnipath"):
+            if fabric_drivers(kind)[0] in modules:
                 fabrics.append(Fabric(kind))
     providers = tuple(k[len(LOCAL) + 16:] for k in sorted(local) if k.startswith(LOCAL + "fabric.provider."))
     impl = get("mpi.implementation")
@@ -293,17 +297,13 @@ def to_host(features: Features, origin: str) -> Host:
 def load_host_file(path: str, assume=None):
     """``--host FILE``: a compat profile (JSON) or an NFD NodeFeature / ``nfd export
     features`` document (YAML or JSON) -> (host, features or None)."""
-    from compat import limits
-    from compat.errors import BadInput, ValueProblem
-    from compat.io import load_structured, read_file
-
     data = load_structured(read_file(path, limits.HOST_FILE_BYTES, f"--host {path}"), f"--host {path}")
     if not is_nfd_document(data):
-        import compat.host as host_mod
         return host_mod.load(path, assume=assume), None
     features = from_export(data)
     host = to_host(features, path)
     if assume:
+        # start-up: the --assume grammar loads only with --assume
         from compat.host import assume as A
         try:
             host = A.apply(host, A.parse(assume))

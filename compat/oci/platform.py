@@ -8,8 +8,8 @@ import re
 from typing import Any, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat.errors import BadInput, printable
+from compat.vocab.data import arch_aliases
 
-_ARCH = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
 _OS = {"macos": "darwin"}
 #: containerd's specifier grammar (platforms.go specifierRe, osRe); bounded lengths
 COMPONENT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -57,7 +57,7 @@ def normalise(os_: str, arch: str, variant: Optional[str] = "", features=()) -> 
     variant = (variant or "").lower()
     if arch in ("armhf", "armel"):
         arch, variant = "arm", "v7" if arch == "armhf" else "v6"
-    arch = _ARCH.get(arch, arch)
+    arch = arch_aliases().get(arch, arch)
     if arch == "386":
         variant = ""
     elif arch == "amd64" and variant == "v1":

@@ -11,7 +11,8 @@ import functools
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat.errors import ValueProblem
-from compat.vocab import values as V
+from compat.vocab import aliases, values as V
+from compat.vocab.data import load as load_data
 
 PREFIX = V.PREFIX
 
@@ -97,7 +98,6 @@ class Requirements(NamedTuple):
 
 
 def _alias_keys() -> frozenset:
-    from compat.vocab.data import load as load_data
     return frozenset(load_data("aliases")["keys"])
 
 
@@ -120,8 +120,7 @@ def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirem
     unknown: List[str] = []
     suffix = f" ({where})" if where else ""
     if annotations and not _ALIAS_KEYS.isdisjoint(annotations):
-        from compat.vocab.aliases import normalise
-        annotations, _ = normalise(annotations)
+        annotations, _ = aliases.normalise(annotations)
     for raw_key, raw_value in (annotations or {}).items():
         if not raw_key.startswith(PREFIX):
             continue
