@@ -26,8 +26,8 @@ def check(digest: str, ctx: Optional[NfdContext]) -> Check:
     chosen = best(results)
     where = f"NFD artifact {art.digest[7:19]}"
     if not results:
-        return fail("nfd", f"{where}: no compatibility set tagged {', '.join(ctx.tags or ())}")
+        return fail("nfd", f"{where}: no compatibility set tagged {', '.join(ctx.tags or ())}", results)
     if chosen is None:
-        return fail("nfd", f"{where}: no compatibility set holds; {results[0].reason()}")
+        return fail("nfd", f"{where}: no compatibility set holds; {results[0].reason()}", results)
     return ok("nfd", f"{where}: {chosen.reason()}" + (f", weight {chosen.weight}" if chosen.weight else ""),
-              (chosen.weight, len(chosen.rules)))
+              (chosen.weight, len(chosen.rules)), detail=results)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Tuple
 
-from compat.match.check import Check, fail, ok
+from compat.match.check import Check, fail, ok, undecided
 from compat.oci.platform import ARM_VARIANT, V8_MAX, Platform, arm64_version, checked, from_descriptor, normalise, \
     parse, problems, variant_problem  # noqa: F401 - re-exported: the matcher's vocabulary
 from compat.vocab.data import load as load_data
@@ -101,7 +101,7 @@ def check_features(desc_platform: Optional[Mapping], arch: str, host_flags) -> C
         return fail("platform.features", f"unknown platform feature{'s' if len(unknown) > 1 else ''} "
                                          f"{', '.join(unknown)} (proposal E: ineligible)")
     if host_flags is None:
-        return Check("platform.features", False, "unknown: cpu.features (state them with --assume cpu.features=...)")
+        return undecided("platform.features", "unknown: cpu.features (state them with --assume cpu.features=...)")
     missing = [f for f in feats if table[f.lower()] not in host_flags]
     if missing:
         return fail("platform.features", f"host CPU lacks {', '.join(missing)}")

@@ -27,6 +27,17 @@ COMPATIBLE, INCOMPATIBLE, UNKNOWN, ERROR, SKIPPED = "compatible", "incompatible"
 Fetch = Callable[[str, str], Mapping]
 
 
+class RankKey(NamedTuple):
+    """What orders the compatible candidates: compared field by field, higher first."""
+    gpu: Tuple                          # (architecture fit, CUDA native 2 / minor 1 / none 0, CUDA version)
+    fabric: int
+    mpi: int
+    cpu: Tuple                          # (archspec depth, rung on the host's ladder, matching os.features)
+    requirements: int                   # requirements and NFD rules satisfied
+    weight: int                         # the weight annotation plus the best NFD set's or score
+    order: int                          # -position: the first in the index wins a tie
+
+
 class Candidate(NamedTuple):
     position: int                       # order in the (flattened) index: first = 0
     digest: str
@@ -36,7 +47,7 @@ class Candidate(NamedTuple):
     verdict: str
     reason: str                         # the deciding reason
     checks: Tuple[Check, ...] = ()
-    key: Tuple = ()                     # ranking key, compatible candidates only
+    key: Tuple = ()                     # a RankKey, compatible candidates only
     notes: Tuple[str, ...] = ()
     path: str = ""                      # "manifests[3]" or "manifests[1].manifests[0]"
 
@@ -60,11 +71,12 @@ class Candidate(NamedTuple):
         in this order, higher first, then index position (first wins)."""
         if not self.key:
             return None
-        (arch, cuda, cver), fab, mpi, cpu, nreq, weight, _ = self.key
-        depth, level, feats = cpu
-        return {"gpu": arch, "cuda": cuda, "cudaVersion": ".".join(map(str, cver)) or None, "fabric": fab,
-                "mpi": mpi, "cpu": depth, "cpuLevel": level, "osFeatures": feats, "requirements": nreq,
-                "weight": weight}
+        k = self.key
+        arch, cuda, cver = k.gpu
+        depth, level, feats = k.cpu
+        return {"gpu": arch, "cuda": cuda, "cudaVersion": ".".join(map(str, cver)) or None, "fabric": k.fabric,
+                "mpi": k.mpi, "cpu": depth, "cpuLevel": level, "osFeatures": feats, "requirements": k.requirements,
+                "weight": k.weight}
 
     def score_text(self) -> str:
         s = self.score()
@@ -227,7 +239,8 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     weight = req.get("weight", 0) + by["nfd"].fit[0] + by["compatibilities"].fit[0]
     satisfied = req.requirement_count + by["platform.features"].fit[0] + by["nfd"].fit[1] + \
         by["compatibilities"].fit[1]
-    key = (by["gpu"].fit, by["fabric"].fit[0], by["mpi"].fit[0], cpu_spec, satisfied, weight, -position)
+    key = RankKey(gpu=by["gpu"].fit, fabric=by["fabric"].fit[0], mpi=by["mpi"].fit[0], cpu=cpu_spec,
+                  requirements=satisfied, weight=weight, order=-position)
     notes = tuple(c.note for c in checks if c.note)
     if req.unknown:
         notes += (f"ignored unknown keys {', '.join(req.unknown)}",)
