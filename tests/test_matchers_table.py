@@ -9,8 +9,8 @@ from compat.host.profile import GPU, MPI, OS, Host
 from compat.match import gpu as gpu_m, mpi as mpi_m
 from compat.match.check import State
 from compat.vocab import annotations as A
+from helpers import P
 
-P = A.PREFIX
 H100 = GPU("nvidia", 0, cc="9.0", driver="550.54.14", cuda="12.4")
 MI250 = GPU("amd", 0, gfx="gfx90a", rocm="6.0.2")
 OMPI4 = MPI("openmpi", "4.1.5", "openmpi")

@@ -7,7 +7,7 @@ from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host
 from compat.host.assume import cpu_from_target, oci_variant
 from compat.match.rank import rank
 
-P = "org.hpc-compat."
+from helpers import P  # noqa: E402
 _n = [0]
 
 
