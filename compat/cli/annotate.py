@@ -48,33 +48,9 @@ def _print_inferred(reports, as_json: bool) -> None:
 
 
 def run(args) -> int:
-    variants = V.from_command_line(args.variant or [])
-    dest_text = args.dest
-    index_annotations = {}
-    if args.variants_file:
-        more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
-        if problems:
-            for where, message in problems:
-                print(f"compat: error: {P(args.variants_file)}: {P(where, 400)}: "
-                      f"{P(message, 4000)}", file=sys.stderr)
-            raise BadInput(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
-        variants += more
-        dest_text = dest_text or file_dest
-    if not dest_text:
-        raise BadInput("annotate: name the index to write (DEST, or 'index:' in the variants file)")
-    dest = parse_ref(dest_text)
-    if not dest.is_layout and dest.digest and not args.dry_run:
-        raise BadInput(f"{dest_text}: push to a tag, not a digest")
-    edits = A.parse_edits(args.set or [], args.unset or [])
-    if variants and edits:
-        raise BadInput("annotate: give either --variant/--variants (build) or --set/--unset (rewrite), not both")
-    if variants:
-        plan = A.build(variants, index_annotations, plain_http=args.plain_http, timeout=args.timeout)
-    else:
-        if not edits and not args.infer:
-            raise BadInput("annotate: nothing to do (give --variant, --variants FILE, --set/--unset, or --infer)")
-        source = parse_ref(args.source) if args.source else dest
-        plan = A.rewrite(source, edits, plain_http=args.plain_http, timeout=args.timeout)
+    """Plan (build from variants, or rewrite an index), optionally infer, check, then print
+    (--dry-run) or publish."""
+    plan, dest = _plan(args)
     if args.infer:
         plan, reports = A.infer(plan, args.path, write=args.write, prefer_inferred=args.prefer_inferred)
         if not args.write:
@@ -96,12 +72,45 @@ def run(args) -> int:
             print(f"compat: {P(str(dest), 300)}: unchanged", file=sys.stderr)
         print(plan.source_digest)
         return 0
-    created = None
-    if args.nfd:
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
-        when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch and epoch.isdigit() \
-            else datetime.datetime.now(datetime.timezone.utc)
-        created = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout, nfd_created=created)
-    print(digest)
+    created = _nfd_created() if args.nfd else None
+    print(A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout, nfd_created=created))
     return 0
+
+
+def _plan(args):
+    """(plan, destination) from the variants (--variant, --variants FILE) or the edits
+    (--set, --unset) of the command line."""
+    variants = V.from_command_line(args.variant or [])
+    dest_text = args.dest
+    index_annotations = {}
+    if args.variants_file:
+        more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
+        if problems:
+            for where, message in problems:
+                print(f"compat: error: {P(args.variants_file)}: {P(where, 400)}: "
+                      f"{P(message, 4000)}", file=sys.stderr)
+            raise BadInput(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
+        variants += more
+        dest_text = dest_text or file_dest
+    if not dest_text:
+        raise BadInput("annotate: name the index to write (DEST, or 'index:' in the variants file)")
+    dest = parse_ref(dest_text)
+    if not dest.is_layout and dest.digest and not args.dry_run:
+        raise BadInput(f"{dest_text}: push to a tag, not a digest")
+    edits = A.parse_edits(args.set or [], args.unset or [])
+    if variants and edits:
+        raise BadInput("annotate: give either --variant/--variants (build) or --set/--unset (rewrite), not both")
+    if variants:
+        return A.build(variants, index_annotations, plain_http=args.plain_http, timeout=args.timeout), dest
+    if not edits and not args.infer:
+        raise BadInput("annotate: nothing to do (give --variant, --variants FILE, --set/--unset, or --infer)")
+    source = parse_ref(args.source) if args.source else dest
+    return A.rewrite(source, edits, plain_http=args.plain_http, timeout=args.timeout), dest
+
+
+def _nfd_created() -> str:
+    """The NFD artifacts' creation time: SOURCE_DATE_EPOCH (reproducible builds), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch and epoch.isdigit() \
+        else datetime.datetime.now(datetime.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
