@@ -23,7 +23,7 @@ from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
 from compat.io import load_structured, read_file
 from compat.nfd.cpuid import cpuid_name, linux_flag
 from compat.nfd.rules import Features
-from compat.vocab.data import fabric_drivers, fabric_pci, gpu_pci, gpu_pci_classes, nfd_cpu_vendors
+from compat.vocab.data import arch_families, fabric_drivers, fabric_pci, gpu_pci, gpu_pci_classes, nfd_cpu_vendors
 from compat.vocab.values import gpu_count
 
 LOCAL = "hpc-compat.org/"
@@ -233,7 +233,7 @@ def to_host(features: Features, origin: str) -> Host:
     vendor = {v: k for k, v in nfd_cpu_vendors().items()}.get(model.get("vendor_id", ""), model.get("vendor_id") or None)
     arch = get("os.arch") or ("amd64" if levels else ("arm64" if "ASIMD" in cpuid else None))
     cpu = CPU(vendor=vendor, features=linux_flags, x86_64_level=max(levels) if levels else None,
-              family={"amd64": "x86_64", "arm64": "aarch64"}.get(arch or "", None))
+              family=arch_families().get(arch or ""))
     target = get("cpu.target")
     if target:
         # start-up: the CPU probe and archspec load only for a NodeFeature host file
