@@ -33,3 +33,17 @@ def test_no_compatible_candidate_is_exit_3():
     proc = run_compat_process("select", DEMO, "--platform", "linux/s390x")
     assert proc.returncode == 3 and proc.stdout == ""
     assert "why" in proc.stderr or "incompatible" in proc.stderr
+
+
+def test_python_dash_m_compat_runs_main(monkeypatch, capsys):
+    """compat/__main__.py, in process (the child-process tests above do not count for coverage
+    unless coverage is installed where the child runs)."""
+    import runpy
+    import sys
+
+    import pytest
+
+    monkeypatch.setattr(sys, "argv", ["compat", "--version"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_module("compat", run_name="__main__")
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("compat ")
