@@ -70,3 +70,18 @@ def test_without_nvml_library_detection_falls_back(tmp_path):
     if shutil.which("nvidia-smi"):
         pytest.skip("a real NVIDIA driver is installed here")
     assert prof["sources"]["gpu.nvml"] == "unavailable: libnvidia-ml.so.1 not found"
+
+
+def test_nvml_absent_in_process():
+    """The same fall-back, in this process: NVML's absence is a source, not an error."""
+    import ctypes
+
+    from compat.host import gpu
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        pytest.skip("an NVML library is loadable here")
+    except OSError:
+        pass
+    sources = {}
+    assert gpu.nvidia_nvml(sources) is None
+    assert sources == {"gpu.nvml": "unavailable: libnvidia-ml.so.1 not found"}

@@ -205,7 +205,7 @@ def intel_drm(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
     cards = [c for c in root.listdir("/sys/class/drm") if _DRM_CARD.fullmatch(c)]
     gpus = []
     for card in cards:
-        if (root.read(f"/sys/class/drm/{card}/device/vendor") or "").strip().lower() != "0x8086":
+        if (root.read(f"/sys/class/drm/{card}/device/vendor") or "").strip().lower() != _sysfs_id("intel"):
             continue
         driver = root.link_name(f"/sys/class/drm/{card}/device/driver")
         gpus.append(GPU(vendor="intel", index=len(gpus), driver=driver,
@@ -239,7 +239,7 @@ def probe_gpus(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]
     intel = intel_drm(root, sources)
     if intel is None:
         intel = tuple(GPU(vendor="intel", index=i, pci=d.bdf, driver=d.driver)
-                      for i, d in enumerate(d for d in pci if d.vendor == "0x8086"))
+                      for i, d in enumerate(d for d in pci if d.vendor == _sysfs_id("intel")))
         if intel:
             sources["gpus.intel"] = "sysfs PCI"
     gpus += intel
