@@ -21,12 +21,12 @@ LAYERS: Tuple[Tuple[str, ...], ...] = (
     ("compat.vocab",),
     ("compat.oci.digest", "compat.oci.media", "compat.oci.platform", "compat.oci.manifest"),
     ("compat.host", "compat.oci"),
-    ("compat.nfd.rules", "compat.nfd.expression", "compat.nfd.goregexp", "compat.nfd.template",
+    ("compat.nfd", "compat.nfd.rules", "compat.nfd.expression", "compat.nfd.goregexp", "compat.nfd.template",
      "compat.nfd.cpuid"),
     ("compat.match", "compat.nfd.features", "compat.nfd.artifacts"),
     ("compat.api",),
     ("compat.infer",),
-    ("compat.author",),
+    ("compat.author", "compat.plan", "compat.cluster"),    # plan/cluster: issue 14's `compat plan`
     ("compat.cli",),
     ("compat.__main__", "compat"),
 )
@@ -49,7 +49,8 @@ def home(module: str) -> Tuple[int, str]:
     best: Optional[Tuple[int, str]] = None
     for level, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > len(best[1])):
+            inside = module == prefix or (prefix != "compat" and module.startswith(prefix + "."))
+            if inside and (best is None or len(prefix) > len(best[1])):
                 best = (level, prefix)
     assert best is not None, f"{module} is in no layer: add it to LAYERS and the README"
     return best
