@@ -195,3 +195,14 @@ def test_the_check_sees_a_private_name(monkeypatch, source, expected):
     monkeypatch.setitem(MODULES, "compat.host.fake", ROOT / "host" / "fake.py")
     monkeypatch.setattr(sys.modules[__name__], "TREES", {"compat.host.fake": ast.parse(source)})
     assert _private() == expected
+
+
+def test_no_lazy_import_of_what_the_module_imports_anyway():
+    """A lazy import saves nothing when the module already imports the same name at the top."""
+    out = []
+    for module, tree in TREES.items():
+        found = list(imports(module, tree))
+        top = {(i.target, tuple(i.names)) for i in found if not i.lazy}
+        out += [f"{module}:{i.line} {i.target} {i.names}" for i in found
+                if i.lazy and (i.target, tuple(i.names)) in top]
+    assert out == []

@@ -46,11 +46,6 @@ def _march_target(march: str) -> Optional[str]:
         return "x86_64"
     if march.startswith("x86-64-v"):
         return "x86_64_v" + march[-1]
-    try:
-        # start-up: archspec (~40 ms) loads only for a recorded -march
-        from archspec.cpu import TARGETS
-    except ImportError:
-        return None
     if march in TARGETS:
         return march
     for name, t in TARGETS.items():

@@ -198,8 +198,6 @@ class NoProxy:
         if "/" in entry:
             address, _, bits = entry.partition("/")
             if bits.isdigit() and bits.isascii() and "%" not in address and _ip(address) is not None:
-                # start-up: ipaddress loads only for a NO_PROXY address entry
-                import ipaddress
                 try:
                     self.networks.append(ipaddress.ip_network(f"{address}/{int(bits)}", strict=False))
                     return

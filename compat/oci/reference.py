@@ -41,8 +41,6 @@ def split_registry(registry: str):
     if port is not None and (not re.match(r"^[0-9]{1,5}$", port) or not 1 <= int(port) <= 65535):
         raise BadInput(f"{printable(registry, 80)}: port must be a number from 1 to 65535")
     if m.group("v6"):
-        # start-up: ipaddress loads only for a registry named by an address
-        import ipaddress
         try:
             ipaddress.IPv6Address(m.group("v6"))
         except ValueError:
