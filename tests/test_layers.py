@@ -23,7 +23,7 @@ LAYERS: Tuple[Tuple[str, ...], ...] = (
     ("compat.host", "compat.oci"),
     ("compat.nfd", "compat.nfd.rules", "compat.nfd.expression", "compat.nfd.goregexp", "compat.nfd.template",
      "compat.nfd.cpuid"),
-    ("compat.match", "compat.nfd.features", "compat.nfd.artifacts"),
+    ("compat.match", "compat.nfd.features", "compat.nfd.nodefeature", "compat.nfd.artifacts"),
     ("compat.api",),
     ("compat.infer",),
     ("compat.author", "compat.plan", "compat.cluster"),    # plan/cluster: issue 14's `compat plan`

@@ -16,7 +16,7 @@ def host_and_features(args):
     demand from the same files the host came from (only NFD rules need it)."""
     if getattr(args, "host", None):
         # start-up: NFD's feature model loads only for a --host file
-        from compat.nfd.features import load_host_file
+        from compat.nfd.nodefeature import load_host_file
         return load_host_file(args.host, assume=args.assume)
     host = host_mod.detect(sysroot=args.sysroot, assume=args.assume,
                            probe_tools=getattr(args, "probe_tools", False))
