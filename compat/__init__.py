@@ -8,6 +8,8 @@ Python API for schedulers (nothing is imported, no network or process started un
     print(sel.reference)                           # registry.example.org/app@sha256:...
     ranked = compat.rank(index_dict, host)         # when you already hold the index
 """
+import importlib
+
 __version__ = "0.1.0"
 
 __all__ = ["detect", "load_host", "select", "resolve", "rank", "Host", "Selection", "Candidate", "plan", "__version__"]
@@ -27,12 +29,8 @@ _LAZY = {
 
 def __getattr__(name):
     if name == "errors":
-        import importlib
-
         return importlib.import_module("compat.errors")
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value

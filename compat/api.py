@@ -11,11 +11,17 @@ Example (a Slurm job-submit wrapper or a Kubernetes admission hook does the same
 """
 from __future__ import annotations
 
+import os
 from typing import Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
-from compat.errors import BadInput, NoCompatibleCandidate
+from compat.errors import BadInput, NoCompatibleCandidate, printable
+from compat.host import detect, load_host
 from compat.host.profile import Host
-from compat.match.rank import Candidate, Ranking, rank as _rank
+from compat.match import platform as platform_m
+from compat.match.nfd import NfdContext
+from compat.match.rank import Candidate, Ranking, flatten, rank as _rank, seen_host
+from compat.oci import media
+from compat.oci.manifest import descriptor_problems
 
 
 class Selection(NamedTuple):
@@ -42,8 +48,9 @@ class Selection(NamedTuple):
         return self.ranking.candidates
 
     def formatted(self, fmt: str = "ref") -> str:
-        """The pinned reference in the form ``fmt``'s runtime accepts (compat.cli.formats)."""
-        from compat.cli.formats import pinned
+        """The pinned reference in the form ``fmt``'s runtime accepts (compat.oci.formats)."""
+        # start-up: rank() and check never name a runtime's form
+        from compat.oci.formats import pinned
         return pinned(self.ref, self.digest, fmt)
 
     def to_dict(self, schema: str = "compat.selection/v1") -> dict:
@@ -74,7 +81,7 @@ def resolve(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, platfo
     that carry no compat annotation; True looks for every candidate; False never looks.
     ``tags`` keeps only the NFD compatibility sets with one of these tags. ``features`` is the
     host in NFD's feature model (built from ``host`` when needed and not given)."""
-    from compat.oci import media
+    # start-up: rank() on an index in hand never loads the reference parser or the registry client
     from compat.oci.reference import parse as parse_ref
     from compat.oci.source import Source
 
@@ -93,7 +100,6 @@ def resolve(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, platfo
                 index["manifests"][0]["platform"] = source.platform_of(doc)
             except BadInput:
                 index["manifests"][0]["platform"] = None
-        from compat.match.rank import flatten
         entries = flatten(index, source.fetch)          # nested indexes walked once, bounded
         nfd = _nfd_context(source, digest, entries, host, platform, referrers, tags, features)
         ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch, nfd=nfd,
@@ -106,22 +112,19 @@ def resolve(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, platfo
 def _nfd_context(source, index_digest, entries, host, platform, referrers, tags, features):
     """Find NFD artifacts for the candidates that need them; None when there is nothing to do.
     Only well-formed descriptors take part (a malformed one is excluded by the ranking)."""
-    from compat.match import platform as platform_m
-    from compat.match.nfd import NfdContext
-    from compat.match.rank import seen_host
-    from compat.oci.manifest import descriptor_problems
-
     descs = [d for _, d in entries if not descriptor_problems(d) and "_walk" not in d]
     wants_features = any((d.get("platform") or {}).get("compatibilities") for d in descs)
     host, plat = seen_host(host, platform)
     artifacts = {}
     if referrers is not False:
         matching = [d for d in descs if platform_m.check(d.get("platform"), plat).ok]
+        # start-up: NFD's artifact reader loads only when artifacts are looked for
         from compat.nfd.artifacts import discover
         artifacts = discover(source, index_digest, matching, want_all=bool(referrers))
     if not artifacts and not wants_features:
         return None
     if features is None:
+        # start-up: NFD's feature model loads only when an artifact was found
         from compat.nfd.features import from_host
         features = from_host(host)
     elif callable(features):
@@ -132,18 +135,15 @@ def _nfd_context(source, index_digest, entries, host, platform, referrers, tags,
 def host_argument(host, assume=None) -> Host:
     """``host=`` of the API: a Host, a path (str or os.PathLike) to a saved profile, or None
     (detect this machine); ``assume`` applied on top. Anything else is a TypeError."""
-    import os
-
     if host is None:
-        from compat.host import detect
         return detect(assume=assume)
     if isinstance(host, (str, bytes, os.PathLike)):
-        from compat.host import load_host
         return load_host(host, assume=assume)
     if not isinstance(host, Host):
         raise TypeError(f"host: expected a compat.Host, a path (str or os.PathLike) to a saved profile, "
                         f"or None to detect this machine; got {type(host).__name__}")
     if assume:
+        # start-up: the --assume grammar (and the CPU probe it uses) loads only with --assume
         from compat.host.assume import apply_checked, parse as parse_assume
         host = apply_checked(host, parse_assume(assume))
     return host
@@ -160,7 +160,6 @@ def select(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, **kwarg
 
 def no_candidate_message(sel: Selection) -> str:
     """One line per candidate; what comes from the image is escaped (one line each, always)."""
-    from compat.errors import printable
     lines = [f"no compatible image in {printable(str(sel.ref), 300)} for {printable(str(sel.ranking.platform), 100)}:"]
     for c in sel.candidates:
         lines.append(f"  {printable(c.digest[:19], 19)}  {printable(c.platform_text, 60):<16} {c.verdict}: "

@@ -79,6 +79,7 @@ _STR = "tag:yaml.org,2002:str"
 def _check_yaml(node, what: str, floats_as_text: bool) -> None:
     """Walk the composed node graph once per distinct node, computing each node's expanded
     size (aliases share nodes, so a billion laughs is counted, not built)."""
+    # start-up: PyYAML (~30 ms) loads only for YAML text
     from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
     sizes, state = {}, {}
@@ -113,6 +114,7 @@ def _check_yaml(node, what: str, floats_as_text: bool) -> None:
 
 
 def _children(n):
+    # start-up: PyYAML (~30 ms) loads only for YAML text
     from yaml.nodes import MappingNode
 
     if isinstance(n, MappingNode):
@@ -149,6 +151,7 @@ def load_yaml(text: str, what: str, floats_as_text: bool = False):
     ``floats_as_text``: a plain scalar that YAML would read as a float (``12.10``) stays the
     string it was written as, for version-like values (``12.10`` is not ``12.1``)."""
     try:
+        # start-up: PyYAML (~30 ms) loads only for YAML text
         import yaml
     except ImportError:
         raise BadInput(f"{what}: YAML needs PyYAML (pip install pyyaml), or write it as JSON") from None
@@ -187,3 +190,29 @@ def load_structured(data, what: str, floats_as_text: bool = False):
             _check_shape(doc, what)
             return doc
     return load_yaml(text, what, floats_as_text)
+
+
+# -- compat's own files: the cache directory, atomic writes --------------------------------
+
+def cache_dir() -> str:
+    base = os.environ.get("COMPAT_CACHE_DIR")
+    if base:
+        return base
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "compat")
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write a sibling temporary file, then rename it over ``path`` (readers never see half)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -16,6 +16,8 @@ import os
 import re
 from typing import Any, List, Optional
 
+from compat.errors import printable
+
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
 
 #: The keywords :func:`first_error` understands (annotations only: the ones without effect).
@@ -35,6 +37,7 @@ def load_schema(name: str) -> dict:
 
 def full_errors(instance: Any, name: str) -> List[str]:
     """Every jsonschema error as ``<json path>: <message>``."""
+    # start-up: jsonschema costs ~100 ms to import (README)
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(load_schema(name))
@@ -89,7 +92,6 @@ def _same(a, b) -> bool:
 
 
 def _short(value) -> str:
-    from compat.errors import printable
     return printable(json.dumps(value, ensure_ascii=False)[:80], 60)
 
 

@@ -5,6 +5,7 @@ import resource
 import subprocess
 import sys
 
+from compat.vocab.annotations import PREFIX as P  # noqa: F401 - the annotation prefix, for tests
 from conftest import FIXTURES, REPO
 
 EXIT_CODES = {0, 1, 2, 3}

@@ -12,7 +12,7 @@ from helpers import run_hostile
 sys.path.insert(0, FIXTURES)
 from build_demo import build_variant_images  # noqa: E402
 
-P = "org.hpc-compat."
+from helpers import P  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from registry_harness import DISTRIBUTION, RunningRegistry
 sys.path.insert(0, FIXTURES)
 from build_demo import build_variant_images  # noqa: E402
 
-P = "org.hpc-compat."
+from helpers import P  # noqa: E402
 need_skopeo = pytest.mark.skipif(not shutil.which("skopeo"), reason="skopeo not installed")
 need_registry = pytest.mark.skipif(DISTRIBUTION is None, reason="docker-registry not installed")
 

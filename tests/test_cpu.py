@@ -7,7 +7,8 @@ import archspec.cpu
 import pytest
 
 import compat
-from compat.host.cpu import OCI_ARCH, arm_level_from_hwcaps
+from compat.host.cpu import arm_level_from_hwcaps
+from compat.vocab.data import machine_archs
 from conftest import run_compat, shared_data
 
 CORPUS = os.path.join(os.path.dirname(archspec.__file__), "json", "tests", "targets")
@@ -29,10 +30,10 @@ def test_archspec_corpus_gives_archspec_expected_target(tmp_path, name):
     expected = name.split("-")[-1]
     family = archspec.cpu.TARGETS[expected].family.name
     root = sysroot_with(tmp_path, os.path.join(CORPUS, name))
-    host = compat.detect(sysroot=root, assume={"os.arch": OCI_ARCH[family]})
+    host = compat.detect(sysroot=root, assume={"os.arch": machine_archs()[family]})
     assert host.cpu.target == expected
     assert host.cpu.family == family
-    assert host.os.arch == OCI_ARCH[family]
+    assert host.os.arch == machine_archs()[family]
 
 
 @pytest.mark.parametrize("name", [n for n in LINUX if "power" not in n])

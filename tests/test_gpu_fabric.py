@@ -112,3 +112,32 @@ def test_mpi_from_files_under_sysroot():
     assert [(m.implementation, m.version, m.abi) for m in h.mpi] == [("openmpi", "4.1.6", "openmpi")]
     h = host("slingshot-zen3")
     assert [(m.implementation, m.abi) for m in h.mpi] == [("cray-mpich", "mpich")]
+
+
+def test_gpus_from_pci_alone_when_kfd_and_drm_say_nothing(tmp_path):
+    """An AMD GPU without KFD topology is still a GPU (vendor and class from pci.json), an Intel
+    one too when there is no DRM; where DRM lists cards, DRM decides (another vendor's card is
+    no Intel GPU)."""
+    import shutil
+    for bdf, vendor, cls in (("0000:03:00.0", "0x1002", "0x038000"), ("0000:00:02.0", "0x8086", "0x030000"),
+                             ("0000:05:00.0", "0x15b3", "0x020700")):
+        d = tmp_path / "sys/bus/pci/devices" / bdf
+        d.mkdir(parents=True)
+        for k, v in (("vendor", vendor), ("device", "0x0001"), ("class", cls)):
+            (d / k).write_text(v + "\n")
+    card = tmp_path / "sys/class/drm/card0/device"
+    card.mkdir(parents=True)
+    (card / "vendor").write_text("0x10de\n")
+    h = compat.detect(sysroot=str(tmp_path), assume={"os.arch": "amd64"})
+    assert [(g.vendor, g.pci) for g in h.gpus] == [("amd", "0000:03:00.0")]
+    assert h.sources["gpus.amd"].startswith("sysfs PCI")
+    shutil.rmtree(tmp_path / "sys/class/drm")
+    h = compat.detect(sysroot=str(tmp_path), assume={"os.arch": "amd64"})
+    assert sorted((g.vendor, g.pci) for g in h.gpus) == [("amd", "0000:03:00.0"), ("intel", "0000:00:02.0")]
+    assert h.sources["gpus.intel"] == "sysfs PCI"
+
+
+@pytest.mark.parametrize("driver, cuda", [(None, None), ("", None), ("550.54.14", "12.4"), ("999.1", None)])
+def test_cuda_for_driver_reads_the_branch_table(driver, cuda):
+    from compat.host.gpu import cuda_for_driver
+    assert cuda_for_driver(driver) == cuda

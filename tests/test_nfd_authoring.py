@@ -7,7 +7,7 @@ from compat.author.nfd import spec_for
 from compat.nfd.features import kernel_version
 from compat.nfd.rules import Features, RuleError, evaluate_spec
 
-P = "org.hpc-compat."
+from helpers import P  # noqa: E402
 
 
 @pytest.mark.parametrize("requirement,release,expected", [

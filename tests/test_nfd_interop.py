@@ -8,7 +8,8 @@ import sys
 import pytest
 
 import compat
-from compat.nfd.features import from_export, from_host, to_host
+from compat.nfd.features import from_host
+from compat.nfd.nodefeature import from_export, to_host
 from compat.nfd.rules import Features, evaluate_spec
 from conftest import FIXTURES, HOSTS, detect_json, run_compat
 from registry_harness import (DISTRIBUTION, FaultProxy, RunningRegistry, attach_in_layout, attach_in_registry,

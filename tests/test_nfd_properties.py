@@ -93,7 +93,7 @@ node_feature = st.fixed_dictionaries({}, optional={"kind": st.just("NodeFeature"
 @given(node_feature)
 def test_random_nodefeature_documents_raise_only_bad_input(doc):
     from compat.errors import BadInput
-    from compat.nfd.features import from_export, to_host
+    from compat.nfd.nodefeature import from_export, to_host
     try:
         to_host(from_export(doc), "random")
     except BadInput:

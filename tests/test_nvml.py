@@ -55,7 +55,7 @@ def stub_dir(tmp_path_factory):
 
 
 def test_nvml_answers_like_an_h100(stub_dir):
-    prof = detect_json(env={"LD_LIBRARY_PATH": stub_dir, "STUB_GPU_COUNT": "4"})
+    prof = detect_json(env={"LD_LIBRARY_PATH": stub_dir, "STUB_GPU_COUNT": "4"}, process=True)
     assert len(prof["gpus"]) == 4
     g = prof["gpus"][0]
     assert g["vendor"] == "nvidia" and g["model"] == "NVIDIA H100 80GB HBM3"
@@ -66,7 +66,22 @@ def test_nvml_answers_like_an_h100(stub_dir):
 
 
 def test_without_nvml_library_detection_falls_back(tmp_path):
-    prof = detect_json(env={"LD_LIBRARY_PATH": str(tmp_path)})
+    prof = detect_json(env={"LD_LIBRARY_PATH": str(tmp_path)}, process=True)
     if shutil.which("nvidia-smi"):
         pytest.skip("a real NVIDIA driver is installed here")
     assert prof["sources"]["gpu.nvml"] == "unavailable: libnvidia-ml.so.1 not found"
+
+
+def test_nvml_absent_in_process():
+    """The same fall-back, in this process: NVML's absence is a source, not an error."""
+    import ctypes
+
+    from compat.host import gpu
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        pytest.skip("an NVML library is loadable here")
+    except OSError:
+        pass
+    sources = {}
+    assert gpu.nvidia_nvml(sources) is None
+    assert sources == {"gpu.nvml": "unavailable: libnvidia-ml.so.1 not found"}

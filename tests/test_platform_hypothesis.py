@@ -10,7 +10,7 @@ from compat.host.assume import cpu_from_target
 from compat.host.profile import OS, Host
 from compat.match.rank import rank
 
-P = "org.hpc-compat."
+from helpers import P  # noqa: E402
 HOSTS = [Host(os=OS(arch="amd64", variant="v3"), cpu=cpu_from_target("zen3")),
          Host(os=OS(arch="arm64", variant="v9"), cpu=cpu_from_target("neoverse_v2"))]
 

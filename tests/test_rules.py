@@ -7,7 +7,7 @@ from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host
 from compat.host.assume import cpu_from_target, oci_variant
 from compat.match.rank import rank
 
-P = "org.hpc-compat."
+from helpers import P  # noqa: E402
 _n = [0]
 
 
@@ -28,8 +28,8 @@ def desc(arch="amd64", variant=None, os_="linux", features=None, mt="application
 
 def host(target="zen3", gpus=(), mpi=(), pmi=(), fabrics=(), kernel="5.14.0", glibc="2.34"):
     cpu = cpu_from_target(target)
-    from compat.host.cpu import OCI_ARCH
-    arch = OCI_ARCH[cpu.family]
+    from compat.vocab.data import machine_archs
+    arch = machine_archs()[cpu.family]
     return Host(os=OS(arch=arch, variant=oci_variant(arch, cpu), kernel=kernel, glibc=glibc), cpu=cpu,
                 gpus=tuple(gpus), mpi=tuple(mpi), pmi=tuple(pmi), fabrics=tuple(Fabric(type=f) for f in fabrics))
 

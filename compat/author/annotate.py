@@ -11,12 +11,16 @@ import json
 import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from compat.author import lint
+from compat.author import lint, nfd
 from compat.author.variants import Variant, full_key
 from compat.errors import BadInput
-from compat.oci import media
+from compat.oci import digest as M, media
+from compat.oci.manifest import not_image_reason
+from compat.oci.platform import from_descriptor, normalise
 from compat.oci.reference import Reference, parse as parse_ref
-from compat.vocab.annotations import PREFIX as A_PREFIX
+from compat.oci.sink import copy_image, open_sink
+from compat.oci.source import Source
+from compat.vocab.annotations import PREFIX
 
 
 class Plan(NamedTuple):
@@ -33,7 +37,6 @@ def serialise(index: Dict) -> bytes:
 
 
 def _open(ref: Reference, plain_http: bool, timeout: float, deadline=None):
-    from compat.oci.source import Source
     return Source(ref, plain_http=plain_http, timeout=timeout, deadline=deadline)
 
 
@@ -88,9 +91,8 @@ def select_descriptors(index: Dict, selector: str) -> List[int]:
     Returns 0-based list positions."""
     manifests = index.get("manifests") or []
     if selector == "all":            # the entries selection reads: not attestations, artifacts, nested indexes
-        from compat.match.rank import _skip_reason
         return [i for i, d in enumerate(manifests)
-                if _skip_reason(d) is None and d.get("mediaType") not in media.INDEXES]
+                if not_image_reason(d) is None and d.get("mediaType") not in media.INDEXES]
     m = re.fullmatch(r"#(\d{1,9})", selector.strip())
     if m:
         n = int(m.group(1))
@@ -107,7 +109,6 @@ def select_descriptors(index: Dict, selector: str) -> List[int]:
         return hits
     parts = selector.split("/")
     if len(parts) in (2, 3):
-        from compat.match.platform import from_descriptor, normalise
         want = normalise(*parts) if len(parts) == 3 else normalise(parts[0], parts[1], "")
         hits = []
         for i, d in enumerate(manifests):
@@ -147,16 +148,12 @@ def rewrite(ref: Reference, edits: Sequence[Edit], plain_http: bool = False, tim
 def attach_nfd(sink, index: Dict, created: str) -> List[str]:
     """Attach an NFD compatibility artifact to every image of ``index`` (skipping one whose
     identical spec is already attached); returns the artifact digests pushed."""
-    from compat.author import nfd
-    from compat.match.rank import _skip_reason
-    from compat.oci import digest as M
-
     pushed = []
     empty = b"{}"
     for desc in index["manifests"]:
-        if _skip_reason(desc) or desc.get("mediaType") in media.INDEXES:
+        if not_image_reason(desc) or desc.get("mediaType") in media.INDEXES:
             continue
-        tag = (desc.get("annotations") or {}).get(A_PREFIX + "description", "") or desc["digest"][7:19]
+        tag = (desc.get("annotations") or {}).get(PREFIX + "description", "") or desc["digest"][7:19]
         layer, man = nfd.artifact(desc, desc.get("annotations") or {}, tag, created)
         layer_digest = M.digest_of(layer)
         if any((d.get("annotations") or {}).get(nfd.SPEC_DIGEST) == layer_digest
@@ -185,15 +182,13 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
           prefer_inferred: bool = False) -> Tuple[Plan, List[Inferred]]:
     """Infer annotations for every image of the plan; with ``write``, merge them into the
     index (hand-written values win unless ``prefer_inferred``). Returns the new plan."""
-    from compat.infer import infer_image
-    from compat.match.rank import _skip_reason
-    from compat.vocab.annotations import PREFIX
+    from compat.infer import infer_image  # start-up: only --infer reads layers (ELF, fat binaries)
 
     index = copy.deepcopy(plan.index)
     reports = []
     for i, (src, digest, mt, doc) in enumerate(plan.images):
         desc = index["manifests"][i]
-        if _skip_reason(desc) or mt in media.INDEXES:
+        if not_image_reason(desc) or mt in media.INDEXES:
             continue
         if doc is None:
             doc = src.fetch(digest, mt)
@@ -225,8 +220,6 @@ def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: floa
             nfd_created: Optional[str] = None, deadline=None) -> str:
     """Make every image present at ``dest``, push the index under its tag, and (when
     ``nfd_created`` is given) attach NFD artifacts created at that time."""
-    from compat.oci.sink import copy_image, open_sink
-
     sink = open_sink(dest, plain_http=plain_http, timeout=timeout, deadline=deadline)
     try:
         for src, digest, mt, doc in plan.images:

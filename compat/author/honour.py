@@ -17,8 +17,13 @@ import functools
 import re
 from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 
-from compat.vocab import values as V
+from archspec.cpu import TARGETS
+from archspec.cpu.detect import partial_uarch
+
+from compat.oci.platform import from_descriptor, problems as malformed, variant_problem
+from compat.vocab import annotations as A, values as V
 from compat.vocab.annotations import PREFIX, Requirements
+from compat.vocab.data import arch_families, load as load_data
 
 ERROR, WARNING = "error", "warning"
 
@@ -27,7 +32,6 @@ ERROR, WARNING = "error", "warning"
 
 @functools.lru_cache(maxsize=None)
 def _targets():
-    from archspec.cpu import TARGETS
     return TARGETS
 
 
@@ -104,7 +108,6 @@ def _family_features() -> Dict[str, FrozenSet[str]]:
 def _host_could_report(feature: str, family: str) -> bool:
     """True when a host of ``family`` that has every feature archspec lists for that family
     satisfies ``feature`` by selection's own test (``feature in partial_uarch(...)``)."""
-    from archspec.cpu.detect import partial_uarch
     return feature in partial_uarch(features=set(_family_features().get(family, ())))
 
 
@@ -118,16 +121,13 @@ def _vendor_families() -> Dict[str, FrozenSet[str]]:
 
 
 def _family_of(platform: Optional[Mapping]) -> Optional[str]:
-    from compat.host.cpu import FAMILY
-    from compat.match.platform import from_descriptor
-
     if not isinstance(platform, Mapping):
         return None
     try:
         p = from_descriptor(platform)
     except (AttributeError, TypeError):
         return None
-    return FAMILY.get(p.arch) if p else None
+    return arch_families().get(p.arch) if p else None
 
 
 # -- the rules -------------------------------------------------------------------------------
@@ -171,7 +171,6 @@ def _cpu(req: Requirements, family: Optional[str], arch: str) -> List[Tuple[str,
 @functools.lru_cache(maxsize=None)
 def _as_host(name: str):
     """A host whose CPU is exactly the archspec target ``name``, as selection sees hosts."""
-    from archspec.cpu.detect import partial_uarch
     return partial_uarch(features=set(_targets()[name].features))
 
 
@@ -211,8 +210,6 @@ def _no_cpu_has_it_all(req: Requirements, target, family: Optional[str]) -> List
 
 
 def _cuda(req: Requirements) -> List[Tuple[str, str]]:
-    from compat.vocab.data import load as load_data
-
     version = req.get("gpu.cuda.version")
     arches = req.get("gpu.cuda.arch")
     if not version or not arches:
@@ -271,9 +268,6 @@ def _kernel(req: Requirements) -> List[Tuple[str, str]]:
 
 def platform_problems(platform: Optional[Mapping]) -> List[Tuple[str, str]]:
     """What in a descriptor's platform no host's platform filter accepts."""
-    from compat.match.platform import from_descriptor, problems as malformed, variant_problem
-    from compat.vocab.data import load as load_data
-
     if not isinstance(platform, Mapping):
         return []
     bad = malformed(dict(platform))        # the descriptor check selection uses (one source)
@@ -299,8 +293,6 @@ def problems(annotations: Mapping, platform: Optional[Mapping] = None,
              req: Optional[Requirements] = None) -> List[Tuple[str, str]]:
     """(level, message) for everything in these annotations selection cannot honour.
     ``cpu.target`` values archspec does not know are reported by :func:`target_problem`."""
-    from compat.vocab import annotations as A
-
     req = req if req is not None else A.parse(annotations)
     family = _family_of(platform)
     arch = str(platform.get("architecture", "")) if isinstance(platform, Mapping) else ""

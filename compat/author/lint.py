@@ -17,8 +17,12 @@ from __future__ import annotations
 from typing import Dict, List, Mapping, NamedTuple, Optional
 
 from compat.author import honour
-from compat.errors import printable
+from compat.errors import BadInput, printable
+from compat.oci import manifest, media
+from compat.oci.manifest import not_image_reason
+from compat.schema import full_errors
 from compat.vocab import annotations as A
+from compat.vocab.aliases import normalise
 
 ERROR, WARNING = "error", "warning"
 
@@ -48,15 +52,12 @@ def _where(i: int, desc: Mapping, labels: Optional[List[str]]) -> str:
 
 def _with_aliases(annotations: Mapping):
     """(annotations as selection reads them, notes about aliases selection ignores)."""
-    from compat.vocab.aliases import normalise
     return normalise(annotations)
 
 
 def check_annotations(annotations: Mapping, where: str, platform: Optional[Mapping] = None) -> List[Problem]:
     """Grammar (schema and parser) of one descriptor's annotations, and whatever in them
     selection could never honour (on ``platform``, when known)."""
-    from compat.schema import full_errors
-
     out = []
     req = A.parse(annotations)
     effective, notes = _with_aliases(annotations)
@@ -100,10 +101,6 @@ def check_index_annotations(annotations, where: str = "index") -> List[Problem]:
 
 
 def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem]:
-    from compat.errors import BadInput
-    from compat.match.rank import _skip_reason
-    from compat.oci import manifest, media
-
     try:
         manifest.check_index(dict(doc), "index", descriptors=False)
     except BadInput as exc:
@@ -119,7 +116,7 @@ def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem
         if malformed:                      # selection excludes it with the first of these
             out += [Problem(ERROR, where, f"malformed descriptor: {m}") for m in malformed]
             continue
-        skip = _skip_reason(desc)
+        skip = not_image_reason(desc)
         if skip:
             out += _never_read(desc.get("annotations"), where, f"selection skips this entry ({skip})")
             continue

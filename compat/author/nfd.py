@@ -12,7 +12,9 @@ import re
 from typing import Dict, List, Mapping, Tuple
 
 from compat.nfd.cpuid import cpuid_name
+from compat.oci import digest as M, media
 from compat.vocab import annotations as A
+from compat.vocab.data import fabric_drivers, fabric_pci, gpu_pci, nfd_cpu_vendors
 
 ARTIFACT_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
 SPEC_MEDIA_TYPE = "application/vnd.nfd.image-compatibility.spec.v1alpha1+yaml"
@@ -22,20 +24,16 @@ CREATED = "org.opencontainers.image.created"
 #: on compat's artifacts: the spec layer's digest, so that a re-run attaches nothing new
 SPEC_DIGEST = "org.hpc-compat.nfd.spec-digest"
 
-_VENDOR = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "ARM": "ARM", "Fujitsu": "Fujitsu",
-           "Ampere": "Ampere", "Nvidia": "NVIDIA", "IBM": "IBM"}
-#: fabric -> NFD rule terms (alternatives are combined with matchAny)
-_FABRIC = {
-    "infiniband": [{"feature": "pci.device", "matchExpressions": {"vendor": {"op": "In", "value": ["15b3"]},
-                                                                  "class": {"op": "In", "value": ["0207"]}}}],
-    "roce": [{"feature": "pci.device", "matchExpressions": {"vendor": {"op": "In", "value": ["15b3"]},
-                                                            "class": {"op": "In", "value": ["0200"]}}}],
-    "efa": [{"feature": "kernel.loadedmodule", "matchExpressions": {"efa": {"op": "Exists"}}}],
-    "slingshot": [{"feature": "kernel.loadedmodule", "matchExpressions": {"cxi_ss1": {"op": "Exists"}}}],
-    "omnipath": [{"feature": "kernel.loadedmodule", "matchExpressions": {"hfi1": {"op": "Exists"}}}],
-}
-_GPU = {"nvidia": ("10de", ["0300", "0302"]), "amd": ("1002", ["0300", "0380", "1200"]),
-        "intel": ("8086", ["0300", "0380"])}
+def fabric_terms(fabric: str) -> List[dict]:
+    """The NFD rule terms that show ``fabric``: the HCA's PCI vendor and class where the fabric
+    has its own (InfiniBand, RoCE), else its NIC driver among the loaded kernel modules."""
+    pci = fabric_pci().get(fabric)
+    if pci:
+        return [{"feature": "pci.device", "matchExpressions": {"vendor": {"op": "In", "value": [pci["vendor"]]},
+                                                              "class": {"op": "In", "value": [pci["class"]]}}}]
+    return [{"feature": "kernel.loadedmodule", "matchExpressions": {fabric_drivers(fabric)[0]: {"op": "Exists"}}}]
+
+
 #: keys with no NFD feature (they need compat's own detection)
 NO_EQUIVALENT = ("gpu.cuda.version", "gpu.cuda.arch", "gpu.amd.arch", "gpu.rocm.version",
                  "mpi.implementation", "mpi.version", "mpi.abi", "mpi.mode", "mpi.pmi",
@@ -88,6 +86,7 @@ def rules_for(req: A.Requirements) -> Tuple[List[dict], List[str]]:
     left_out = [k for k in NO_EQUIVALENT if k in req]
     cpu_terms: List[dict] = []
     if "cpu.target" in req:
+        # start-up: archspec (~40 ms) loads only for a cpu.* rule
         from archspec.cpu import TARGETS
         t = TARGETS.get(req.get("cpu.target"))
         if t is not None and t.family.name == "x86_64":
@@ -104,23 +103,24 @@ def rules_for(req: A.Requirements) -> Tuple[List[dict], List[str]]:
                           "matchExpressions": {cpuid_name(f): {"op": "Exists"} for f in req.get("cpu.features")}})
     vendor = req.get("cpu.vendor")
     if vendor is None and "cpu.target" in req:
+        # start-up: archspec (~40 ms) loads only for a cpu.* rule
         from archspec.cpu import TARGETS
         t = TARGETS.get(req.get("cpu.target"))
         vendor = t.vendor if t is not None and t.vendor != "generic" else None
     if vendor:
         cpu_terms.append({"feature": "cpu.model",
-                          "matchExpressions": {"vendor_id": {"op": "In", "value": [_VENDOR.get(vendor, vendor)]}}})
+                          "matchExpressions": {"vendor_id": {"op": "In", "value": [nfd_cpu_vendors().get(vendor, vendor)]}}})
     if cpu_terms:
         rules.append({"name": "compat cpu", "matchFeatures": cpu_terms})
     gpu = req.gpu_vendor
     if gpu and gpu != "none":
-        vid, classes = _GPU[gpu]
+        vid, classes = gpu_pci()[gpu]["vendor"], gpu_pci()[gpu]["classes"]
         rules.append({"name": f"compat gpu {gpu}", "matchFeatures": [{
             "feature": "pci.device",
             "matchExpressions": {"vendor": {"op": "In", "value": [vid]}, "class": {"op": "In", "value": classes}}}]})
     fabrics = [f for f in (req.get("fabric") or ()) if f != "tcp"]
     if fabrics and "tcp" not in (req.get("fabric") or ()):
-        rules.append({"name": "compat fabric", "matchAny": [{"matchFeatures": _FABRIC[f]} for f in fabrics]})
+        rules.append({"name": "compat fabric", "matchAny": [{"matchFeatures": fabric_terms(f)} for f in fabrics]})
     if "os.kernel" in req:
         kernel_rules, skipped = _kernel_rules(req.get("os.kernel"))
         rules += kernel_rules
@@ -144,6 +144,7 @@ def spec_for(annotations: Mapping[str, str], tag: str) -> Dict:
 def to_yaml(doc) -> bytes:
     """Deterministic YAML (JSON is valid YAML 1.2; NFD decodes with sigs.k8s.io/yaml)."""
     try:
+        # start-up: PyYAML (~30 ms) loads only to write a spec
         import yaml
     except ImportError:
         return json.dumps(doc, indent=2, sort_keys=True).encode()
@@ -152,8 +153,6 @@ def to_yaml(doc) -> bytes:
 
 def artifact(subject: Mapping, annotations: Mapping[str, str], tag: str, created: str) -> Tuple[bytes, bytes]:
     """(spec layer bytes, artifact manifest bytes) attached to ``subject``."""
-    from compat.oci import digest as M, media
-
     layer = to_yaml(spec_for(annotations, tag))
     man = {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
            "config": dict(EMPTY_CONFIG),
@@ -161,9 +160,3 @@ def artifact(subject: Mapping, annotations: Mapping[str, str], tag: str, created
            "subject": {"mediaType": subject["mediaType"], "digest": subject["digest"], "size": subject["size"]},
            "annotations": {CREATED: created}}
     return layer, json.dumps(man, indent=2, sort_keys=True).encode()
-
-
-def referrers_tag(digest: str) -> str:
-    """The distribution-spec referrers tag schema: ``sha256-<hex>``."""
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm[:32]}-{hexpart[:64]}"

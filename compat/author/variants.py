@@ -14,7 +14,10 @@ import re
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from compat import limits
+from compat.author.lint import position
 from compat.errors import BadInput
+from compat.io import load_structured, read_file
+from compat.schema import full_errors
 from compat.vocab.annotations import PREFIX
 
 #: keys whose value is a comma list: a YAML/JSON list is accepted for them
@@ -59,8 +62,6 @@ def from_command_line(items: Sequence[Sequence[str]]) -> List[Variant]:
 
 def read(path: str):
     """The document in ``path`` (JSON or YAML), bounded, version-like values as written."""
-    from compat.io import load_structured, read_file
-
     data = read_file(path, limits.VARIANTS_FILE_BYTES, path)
     try:
         text = data.decode("utf-8")
@@ -130,7 +131,6 @@ def _annotations(raw: Mapping, compat_keys: bool) -> Tuple[Dict[str, str], List[
 
 
 def _where(i: int, v: Any) -> str:
-    from compat.author.lint import position
     ref = v.get("ref") if isinstance(v, dict) else None
     return position(i, ref if isinstance(ref, str) else "")
 
@@ -150,8 +150,6 @@ def _schema_problem(err: str, variants: Sequence) -> Tuple[str, str]:
 def check(data: Any) -> Tuple[List[Variant], Optional[str], Dict[str, str], List[Tuple[str, str]]]:
     """(variants, index destination, index annotations, problems as (location, message)) of
     a parsed variants file; no variants when there is any problem."""
-    from compat.schema import full_errors
-
     problems: List[Tuple[str, str]] = []
     if isinstance(data, dict):
         data = dict(data)
@@ -184,5 +182,4 @@ def load_file(path: str) -> Tuple[List[Variant], Optional[str], Dict[str, str], 
 
 def parse_text(text: str, path: str):
     """JSON, else YAML, bounded (kept for ``compat/nfd`` until it calls ``compat.io`` itself)."""
-    from compat.io import load_structured
     return load_structured(text, path)

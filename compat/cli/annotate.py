@@ -1,9 +1,15 @@
 """``compat annotate``: build or rewrite an extended index, check it, push it."""
 from __future__ import annotations
 
+import datetime
+import json
+import os
 import sys
 
+from compat.author import annotate as A, variants as V
+from compat.cli.refs import source as parse_ref  # a local path without oci: is caught here
 from compat.errors import BadInput, ProblemsFound, printable as P
+from compat.oci.http import Deadline
 
 
 def _report(problems, quiet: bool = False) -> int:
@@ -16,7 +22,6 @@ def _report(problems, quiet: bool = False) -> int:
 
 
 def _print_inferred(reports, as_json: bool) -> None:
-    import json
     if as_json:
         doc = [{"image": r.label, "digest": r.digest,
                 "proposed": {p.key: {"value": p.value, "evidence": p.evidence} for p in r.result["proposals"]},
@@ -44,40 +49,10 @@ def _print_inferred(reports, as_json: bool) -> None:
 
 
 def run(args) -> int:
-    from compat.author import annotate as A
-    from compat.author import variants as V
-    from compat.cli.refs import source as parse_ref     # a local path without oci: is caught here
-
-    variants = V.from_command_line(args.variant or [])
-    dest_text = args.dest
-    index_annotations = {}
-    if args.variants_file:
-        more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
-        if problems:
-            for where, message in problems:
-                print(f"compat: error: {P(args.variants_file)}: {P(where, 400)}: "
-                      f"{P(message, 4000)}", file=sys.stderr)
-            raise ProblemsFound(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
-        variants += more
-        dest_text = dest_text or file_dest
-    if not dest_text:
-        raise BadInput("annotate: name the index to write (DEST, or 'index:' in the variants file)")
-    dest = parse_ref(dest_text)
-    if not dest.is_layout and dest.digest and not args.dry_run:
-        raise BadInput(f"{dest_text}: push to a tag, not a digest")
-    edits = A.parse_edits(args.set or [], args.unset or [])
-    from compat.oci.http import Deadline
+    """Plan (build from variants, or rewrite an index), optionally infer, check, then print
+    (--dry-run) or publish."""
     deadline = Deadline(args.timeout)     # --timeout bounds the command's network work, all clients together
-    if variants and edits:
-        raise BadInput("annotate: give either --variant/--variants (build) or --set/--unset (rewrite), not both")
-    if variants:
-        plan = A.build(variants, index_annotations, plain_http=args.plain_http, timeout=args.timeout,
-                       deadline=deadline)
-    else:
-        if not edits and not args.infer:
-            raise BadInput("annotate: nothing to do (give --variant, --variants FILE, --set/--unset, or --infer)")
-        source = parse_ref(args.source) if args.source else dest
-        plan = A.rewrite(source, edits, plain_http=args.plain_http, timeout=args.timeout, deadline=deadline)
+    plan, dest = _plan(args, deadline)
     if args.infer:
         plan, reports = A.infer(plan, args.path, write=args.write, prefer_inferred=args.prefer_inferred)
         if not args.write:
@@ -99,15 +74,47 @@ def run(args) -> int:
             print(f"compat: {P(str(dest), 300)}: unchanged", file=sys.stderr)
         print(plan.source_digest)
         return 0
-    created = None
-    if args.nfd:
-        import datetime
-        import os
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
-        when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch and epoch.isdigit() \
-            else datetime.datetime.now(datetime.timezone.utc)
-        created = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout, nfd_created=created,
-                       deadline=deadline)
-    print(digest)
+    created = _nfd_created() if args.nfd else None
+    print(A.publish(plan, dest, plain_http=args.plain_http, timeout=args.timeout, nfd_created=created,
+                    deadline=deadline))
     return 0
+
+
+def _plan(args, deadline: Deadline):
+    """(plan, destination) from the variants (--variant, --variants FILE) or the edits
+    (--set, --unset) of the command line."""
+    variants = V.from_command_line(args.variant or [])
+    dest_text = args.dest
+    index_annotations = {}
+    if args.variants_file:
+        more, file_dest, index_annotations, problems = V.load_file(args.variants_file)
+        if problems:
+            for where, message in problems:
+                print(f"compat: error: {P(args.variants_file)}: {P(where, 400)}: "
+                      f"{P(message, 4000)}", file=sys.stderr)
+            raise ProblemsFound(f"{args.variants_file}: {len(problems)} error(s); nothing was pushed")
+        variants += more
+        dest_text = dest_text or file_dest
+    if not dest_text:
+        raise BadInput("annotate: name the index to write (DEST, or 'index:' in the variants file)")
+    dest = parse_ref(dest_text)
+    if not dest.is_layout and dest.digest and not args.dry_run:
+        raise BadInput(f"{dest_text}: push to a tag, not a digest")
+    edits = A.parse_edits(args.set or [], args.unset or [])
+    if variants and edits:
+        raise BadInput("annotate: give either --variant/--variants (build) or --set/--unset (rewrite), not both")
+    if variants:
+        return A.build(variants, index_annotations, plain_http=args.plain_http, timeout=args.timeout,
+                       deadline=deadline), dest
+    if not edits and not args.infer:
+        raise BadInput("annotate: nothing to do (give --variant, --variants FILE, --set/--unset, or --infer)")
+    source = parse_ref(args.source) if args.source else dest
+    return A.rewrite(source, edits, plain_http=args.plain_http, timeout=args.timeout, deadline=deadline), dest
+
+
+def _nfd_created() -> str:
+    """The NFD artifacts' creation time: SOURCE_DATE_EPOCH (reproducible builds), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch and epoch.isdigit() \
+        else datetime.datetime.now(datetime.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

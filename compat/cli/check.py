@@ -8,16 +8,22 @@ import sys
 
 from compat.cli.select import resolve_for
 from compat.errors import printable
+from compat.nfd.rules import RuleError, evaluate_spec
 
 
 def _nfd_results(sel, cand):
+    """(artifact, its sets' results or the error) of a candidate with an NFD artifact. The
+    ranking's NFD check carries the results; only a candidate the ranking decided before its
+    NFD check (another platform, unknown keys) has its artifact evaluated here."""
     ctx = sel.nfd
     art = ctx.artifacts.get(cand.digest) if ctx is not None else None
     if art is None:
         return None, None
-    from compat.nfd.rules import RuleError, evaluate_spec
     if art.error:
         return art, art.error
+    decided = [k.detail for k in cand.checks if k.dimension == "nfd" and k.detail is not None]
+    if decided:
+        return art, decided[0]
     try:
         return art, evaluate_spec(art.spec, ctx.features, ctx.tags)
     except RuleError as exc:

@@ -7,6 +7,8 @@ import argparse
 import sys
 from typing import Dict, List, NamedTuple, Tuple
 
+from compat.cli.main import build_parser
+
 #: metavars whose values are paths (completed as file names)
 _PATH_METAVARS = ("FILE", "DIR", "PATH")
 
@@ -42,8 +44,9 @@ def _summary(help_text: str, limit: int = 70) -> str:
 def describe(parser: argparse.ArgumentParser) -> Tuple[Tuple[Option, ...], List[Command]]:
     """(top-level options, commands) read from the argparse parser."""
     top, commands = [], []
+    # argparse has no public introspection: its ``_actions`` lists are the de-facto interface
     for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
+        if _is_subcommands(action):
             helps: Dict[str, str] = {a.dest: a.help or "" for a in action._choices_actions}
             for name, sub in action.choices.items():
                 opts = tuple(_option(a) for a in sub._actions if a.option_strings)
@@ -52,6 +55,13 @@ def describe(parser: argparse.ArgumentParser) -> Tuple[Tuple[Option, ...], List[
         elif action.option_strings:
             top.append(_option(action))
     return tuple(top), commands
+
+
+def _is_subcommands(action: argparse.Action) -> bool:
+    """The action of ``add_subparsers`` (its choices are the commands' parsers)."""
+    choices = action.choices
+    return isinstance(choices, dict) and bool(choices) and \
+        all(isinstance(p, argparse.ArgumentParser) for p in choices.values())
 
 
 def _words(options) -> str:
@@ -148,6 +158,5 @@ SHELLS = {"bash": bash, "zsh": zsh, "fish": fish}
 
 
 def run(args) -> int:
-    from compat.cli.main import build_parser
     sys.stdout.write(SHELLS[args.shell](build_parser()))
     return 0

@@ -5,6 +5,7 @@ import json
 import sys
 
 from compat.cli.common import host_from_args
+from compat.errors import printable
 from compat.host.profile import Host
 
 
@@ -64,17 +65,18 @@ def summary(h: Host) -> str:
 def run(args) -> int:
     h = host_from_args(args)
     if args.format == "nfd-features":
+        # start-up: NFD's feature model loads only for --format nfd-features
         from compat.nfd.features import local_feature_file
         sys.stdout.write(local_feature_file(h))
         return 0
     if args.format == "slurm-features":
-        from compat.plan.features import slurm_features
+        from compat.plan.features import slurm_features   # start-up: detect loads no plan code otherwise
         sys.stdout.write(",".join(slurm_features(h)) + "\n")
         return 0
     if args.json or args.format == "json":
         json.dump(h.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        from compat.errors import printable     # facts read below a sysroot are not ours either
+        # facts read below a sysroot are not ours either
         print("\n".join(printable(line, 1000) for line in summary(h).split("\n")))
     return 0

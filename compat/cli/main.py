@@ -8,10 +8,13 @@ compatible candidate. Every exit 2 is one line on stderr, a bad option included.
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 from typing import List, Optional
 
-from compat.errors import CompatError
+from compat.cli.options import conflicts, plain_http, timeout_from_env, timeout_value
+from compat.errors import CompatError, printable
 
 #: site-wide settings an administrator sets once (spec/cli.md, "Environment"), shown in --help
 ENVIRONMENT = (
@@ -33,7 +36,6 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (the exit-2 contract), naming --help."""
 
     def error(self, message):
-        from compat.errors import printable
         self.exit(2, f"{self.prog}: {printable(message, 300)} (see {self.prog} --help)\n")
 
 
@@ -66,6 +68,7 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
+        # start-up: importlib.metadata (~15 ms) loads only for --version
         from importlib import metadata
         try:
             version = metadata.version("hpc-compat")
@@ -73,21 +76,6 @@ class _Version(argparse.Action):
             version = "unknown (not installed: pip install .)"
         sys.stdout.write(f"compat {version}\n")
         parser.exit(0)
-
-
-def timeout_value(text: str) -> float:
-    """A --timeout / COMPAT_TIMEOUT value: seconds, finite, above 0, at most a day."""
-    import math
-    from compat.errors import printable
-    from compat.limits import MAX_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{printable(text, 40)} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT_S:
-        raise argparse.ArgumentTypeError(f"{printable(text, 40)}: give seconds above 0 and at most "
-                                         f"{MAX_TIMEOUT_S} (a day)")
-    return value
 
 
 def _quiet(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -168,7 +156,8 @@ def _add_detect(sub) -> None:
 
 
 def _add_select(sub) -> None:
-    from compat.cli.formats import FORMATS
+    # start-up: the parser of `compat detect` and `--version` does not load compat.oci
+    from compat.oci.formats import FORMATS
     s = _command(sub, "select", "pick the best image of an index for this host",
                  "Rank every image of an extended index for the host and print the pinned best one "
                  "(exit 3 if none fits).")
@@ -283,7 +272,6 @@ _ADDERS = (("detect", _add_detect), ("select", _add_select), ("check", _add_chec
 
 def settle(args, parser: argparse.ArgumentParser) -> None:
     """Defaults from the environment, and options that cannot go together (one line, exit 2)."""
-    from compat.cli.options import conflicts, plain_http, timeout_from_env
     command = f"{parser.prog} {args.command}"
     problem = conflicts(args)
     if problem:
@@ -300,7 +288,6 @@ def settle(args, parser: argparse.ArgumentParser) -> None:
 def _one_error(exc: CompatError) -> str:
     """The error as printed: control characters escaped (messages quote images and registries);
     exit 2 is one line, exit 3 keeps its one line per candidate."""
-    from compat.errors import printable
     text = str(exc)
     if exc.exit_code == 2:
         return printable(text, 2000)
@@ -326,8 +313,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _run(args) -> int:
-    import importlib
-
     try:
         module = importlib.import_module(args.run)
         return int(module.run(args) or 0)
@@ -340,10 +325,8 @@ def _run(args) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line, not a traceback
-        import os
         if os.environ.get("COMPAT_DEBUG"):
             raise
-        from compat.errors import printable
         print(f"compat: internal error: {type(exc).__name__}: {printable(str(exc), 300)} "
               f"(COMPAT_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2

@@ -2,8 +2,13 @@
 options that cannot go together (spec/cli.md, "Options that do not combine")."""
 from __future__ import annotations
 
+import argparse
+import math
 import os
 from typing import Iterable, Optional
+
+from compat.errors import BadInput, printable
+from compat.limits import MAX_TIMEOUT_S
 
 _TRUE = ("1", "true", "yes", "all", "*")
 _FALSE = ("", "0", "false", "no")
@@ -27,9 +32,20 @@ def conflicts(args) -> Optional[str]:
     return None
 
 
+def timeout_value(text: str) -> float:
+    """A --timeout / COMPAT_TIMEOUT value: seconds, finite, above 0, at most a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{printable(text, 40)} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"{printable(text, 40)}: give seconds above 0 and at most "
+                                         f"{MAX_TIMEOUT_S} (a day)")
+    return value
+
+
 def timeout_from_env(default: float, env=None) -> float:
     """COMPAT_TIMEOUT when set (checked like --timeout), else the command's default."""
-    from compat.cli.main import timeout_value
     text = (os.environ if env is None else env).get("COMPAT_TIMEOUT", "").strip()
     return timeout_value(text) if text else default
 
@@ -59,7 +75,7 @@ def _refs_of(args) -> Iterable[str]:
 
 
 def _registries(texts: Iterable[str]) -> Iterable[str]:
-    from compat.errors import BadInput
+    # start-up: the reference parser loads only for a COMPAT_PLAIN_HTTP list
     from compat.oci.reference import parse
     for text in texts:
         try:

@@ -1,13 +1,16 @@
 """``compat plan``: rank images once per node class of an inventory (spec/plan.md)."""
 from __future__ import annotations
 
+import json
 import sys
 
 from compat.errors import BadInput, NoCompatibleCandidate, printable
+from compat.plan import render
+from compat.plan.batch import plan
+from compat.plan.inventory import Inventory, read
 
 
 def _inventory(args):
-    from compat.plan.inventory import Inventory, read
     inv = read(args.nodes)
     if not args.partition:
         return inv, None
@@ -21,9 +24,6 @@ def _inventory(args):
 
 
 def run(args) -> int:
-    from compat.plan import render
-    from compat.plan.batch import plan
-
     asked = {f for f, on in (("json", args.json), ("matrix", args.matrix), (args.format, args.format)) if on}
     if len(asked) > 1:
         raise BadInput(f"plan: --json, --matrix and --format {args.format} ask for different outputs; give one")
@@ -40,7 +40,6 @@ def run(args) -> int:
     if fmt == "job":
         return _job(p, args)
     if fmt == "json":
-        import json
         json.dump(p.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
@@ -50,7 +49,6 @@ def run(args) -> int:
 
 
 def _job(p, args) -> int:
-    from compat.plan import render
     nodes = [n for c in p.classes for n in c.nodes]
     out = render.job(p, nodes)
     if out:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from compat.errors import BadInput, printable
+from compat.oci.reference import parse
 
 #: names that are files, never Docker Hub repositories
 FILE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -28,8 +29,6 @@ def _is_layout(path: str) -> bool:
 
 def source(text: str):
     """The Reference an image argument names; BadInput for a local path that is not ``oci:``."""
-    from compat.oci.reference import parse
-
     if not text.startswith(("oci:", "docker://")):
         path = os.path.expanduser(text)
         shown = printable(text, 160)

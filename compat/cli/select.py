@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 import sys
 
+from compat.api import no_candidate_message, resolve
 from compat.cli.common import host_and_features
-from compat.errors import NoCompatibleCandidate, printable
+from compat.cli.refs import source
+from compat.errors import BadInput, NoCompatibleCandidate, printable
 
 
 def host_line(h) -> str:
@@ -73,16 +75,12 @@ def tags_of(args):
         return None
     tags = [t.strip() for item in args.tags for t in item.split(",") if t.strip()]
     if not tags:
-        from compat.errors import BadInput
         raise BadInput("--tags: name at least one tag (without --tags every compatibility set counts)")
     return tags
 
 
 def resolve_for(args):
     """The Selection the options describe: REF read with the local-path checks, the host."""
-    from compat.api import resolve
-    from compat.cli.refs import source
-
     source(args.ref)
     host, features = host_and_features(args)
     return resolve(args.ref, host=host, platform=args.platform,
@@ -94,8 +92,6 @@ def run(args) -> int:
     """--explain alone: the table on stdout. With --format or --json too: the table on stderr
     and the asked-for output on stdout (spec/cli.md, "Options that do not combine"). The output
     is made before anything is printed, so a refusal (exit 2) stays one line."""
-    from compat.api import no_candidate_message
-
     sel = resolve_for(args)
     fmt = "json" if args.json else args.format
     found = sel.ranking.best is not None

@@ -6,11 +6,15 @@ import json
 import os
 import sys
 
+from compat.author import lint
+from compat.cli.refs import source
 from compat.errors import BadInput, printable
+from compat.oci import manifest, media
+from compat.oci.source import Source
 
 
 def problems_of_file(path: str):
-    from compat.author import lint
+    # start-up: the variants-file reader loads only for a file
     from compat.author import variants as V
 
     data = V.read(path)
@@ -27,11 +31,6 @@ def problems_of_file(path: str):
 
 
 def problems_of_ref(text: str, plain_http: bool, timeout: float):
-    from compat.author import lint
-    from compat.cli.refs import source
-    from compat.oci import manifest, media
-    from compat.oci.source import Source
-
     src = Source(source(text), plain_http=plain_http, timeout=timeout)
     try:
         digest, mt, doc = src.resolve(descriptors=False)     # lint reports each malformed one

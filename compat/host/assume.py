@@ -7,13 +7,15 @@ host.  An assumed fact replaces the detected one and its source reads
 """
 from __future__ import annotations
 
+import re
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-import re
+from archspec.cpu import TARGETS
 
 from compat import limits
 from compat.errors import BadInput, ValueProblem, printable
-from compat.host.cpu import oci_variant
+from compat.host.cpu import oci_variant, x86_level
+from compat.vocab.data import machine_archs
 from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric
 from compat.vocab import values as V
 
@@ -144,14 +146,10 @@ def apply_checked(host: Host, a: Mapping[str, str]) -> Host:
 
 
 def arch_of_family(family: str) -> Optional[str]:
-    from compat.host.cpu import OCI_ARCH
-    return OCI_ARCH.get(family)
+    return machine_archs().get(family)
 
 
 def cpu_from_target(name: str) -> CPU:
-    from archspec.cpu import TARGETS
-    from compat.host.cpu import x86_level
-
     t = TARGETS.get(name)
     if t is None:
         raise BadInput(f"--assume cpu.target={name}: not an archspec microarchitecture")
@@ -233,6 +231,7 @@ def _gpus(host: Host, a, mark):
         if "gpu.cc" in a:
             g = g._replace(cc=V.compute_capability(a["gpu.cc"], "gpu.cc"))
         if "gpu.driver" in a:
+            # start-up: the GPU probes load only for a gpu.driver assumption
             from compat.host.gpu import cuda_for_driver
             g = g._replace(driver=a["gpu.driver"],
                                     cuda=g.cuda if "gpu.cuda.version" in a else cuda_for_driver(a["gpu.driver"]))

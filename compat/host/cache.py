@@ -11,13 +11,9 @@ import json
 import os
 from typing import Any, Callable, Iterable, Optional
 
-
-def cache_dir() -> str:
-    base = os.environ.get("COMPAT_CACHE_DIR")
-    if base:
-        return base
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(xdg, "compat")
+from compat import io, limits
+from compat.errors import BadInput
+from compat.io import cache_dir, write_atomically
 
 
 def _identity(paths: Iterable[str]) -> Optional[str]:
@@ -30,22 +26,6 @@ def _identity(paths: Iterable[str]) -> Optional[str]:
             continue
         parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write a sibling temporary file, then rename it over ``path`` (readers never see half)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # -- what a valid entry looks like, per probe (anything else is a miss) ----------------------
@@ -83,8 +63,6 @@ class ProbeCache:
         """The cache file as a dict; anything else (absent, unreadable, not JSON, too large,
         not an object) is an empty cache that the next save rewrites."""
         if self._data is None:
-            from compat import io, limits
-            from compat.errors import BadInput
             try:
                 data = io.load_json(io.read_file(self._path, limits.PROBE_CACHE_BYTES, "probe cache"),
                                     "probe cache")
@@ -115,8 +93,6 @@ class ProbeCache:
         return value
 
     def save(self) -> None:
-        from compat import limits
-
         if not (self.enabled and self._dirty):
             return
         try:

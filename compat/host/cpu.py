@@ -13,21 +13,19 @@ import platform
 import re
 from typing import Dict, List, Optional, Tuple
 
+from archspec.cpu import TARGETS, generic_microarchitecture
+from archspec.cpu.detect import COMPATIBILITY_CHECKS, partial_uarch
+from archspec.cpu.schema import TARGETS_JSON
+
 from compat.host.profile import CPU
 from compat.host.root import Root
-from compat.vocab.data import load as load_data
+from compat.vocab.data import arch_families, load as load_data, machine_archs
 
 _POWER_ANY = re.compile(r"POWER\d|PowerPC|ppc")
 _POWER_GEN = re.compile(r"POWER(\d+)")
 _X86_LEVEL = re.compile(r"x86_64_v(\d)$")
 _LDSO_LEVEL = re.compile(r"x86-64-v(\d) \(supported")
 
-#: uname -m / archspec family -> OCI architecture
-OCI_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-            "ppc64le": "ppc64le", "ppc64": "ppc64", "riscv64": "riscv64", "s390x": "s390x"}
-#: OCI architecture -> archspec family
-FAMILY = {"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "ppc64": "ppc64",
-          "riscv64": "riscv64", "s390x": "s390x"}
 
 
 def read_cpuinfo(root: Root) -> Optional[Dict[str, str]]:
@@ -59,17 +57,15 @@ def arch_from_cpuinfo(info: Dict[str, str]) -> Optional[str]:
 
 
 def running_arch() -> Optional[str]:
-    return OCI_ARCH.get(platform.machine().lower())
+    return machine_archs().get(platform.machine().lower())
 
 
 def _partial(family: str, info: Dict[str, str]):
-    from archspec.cpu.detect import partial_uarch, _canonicalize_aarch64_vendor
-
     if family == "x86_64":
         return partial_uarch(vendor=info.get("vendor_id", "generic"),
                              features=set(info.get("flags", "").split()))
     if family == "aarch64":
-        return partial_uarch(vendor=_canonicalize_aarch64_vendor(info),
+        return partial_uarch(vendor=_aarch64_vendor(info),
                              features=set(info.get("Features", "").split()),
                              cpu_part=info.get("CPU part", ""))
     if family in ("ppc64le", "ppc64"):
@@ -85,11 +81,17 @@ def _partial(family: str, info: Dict[str, str]):
     return None
 
 
+def _aarch64_vendor(info: Dict[str, str]) -> str:
+    """The vendor name archspec gives an Arm "CPU implementer" code, from archspec's own public
+    table (``conversions.arm_vendors`` of microarchitectures.json), as its detection does."""
+    code = info.get("CPU implementer")
+    if code is None:
+        return "generic"
+    return TARGETS_JSON["conversions"]["arm_vendors"].get(code, code)
+
+
 def _compatible(family: str, info, target) -> bool:
     """archspec's registered check for the family, without consulting platform.machine()."""
-    from archspec.cpu import TARGETS
-    from archspec.cpu.detect import COMPATIBILITY_CHECKS
-
     if family in ("ppc64le", "ppc64"):   # archspec's check reads platform.machine(): inline it
         root = TARGETS[family]
         return (target == root or root in target.ancestors) and \
@@ -100,8 +102,6 @@ def _compatible(family: str, info, target) -> bool:
 
 def choose_target(family: str, info) -> Tuple[object, List[object]]:
     """archspec's host() rule applied to partial info: (chosen target, all compatible)."""
-    from archspec.cpu import TARGETS, generic_microarchitecture
-
     candidates = [t for t in TARGETS.values() if _compatible(family, info, t)]
     if not candidates:
         fallback = TARGETS.get(family) or generic_microarchitecture(family)
@@ -180,7 +180,7 @@ def probe_cpu(root: Root, arch: Optional[str], sources: Dict[str, str]) -> CPU:
             sources["cpu"] = f"unknown: {where} unreadable"
             return CPU()
         return _from_py_cpuinfo(arch, sources)
-    family = FAMILY.get(arch or "")
+    family = arch_families().get(arch or "")
     if family is None:
         sources["cpu"] = f"unknown: architecture {arch!r} has no archspec family"
         return CPU()
@@ -206,18 +206,18 @@ def probe_cpu(root: Root, arch: Optional[str], sources: Dict[str, str]) -> CPU:
 def _from_py_cpuinfo(arch: Optional[str], sources: Dict[str, str]) -> CPU:
     """Last resort where /proc/cpuinfo says nothing (non-Linux, hidden procfs): ~1 s."""
     try:
+        # start-up: py-cpuinfo (~1 s a call) loads only where /proc/cpuinfo says nothing
         import cpuinfo  # py-cpuinfo
         data = cpuinfo.get_cpu_info()
     except Exception as exc:  # noqa: BLE001 - a probe never crashes the program
         sources["cpu"] = f"unknown: /proc/cpuinfo unreadable and py-cpuinfo failed ({exc})"
         return CPU()
-    family = FAMILY.get(arch or "") or FAMILY.get(OCI_ARCH.get(data.get("arch_string_raw", ""), ""))
+    family = arch_families().get(arch or "") or arch_families().get(machine_archs().get(data.get("arch_string_raw", ""), ""))
     if family is None:
         sources["cpu"] = "unknown: py-cpuinfo gave no usable architecture"
         return CPU()
     flags = set(data.get("flags", []))
     vendor = data.get("vendor_id_raw") or "generic"
-    from archspec.cpu.detect import partial_uarch
     partial = partial_uarch(vendor=vendor, features=flags)
     target, _ = choose_target(family, partial)
     sources["cpu.target"] = "archspec rules on py-cpuinfo (CPUID)"

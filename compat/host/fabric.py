@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Pattern, Tuple
 
 from compat.host.profile import Fabric, Libfabric, Ucx
 from compat.host.root import Root
+from compat.vocab.data import fabric_drivers
 
 
 _STATE_NUMBER = re.compile(r"^\d+:\s*")      # "4: ACTIVE" -> "ACTIVE"
@@ -23,10 +24,12 @@ _UCX_TRANSPORT = re.compile(r"Transport:\s*(\S+)")
 
 
 def _fabric_type(driver: Optional[str], link_layer: Optional[str], dev: str) -> Optional[str]:
-    if driver == "efa" or dev.startswith("efa") or (link_layer == "Unknown" and dev.startswith("rdmap")):
+    for kind in ("efa", "omnipath"):        # told by the NIC's driver (fabrics.json), not the link layer
+        drivers = fabric_drivers(kind)
+        if driver in drivers or dev.startswith(drivers):
+            return kind
+    if link_layer == "Unknown" and dev.startswith("rdmap"):
         return "efa"
-    if driver == "hfi1" or dev.startswith("hfi1"):
-        return "omnipath"
     if link_layer == "InfiniBand":
         return "infiniband"
     if link_layer == "Ethernet":

@@ -15,12 +15,13 @@ or processing accelerator (0x12): the ASPEED BMC VGA chip of many servers is not
 """
 from __future__ import annotations
 
+import ctypes
 import re
 from typing import Dict, List, Optional, Tuple
 
 from compat.host.profile import GPU
 from compat.host.root import Root
-from compat.vocab.data import load as load_data
+from compat.vocab.data import gpu_pci, gpu_pci_classes, load as load_data
 
 _NVIDIA_MODULE = re.compile(r"Module\b[^\n]{0,200}?\s(\d{1,4}\.\d{1,6}(?:\.\d{1,6})?)\s")
 _BARE_VERSION = re.compile(r"\s*(\d+\.\d+(?:\.\d+)?)\s*$")
@@ -29,8 +30,6 @@ _ROCM_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
 _GFX_TARGET_VERSION = re.compile(r"^gfx_target_version\s+(\d+)", re.M)
 _DRM_CARD = re.compile(r"card\d+")
 
-VENDORS = {"0x10de": "nvidia", "0x1002": "amd", "0x8086": "intel"}
-GPU_CLASS_PREFIXES = ("0x0300", "0x0302", "0x0380", "0x1200")
 
 
 class PciDevice:
@@ -53,9 +52,15 @@ def pci_devices(root: Root) -> List[PciDevice]:
     return out
 
 
+def _sysfs_id(vendor: str) -> str:
+    """A GPU vendor's PCI ID as sysfs spells it (``0x10de``)."""
+    return "0x" + gpu_pci()[vendor]["vendor"]
+
+
 def pci_gpus(devices: List[PciDevice]) -> List[PciDevice]:
-    return [d for d in devices if d.vendor in VENDORS and d.cls
-            and d.cls.startswith(GPU_CLASS_PREFIXES)]
+    vendors = {_sysfs_id(v) for v in gpu_pci()}
+    classes = tuple("0x" + c for c in gpu_pci_classes())
+    return [d for d in devices if d.vendor in vendors and d.cls and d.cls.startswith(classes)]
 
 
 # -- NVIDIA -----------------------------------------------------------------------------------
@@ -66,14 +71,13 @@ def _text(value) -> str:
 
 def nvidia_nvml(sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
     """NVML's view, or None when NVML cannot answer (no library, no driver, no permission)."""
-    import ctypes
-
     try:   # the library pynvml would load; absent on most hosts, and 0.2 ms to find out
         ctypes.CDLL("libnvidia-ml.so.1")
     except OSError:
         sources["gpu.nvml"] = "unavailable: libnvidia-ml.so.1 not found"
         return None
     try:
+        # start-up: pynvml loads only after libnvidia-ml.so.1 did
         import pynvml
     except ImportError:
         sources["gpu.nvml"] = "unavailable: pynvml not installed"
@@ -150,7 +154,7 @@ def nvidia_files(root: Root, pci: List[PciDevice], sources: Dict[str, str]) -> T
         if m:
             models[bdf.lower()] = m.group(1).strip()
     gpus = []
-    for i, dev in enumerate(d for d in pci if d.vendor == "0x10de"):
+    for i, dev in enumerate(d for d in pci if d.vendor == _sysfs_id("nvidia")):
         entry = cc_table.get(dev.device or "", {})
         gpus.append(GPU(vendor="nvidia", index=i, pci=dev.bdf,
                         model=models.get(dev.bdf.lower()) or entry.get("name"),
@@ -201,7 +205,7 @@ def intel_drm(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
     cards = [c for c in root.listdir("/sys/class/drm") if _DRM_CARD.fullmatch(c)]
     gpus = []
     for card in cards:
-        if (root.read(f"/sys/class/drm/{card}/device/vendor") or "").strip().lower() != "0x8086":
+        if (root.read(f"/sys/class/drm/{card}/device/vendor") or "").strip().lower() != _sysfs_id("intel"):
             continue
         driver = root.link_name(f"/sys/class/drm/{card}/device/driver")
         gpus.append(GPU(vendor="intel", index=len(gpus), driver=driver,
@@ -227,7 +231,7 @@ def probe_gpus(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]
     amd = amd_kfd(root, sources)
     if amd is None:
         amd = tuple(GPU(vendor="amd", index=i, pci=d.bdf)
-                    for i, d in enumerate(d for d in pci if d.vendor == "0x1002"))
+                    for i, d in enumerate(d for d in pci if d.vendor == _sysfs_id("amd")))
         if amd:
             sources["gpus.amd"] = "sysfs PCI (no KFD topology: gfx target unknown)"
     gpus += amd
@@ -235,7 +239,7 @@ def probe_gpus(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]
     intel = intel_drm(root, sources)
     if intel is None:
         intel = tuple(GPU(vendor="intel", index=i, pci=d.bdf, driver=d.driver)
-                      for i, d in enumerate(d for d in pci if d.vendor == "0x8086"))
+                      for i, d in enumerate(d for d in pci if d.vendor == _sysfs_id("intel")))
         if intel:
             sources["gpus.intel"] = "sysfs PCI"
     gpus += intel

@@ -24,11 +24,8 @@ from typing import Dict, List, Optional, Tuple
 from compat.host.cache import ProbeCache, is_library_answers, is_text
 from compat.host.profile import MPI
 from compat.host.root import Root
+from compat.vocab.data import mpi_sonames
 
-#: sonames tried by the library probe, and the ABI each one promises
-SONAMES = (("libmpi.so.40", "openmpi"), ("libmpi.so.12", "mpich"), ("libmpich.so.12", "mpich"),
-           ("libmpi_cray.so.12", "mpich"), ("libmpi_abi.so", "mpi-abi"),
-           ("libmpi_abi.so.0", "mpi-abi"))
 
 _CHILD = r"""
 import ctypes, json, sys
@@ -108,7 +105,7 @@ def _merge(found: List[MPI], new: MPI) -> None:
 
 
 def _library_probe(root: Root, cache: ProbeCache) -> List[dict]:
-    names = [s for s, _ in SONAMES]
+    names = list(mpi_sonames())
 
     def compute():
         out = root.run([sys.executable, "-S", "-c", _CHILD, *names], timeout=5.0)
@@ -153,7 +150,7 @@ def probe_live(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Tuple[
                           version=root.env.get("CRAY_MPICH_VERSION"),
                           launcher="srun (CRAY_MPICH_* environment)", pmi=("pmi2",)))
         used.append("CRAY_MPICH_* environment")
-    abi_by_soname = dict(SONAMES)
+    abi_by_soname = mpi_sonames()
     for entry in _library_probe(root, cache):
         parsed = parse_version_text(entry.get("text") or "")
         abi = abi_by_soname.get(entry["soname"])

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
+from compat.errors import printable
+
 SCHEMA_ID = "compat.host/v1"
 
 
@@ -143,8 +145,6 @@ def printable_host(host: "Host") -> "Host":
     """``host`` with every string made printable and cut to the schema's lengths (a value read
     from a hostile sysroot or tool output must not forge terminal output or make the saved
     profile fail its own schema)."""
-    from compat.errors import printable
-
     def clean(obj, limit):
         if isinstance(obj, str):
             return printable(obj, limit)

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
+import subprocess
+import zlib
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from compat import limits
 from compat.errors import BadInput
+from compat.io import read_file
 
 #: Wall-clock bound of one child process started by a probe.
 PROBE_TIMEOUT_S = 2.0
@@ -89,8 +93,6 @@ class Root:
         return text if text.strip() else None
 
     def read_bytes(self, p: str, limit: int = limits.SYSROOT_FILE_BYTES) -> Optional[bytes]:
-        from compat.io import read_file
-
         real = self.confined(p)
         if real is None:
             return None
@@ -102,8 +104,6 @@ class Root:
     def read_gzip(self, p: str, limit: int = limits.CONFIG_GZ_BYTES) -> Optional[str]:
         """A gzip file's text (``/proc/config.gz``), decompressed to at most ``limit`` bytes;
         None if absent, corrupt, or larger (a 5 MB bomb of 1.2 GB stops at the bound)."""
-        import zlib
-
         raw = self.read_bytes(p, limits.SYSROOT_FILE_BYTES)
         if not raw:
             return None
@@ -151,7 +151,6 @@ class Root:
     def which(self, name: str) -> Optional[str]:
         if not self.live:
             return None
-        import shutil
         return shutil.which(name, path=self.env.get("PATH", os.defpath))
 
     def run(self, argv: Sequence[str], timeout: float = PROBE_TIMEOUT_S,
@@ -159,7 +158,6 @@ class Root:
         """stdout+stderr of a bounded child process, or None if it could not answer."""
         if not self.live:
             return None
-        import subprocess
         env = dict(self.env)
         env["LC_ALL"] = "C"
         if extra_env:

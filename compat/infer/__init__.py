@@ -3,17 +3,16 @@ compiler flags, CUDA fat binaries, dynamic dependencies, library version strings
 Nothing from the image is executed."""
 from __future__ import annotations
 
+import time
 from typing import Dict, List, Optional
+
+from compat.infer.propose import propose
+from compat.infer.scan import layers_of, scan
 
 
 def infer_image(source, digest: str, manifest: Dict, scopes: Optional[List[str]] = None,
                 label: str = "") -> Dict:
     """Proposals for one image manifest read through ``source`` (layout or registry)."""
-    import time
-
-    from compat.infer.propose import propose
-    from compat.infer.scan import layers_of, scan
-
     t = time.perf_counter()
     files = scan(source, manifest, scopes, label or digest[:19])
     result = propose(files)

@@ -15,6 +15,7 @@ from compat import limits
 from compat.errors import printable
 from compat.infer import elf as E, fatbin as F
 from compat.infer.blob import Blob
+from compat.vocab.data import mpi_sonames
 
 _MARCH = re.compile(rb"-march=([A-Za-z0-9_.+-]{1,64})")
 _GLIBC = re.compile(rb"GNU C Library [^\n]{0,200}?version (\d+\.\d+)")
@@ -57,11 +58,6 @@ def describe(kind: str, v) -> object:
     if kind == "pc":
         return f"{v[0]}.pc Version: {v[1]}"
     return v if isinstance(v, (str, int)) else str(v)
-
-
-def mpi_sonames() -> Dict[str, str]:
-    from compat.vocab.data import load
-    return {k: v for k, v in load("mpi")["sonames"].items() if not k.startswith("_")}
 
 
 def _guard(out: List[Finding], path: str, part: str, fn: Callable, default=None):

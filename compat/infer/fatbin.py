@@ -26,6 +26,8 @@ import struct
 from typing import List, NamedTuple, Optional, Tuple
 
 from compat.infer.blob import Blob
+from compat.infer.elf import Elf, ElfError
+from compat.vocab.data import load
 
 MAGIC = 0xBA55ED50
 KIND_PTX, KIND_ELF = 1, 2
@@ -96,7 +98,6 @@ def _find_magic(blob: Blob, start: int) -> int:
 
 def _cubin_facts(payload: Blob) -> Tuple[Optional[str], bool]:
     """(toolkit release, arch-specific flag in e_flags) of an uncompressed cubin."""
-    from compat.infer.elf import Elf, ElfError
     if payload.read_at(0, 4) != b"\x7fELF":
         return None, False                       # compressed: nothing more without inflating it
     try:
@@ -111,7 +112,6 @@ def _cubin_facts(payload: Blob) -> Tuple[Optional[str], bool]:
 
 def ptx_table():
     """{(major, minor): CUDA release} from compat/data/cuda.json."""
-    from compat.vocab.data import load
     table = load("cuda")["ptx_isa_cuda"]
     return {tuple(int(x) for x in k.split(".")): v for k, v in table.items() if not k.startswith("_")}
 

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Optional
 
+from archspec.cpu import TARGETS
+
 from compat.errors import printable
-from compat.infer.analyse import Finding, mpi_sonames
+from compat.infer.analyse import Finding
+from compat.vocab.data import mpi_sonames
 from compat.infer.fatbin import KIND_PTX, cuda_version
 
 
@@ -43,10 +46,6 @@ def _march_target(march: str) -> Optional[str]:
         return "x86_64"
     if march.startswith("x86-64-v"):
         return "x86_64_v" + march[-1]
-    try:
-        from archspec.cpu import TARGETS
-    except ImportError:
-        return None
     if march in TARGETS:
         return march
     for name, t in TARGETS.items():
@@ -57,9 +56,16 @@ def _march_target(march: str) -> Optional[str]:
 
 
 def _depth(target: str) -> int:
-    from archspec.cpu import TARGETS
     t = TARGETS.get(target)
     return len(t.ancestors) + 1 if t is not None else 0
+
+
+class _Draft(NamedTuple):
+    """What the proposers write: proposals, keys left unknown (with why), notes."""
+    out: List[Proposal]
+    unknown: Dict[str, str]
+    notes: List[str]
+    any_finding: bool
 
 
 def propose(files: Dict[str, List[Finding]]) -> Dict[str, object]:
@@ -68,41 +74,50 @@ def propose(files: Dict[str, List[Finding]]) -> Dict[str, object]:
     by_kind: Dict[str, List[Finding]] = {}
     for f in findings:
         by_kind.setdefault(f.kind, []).append(f)
-    out: List[Proposal] = []
-    unknown: Dict[str, str] = {}
-    notes: List[str] = []
+    d = _Draft([], {}, [], bool(findings))
+    for proposer in _PROPOSERS:
+        proposer(by_kind, d)
+    for f in by_kind.get("damaged", []):
+        d.notes.append(f"{f.path}: damaged ({f.value}); what the rest of the file says is kept")
+    for f in by_kind.get("skipped", []):
+        d.notes.append(f"{f.path}: skipped ({f.value})")
+    unknown = {key: printable(why, 2000) for key, why in d.unknown.items()}
+    return {"proposals": d.out, "unknown": unknown, "notes": [printable(n, 2000) for n in d.notes]}
 
-    # CPU
+
+def _propose_cpu(by_kind, d: _Draft) -> None:
+    """cpu.target: the highest x86-64 ISA level a binary needs, else the deepest -march archspec knows."""
     isa = [f for f in by_kind.get("isa_level", []) if "/glibc-hwcaps/" not in f.path]
     strong = [f for f in isa if f.value > 1]
     marches = [f for f in by_kind.get("march", []) if "/glibc-hwcaps/" not in f.path]
     if strong:
         level = max(f.value for f in strong)
-        out.append(Proposal("cpu.target", f"x86_64_v{level}",
-                            [dict(f.evidence(), value=f"x86-64-v{f.value}") for f in strong if f.value == level]))
+        d.out.append(Proposal("cpu.target", f"x86_64_v{level}",
+                              [dict(f.evidence(), value=f"x86-64-v{f.value}") for f in strong if f.value == level]))
     elif marches:
         targets = [(t, f) for f in marches for t in [_march_target(f.value)] if t]
         if targets:
             best = max(targets, key=lambda tf: _depth(tf[0]))[0]
-            out.append(Proposal("cpu.target", best,
-                                [dict(f.evidence(), value=f"-march={f.value}") for t, f in targets if t == best]))
+            d.out.append(Proposal("cpu.target", best,
+                                  [dict(f.evidence(), value=f"-march={f.value}") for t, f in targets if t == best]))
         else:
-            unknown["cpu.target"] = "-march values archspec does not know: " + \
+            d.unknown["cpu.target"] = "-march values archspec does not know: " + \
                 ", ".join(sorted({f.value for f in marches}))
     else:
-        unknown["cpu.target"] = ("no binary carries an x86 ISA level beyond baseline nor a recorded -march"
-                                 if isa or findings else "no ELF binary in scope")
+        d.unknown["cpu.target"] = ("no binary carries an x86 ISA level beyond baseline nor a recorded -march"
+                                   if isa or d.any_finding else "no ELF binary in scope")
 
-    _propose_cuda(by_kind, out, unknown)
-    _propose_mpi(by_kind, out, unknown, notes)
 
-    # libfabric
+def _propose_fabric(by_kind, d: _Draft) -> None:
+    """fabric.providers: every libfabric provider a binary registers."""
     provs = by_kind.get("fabric_provider", [])
     if provs:
         names = sorted({f.value for f in provs})
-        out.append(Proposal("fabric.providers", ",".join(names), _evidence(provs)))
+        d.out.append(Proposal("fabric.providers", ",".join(names), _evidence(provs)))
 
-    # glibc
+
+def _propose_glibc(by_kind, d: _Draft) -> None:
+    """libc.glibc: the image's own glibc (noting a binary that needs a newer one)."""
     own = by_kind.get("glibc_own", [])
     need = by_kind.get("glibc_need", [])
     if own:
@@ -112,17 +127,11 @@ def propose(files: Dict[str, List[Finding]]) -> Dict[str, object]:
             top = max(need, key=lambda f: _vt(f.value))
             ev.append(dict(top.evidence(), value=f"needs GLIBC_{top.value} (highest of any binary)"))
             if _vt(top.value) > _vt(best.value):
-                notes.append(f"{top.path} needs GLIBC_{top.value}, newer than the image's glibc {best.value}")
-        out.append(Proposal("libc.glibc", best.value, ev))
+                d.notes.append(f"{top.path} needs GLIBC_{top.value}, newer than the image's glibc {best.value}")
+        d.out.append(Proposal("libc.glibc", best.value, ev))
     elif need:
         top = max(need, key=lambda f: _vt(f.value))
-        unknown["libc.glibc"] = f"no libc.so.6 in scope; binaries need at least GLIBC_{top.value} ({top.path})"
-    for f in by_kind.get("damaged", []):
-        notes.append(f"{f.path}: damaged ({f.value}); what the rest of the file says is kept")
-    for f in by_kind.get("skipped", []):
-        notes.append(f"{f.path}: skipped ({f.value})")
-    unknown = {key: printable(why, 2000) for key, why in unknown.items()}
-    return {"proposals": out, "unknown": unknown, "notes": [printable(n, 2000) for n in notes]}
+        d.unknown["libc.glibc"] = f"no libc.so.6 in scope; binaries need at least GLIBC_{top.value} ({top.path})"
 
 
 def _evidence(findings) -> List[Dict]:
@@ -144,9 +153,10 @@ def _arch_key(arch: str):
     return (kind != "sm", int(digits) if digits.isdigit() else 0, arch)
 
 
-def _propose_cuda(by_kind, out: List[Proposal], unknown: Dict[str, str]) -> None:
+def _propose_cuda(by_kind, d: _Draft) -> None:
     """gpu.cuda.arch from every fat-binary entry (with its a/f suffix); gpu.cuda.version from
     the CUDA runtime the image ships, else the cubins' toolkit note, else the newest PTX ISA."""
+    out, unknown = d.out, d.unknown
     fb = by_kind.get("fatbin", [])
     if fb:
         arches = sorted({f.value.arch for f in fb}, key=_arch_key)
@@ -170,10 +180,11 @@ def _propose_cuda(by_kind, out: List[Proposal], unknown: Dict[str, str]) -> None
         unknown["gpu.cuda.version"] = f"{f.path} is CUDA {f.value}; the minor version could not be read"
 
 
-def _propose_mpi(by_kind, out: List[Proposal], unknown: Dict[str, str], notes: List[str]) -> None:
+def _propose_mpi(by_kind, d: _Draft) -> None:
     """mpi.abi from what the image's executables link (DT_NEEDED); when executables link
     different ABIs the key stays unknown, naming both. Libraries decide only when no
     executable links an MPI. Implementation and version from the shipped MPI library."""
+    out, unknown = d.out, d.unknown
     abis = mpi_sonames()
     libs = by_kind.get("mpi_lib", [])
     lib_paths = {f.path for f in libs}
@@ -204,3 +215,7 @@ def _propose_mpi(by_kind, out: List[Proposal], unknown: Dict[str, str], notes: L
     else:
         unknown["mpi.implementation"] = f"the image links the {abi} ABI but ships no MPI library " \
                                         "to tell which implementation"
+
+
+#: a proposer per key (family), in the order proposals are listed
+_PROPOSERS = (_propose_cpu, _propose_cuda, _propose_mpi, _propose_fabric, _propose_glibc)

@@ -17,7 +17,9 @@ from typing import Mapping, Optional, Tuple
 from compat.errors import printable
 from compat.host.profile import Host
 from compat.match.check import Check, fail, ok
+from compat.nfd.cpuid import cpuid_name
 from compat.vocab import values as V
+from compat.vocab.data import load as load_data
 
 SCORE_KEYS = ("compatibility-score", "oci.compatibility-score")
 IGNORED = ("description", "oci.description")
@@ -49,9 +51,7 @@ def _label(key: str, value: str, host: Host, features) -> Tuple[Optional[bool], 
     if key == "oci.cpu.features":
         if host.cpu.features is None:
             return None, "unknown: cpu.features"
-        from compat.vocab.data import load as load_data
         table = load_data("platform_features").get(host.os.arch or "", {})
-        from compat.nfd.cpuid import cpuid_name
         have = set(host.cpu.features)
         have_cpuid = {cpuid_name(f) for f in have}
         missing = []

@@ -6,6 +6,7 @@ from typing import Optional
 
 from compat.host.profile import CPU, Host
 from compat.match.check import Check, fail, ok, unknown
+from compat.match.platform import Platform, ladder, rung
 from compat.vocab.annotations import Requirements
 
 
@@ -13,6 +14,7 @@ def depth(target_name: Optional[str]) -> int:
     """1 + number of archspec ancestors; 0 for an unknown or absent target."""
     if not target_name:
         return 0
+    # start-up: archspec (~40 ms) loads only for a cpu.* requirement
     from archspec.cpu import TARGETS
 
     t = TARGETS.get(target_name)
@@ -23,8 +25,8 @@ def variant_target(arch: str, variant: str) -> Optional[str]:
     """The archspec target an OCI variant stands for: amd64 ``v3`` -> ``x86_64_v3``; arm64
     ``v8.2`` -> ``armv8.2a``. A level archspec does not know (``v8.7``, ``v9.6``) stands for the
     highest one it knows below it on the platform's own ladder (``armv8.6a``, ``armv9.2a``)."""
+    # start-up: archspec (~40 ms) loads only for a cpu.* requirement
     from archspec.cpu import TARGETS
-    from compat.match.platform import Platform, ladder
 
     if arch not in ("amd64", "arm64"):
         return None
@@ -52,8 +54,8 @@ def seen_through(cpu: CPU, own, requested) -> CPU:
     platform leaves it as it is; a lower level of the same architecture bounds it to that
     level's generic target (a requested ``v2`` makes a Zen 4 an ``x86_64_v2``); any other
     platform describes another machine, known only by its level (vendor unknown)."""
+    # start-up: the CPU probe loads only when an assumed target is seen through
     from compat.host.assume import cpu_from_target
-    from compat.match.platform import rung
 
     if (requested.arch, requested.variant) == (own.arch, own.variant):
         return cpu
@@ -79,6 +81,7 @@ def with_variant(check: Check, arch: str, variant: str, host: Host) -> Check:
 
 
 def _host_partial(host: Host):
+    # start-up: archspec (~40 ms) loads only for a cpu.* requirement
     from archspec.cpu.detect import partial_uarch
 
     return partial_uarch(vendor=host.cpu.vendor or "generic", features=set(host.cpu.features or ()))
@@ -96,6 +99,7 @@ def check(req: Requirements, host: Host) -> Check:
             return fail("cpu", f"needs a {want} CPU; host is {c.vendor}")
         reasons.append(want)
     if "cpu.target" in req:
+        # start-up: archspec (~40 ms) loads only for a cpu.* requirement
         from archspec.cpu import TARGETS
 
         name = req.get("cpu.target")

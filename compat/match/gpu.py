@@ -15,10 +15,10 @@ CUDA rules: NVIDIA's compatibility guide (``compat/data/cuda.json`` holds the dr
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple, Union
 
 from compat.host.profile import GPU, Host
-from compat.match.check import Check, fail, ok, unknown
+from compat.match.check import Check, fail, ok, undecided, unknown
 from compat.vocab import values as V
 from compat.vocab.annotations import Requirements
 from compat.vocab.data import load as load_data
@@ -86,60 +86,80 @@ def check(req: Requirements, host: Host) -> Check:
     if not gpus:
         name = {"nvidia": "an NVIDIA", "amd": "an AMD", "intel": "an Intel"}[vendor]
         return fail("gpu", f"needs {name} GPU; host has none")
-    notes: List[str] = []
-    reasons: List[str] = []
-    arch_fit = UNSTATED
-    cuda_flag, cuda_ver = 0, ()
-
-    if vendor == "nvidia":
-        if "gpu.cuda.version" in req:
-            image_cuda = req.get("gpu.cuda.version")
-            flag, why = cuda_fit(image_cuda, gpus[0])
-            if flag < 0:
-                return Check("gpu", False, why)
-            if flag == 0:
-                return fail("gpu", why)
-            dropped = load_data("cuda")["dropped_sass_majors"].get(image_cuda.split(".")[0], [])
-            old = [g for g in gpus if g.cc in dropped]
-            if old:
-                return fail("gpu", f"CUDA {image_cuda} cannot build code for compute capability {old[0].cc} "
-                                   f"(host GPU {old[0].index})")
-            cuda_flag, cuda_ver = flag, V.version_tuple(image_cuda)
-            (notes if flag == 1 else reasons).append(why)
-        if "gpu.cuda.arch" in req:
-            arches = req.get("gpu.cuda.arch")
-            worst = EXACT
-            picks = []
-            for g in gpus:
-                if g.cc is None:
-                    return unknown("gpu", "gpu.cc", f"compute capability of GPU {g.index}; --assume gpu.cc=M.m")
-                fit, which = sass_fit(arches, g.cc)
-                if fit == 0:
-                    have = ",".join(str(a) for a in arches)
-                    return fail("gpu", f"{_need_text(g.cc)}; host GPU {g.index} is {g.cc}, image has {have}")
-                worst = min(worst, fit)
-                picks.append(which)
-            arch_fit = worst
-            label = {EXACT: "exact SASS", SAME_MAJOR: "same-major SASS", PTX: "PTX JIT"}[worst]
-            reasons.insert(0, f"{label} {picks[0]} for cc {gpus[0].cc}")
-    else:  # amd
-        if "gpu.amd.arch" in req:
-            listed = req.get("gpu.amd.arch")
-            for g in gpus:
-                if g.gfx is None:
-                    return unknown("gpu", "gpu.amd.arch", f"gfx target of GPU {g.index}; --assume gpu.amd.arch=gfx90a")
-                if g.gfx not in listed:
-                    return fail("gpu", f"host GPU {g.index} is {g.gfx}; image has {','.join(listed)}")
-            arch_fit = EXACT
-            reasons.append(f"{gpus[0].gfx} listed")
-        if "gpu.rocm.version" in req:
-            want = req.get("gpu.rocm.version")
-            have = gpus[0].rocm
-            if have is None:
-                return unknown("gpu", "gpu.rocm.version")
-            if V.version_tuple(have) < V.version_tuple(want):
-                return fail("gpu", f"needs ROCm {want}; host has {have}")
-            reasons.append(f"ROCm {want} <= {have}")
+    fit = _VENDOR_KEYS.get(vendor, _amd)(req, gpus)
+    if isinstance(fit, Check):
+        return fit
     count = f"{len(gpus)}x " if len(gpus) > 1 else ""
-    reason = f"{count}{vendor} " + ("; ".join(reasons) if reasons else "GPU present")
-    return ok("gpu", reason, (arch_fit, cuda_flag, cuda_ver), note="; ".join(notes))
+    reason = f"{count}{vendor} " + ("; ".join(fit.reasons) if fit.reasons else "GPU present")
+    return ok("gpu", reason, (fit.arch, fit.cuda, fit.cuda_version), note="; ".join(fit.notes))
+
+
+class _Fit(NamedTuple):
+    """What a vendor's keys say of a host whose GPUs pass them."""
+    arch: int = UNSTATED
+    cuda: int = 0                 # 2 native, 1 minor-version compatible, 0 not stated
+    cuda_version: Tuple = ()
+    reasons: Tuple[str, ...] = ()
+    notes: Tuple[str, ...] = ()
+
+
+def _nvidia(req: Requirements, gpus) -> Union[Check, _Fit]:
+    """gpu.cuda.version against the driver, gpu.cuda.arch against each GPU's capability."""
+    fit = _Fit()
+    if "gpu.cuda.version" in req:
+        image_cuda = req.get("gpu.cuda.version")
+        flag, why = cuda_fit(image_cuda, gpus[0])
+        if flag < 0:
+            return undecided("gpu", why)
+        if flag == 0:
+            return fail("gpu", why)
+        dropped = load_data("cuda")["dropped_sass_majors"].get(image_cuda.split(".")[0], [])
+        old = [g for g in gpus if g.cc in dropped]
+        if old:
+            return fail("gpu", f"CUDA {image_cuda} cannot build code for compute capability {old[0].cc} "
+                               f"(host GPU {old[0].index})")
+        fit = fit._replace(cuda=flag, cuda_version=V.version_tuple(image_cuda),
+                           **({"notes": (why,)} if flag == 1 else {"reasons": (why,)}))
+    if "gpu.cuda.arch" in req:
+        arches = req.get("gpu.cuda.arch")
+        worst = EXACT
+        picks = []
+        for g in gpus:
+            if g.cc is None:
+                return unknown("gpu", "gpu.cc", f"compute capability of GPU {g.index}; --assume gpu.cc=M.m")
+            arch_fit, which = sass_fit(arches, g.cc)
+            if arch_fit == 0:
+                have = ",".join(str(a) for a in arches)
+                return fail("gpu", f"{_need_text(g.cc)}; host GPU {g.index} is {g.cc}, image has {have}")
+            worst = min(worst, arch_fit)
+            picks.append(which)
+        label = {EXACT: "exact SASS", SAME_MAJOR: "same-major SASS", PTX: "PTX JIT"}[worst]
+        fit = fit._replace(arch=worst, reasons=(f"{label} {picks[0]} for cc {gpus[0].cc}",) + fit.reasons)
+    return fit
+
+
+def _amd(req: Requirements, gpus) -> Union[Check, _Fit]:
+    """gpu.amd.arch against each GPU's gfx target, gpu.rocm.version against the host's ROCm
+    (the keys an AMD GPU, or another vendor's, is asked about)."""
+    fit = _Fit()
+    if "gpu.amd.arch" in req:
+        listed = req.get("gpu.amd.arch")
+        for g in gpus:
+            if g.gfx is None:
+                return unknown("gpu", "gpu.amd.arch", f"gfx target of GPU {g.index}; --assume gpu.amd.arch=gfx90a")
+            if g.gfx not in listed:
+                return fail("gpu", f"host GPU {g.index} is {g.gfx}; image has {','.join(listed)}")
+        fit = fit._replace(arch=EXACT, reasons=(f"{gpus[0].gfx} listed",))
+    if "gpu.rocm.version" in req:
+        want = req.get("gpu.rocm.version")
+        have = gpus[0].rocm
+        if have is None:
+            return unknown("gpu", "gpu.rocm.version")
+        if V.version_tuple(have) < V.version_tuple(want):
+            return fail("gpu", f"needs ROCm {want}; host has {have}")
+        fit = fit._replace(reasons=fit.reasons + (f"ROCm {want} <= {have}",))
+    return fit
+
+
+#: the keys each vendor's GPUs are checked against
+_VENDOR_KEYS = {"nvidia": _nvidia, "amd": _amd}

@@ -10,6 +10,7 @@ from compat.vocab.annotations import Requirements
 def check(req: Requirements, host: Host) -> Check:
     if "os.kernel" not in req:
         return ok("kernel", "")
+    # start-up: packaging (~20 ms) loads only for an os.kernel requirement
     from packaging.specifiers import SpecifierSet
 
     spec = SpecifierSet(req.get("os.kernel"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping, NamedTuple, Optional
 
 from compat.match.check import Check, fail, ok
+from compat.nfd.rules import RuleError, best, evaluate_spec
 
 
 class NfdContext(NamedTuple):
@@ -18,7 +19,6 @@ def check(digest: str, ctx: Optional[NfdContext]) -> Check:
     art = ctx.artifacts.get(digest) if ctx is not None else None
     if art is None:
         return ok("nfd", "", (0, 0))
-    from compat.nfd.rules import RuleError, best, evaluate_spec
 
     if art.error:
         raise RuleError(art.error)                                  # the candidate's verdict: error
@@ -26,8 +26,8 @@ def check(digest: str, ctx: Optional[NfdContext]) -> Check:
     chosen = best(results)
     where = f"NFD artifact {art.digest[7:19]}"
     if not results:
-        return fail("nfd", f"{where}: no compatibility set tagged {', '.join(ctx.tags or ())}")
+        return fail("nfd", f"{where}: no compatibility set tagged {', '.join(ctx.tags or ())}", results)
     if chosen is None:
-        return fail("nfd", f"{where}: no compatibility set holds; {results[0].reason()}")
+        return fail("nfd", f"{where}: no compatibility set holds; {results[0].reason()}", results)
     return ok("nfd", f"{where}: {chosen.reason()}" + (f", weight {chosen.weight}" if chosen.weight else ""),
-              (chosen.weight, len(chosen.rules)))
+              (chosen.weight, len(chosen.rules)), detail=results)

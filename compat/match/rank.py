@@ -20,7 +20,7 @@ from compat.match.check import Check
 from compat.nfd.rules import RuleError
 from compat.oci import media
 from compat.oci.digest import is_digest
-from compat.oci.manifest import descriptor_problems
+from compat.oci.manifest import descriptor_problems, not_image_reason
 from compat.vocab import annotations as A
 
 COMPATIBLE, INCOMPATIBLE, UNKNOWN, ERROR, SKIPPED = "compatible", "incompatible", "unknown", "error", "skipped"
@@ -32,6 +32,17 @@ Fetch = Callable[[str, str], Mapping]
 _PATH_NUMBERS = re.compile(r"\[([0-9]{1,9})\]")
 
 
+class RankKey(NamedTuple):
+    """What orders the compatible candidates: compared field by field, higher first."""
+    gpu: Tuple                          # (architecture fit, CUDA native 2 / minor 1 / none 0, CUDA version)
+    fabric: int
+    mpi: int
+    cpu: Tuple                          # (archspec depth, rung on the host's ladder, matching os.features)
+    requirements: int                   # requirements and NFD rules satisfied
+    weight: int                         # the weight annotation plus the best NFD set's or score
+    order: int                          # -position: the first in the index wins a tie
+
+
 class Candidate(NamedTuple):
     position: int                       # order in the (flattened) index: first = 0
     digest: str
@@ -41,7 +52,7 @@ class Candidate(NamedTuple):
     verdict: str
     reason: str                         # the deciding reason
     checks: Tuple[Check, ...] = ()
-    key: Tuple = ()                     # ranking key, compatible candidates only
+    key: Tuple = ()                     # a RankKey, compatible candidates only
     notes: Tuple[str, ...] = ()
     path: str = ""                      # "manifests[3]" or "manifests[1].manifests[0]"
 
@@ -73,11 +84,12 @@ class Candidate(NamedTuple):
         in this order, higher first, then index position (first wins)."""
         if not self.key:
             return None
-        (arch, cuda, cver), fab, mpi, cpu, nreq, weight, _ = self.key
-        depth, level, feats = cpu
-        return {"gpu": arch, "cuda": cuda, "cudaVersion": ".".join(map(str, cver)) or None, "fabric": fab,
-                "mpi": mpi, "cpu": depth, "cpuLevel": level, "osFeatures": feats, "requirements": nreq,
-                "weight": weight}
+        k = self.key
+        arch, cuda, cver = k.gpu
+        depth, level, feats = k.cpu
+        return {"gpu": arch, "cuda": cuda, "cudaVersion": ".".join(map(str, cver)) or None, "fabric": k.fabric,
+                "mpi": k.mpi, "cpu": depth, "cpuLevel": level, "osFeatures": feats, "requirements": k.requirements,
+                "weight": k.weight}
 
     def score_text(self) -> str:
         s = self.score()
@@ -135,22 +147,6 @@ def seen_host(host: Host, override: Optional[str] = None) -> Tuple[Host, platfor
     cpu = cpu_m.seen_through(host.cpu, host_platform(host), plat)
     os_ = host.os._replace(name=plat.os, arch=plat.arch, variant=plat.variant or None, features=plat.features)
     return host._replace(os=os_, cpu=cpu), plat
-
-
-def _skip_reason(desc: Mapping) -> Optional[str]:
-    if not isinstance(desc, dict):
-        return None
-    ann = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
-    plat = desc.get("platform") if isinstance(desc.get("platform"), dict) else {}
-    if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
-            (plat.get("os") == "unknown" and plat.get("architecture") == "unknown"):
-        return "attestation or unknown/unknown entry: not an image"
-    if desc.get("artifactType"):
-        return f"artifact ({printable(desc['artifactType'], 120)}): not an image"
-    mt = desc.get("mediaType", "")
-    if mt and isinstance(mt, str) and mt not in media.IMAGE_MANIFESTS and mt not in media.INDEXES:
-        return f"media type {printable(mt, 120)}: not an image manifest"
-    return None
 
 
 _NO_FEATURES = Check("platform.features", True, "", (0,))
@@ -217,7 +213,7 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     ann = desc.get("annotations") or {}
     base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
                 platform=desc.get("platform"), annotations=ann, path=path)
-    skip = _skip_reason(desc)
+    skip = not_image_reason(desc)
     if skip:
         return Candidate(verdict=SKIPPED, reason=skip, **base)
     req = A.parse(ann, where=digest)
@@ -256,7 +252,8 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     weight = req.get("weight", 0) + by["nfd"].fit[0] + by["compatibilities"].fit[0]
     satisfied = req.requirement_count + by["platform.features"].fit[0] + by["nfd"].fit[1] + \
         by["compatibilities"].fit[1]
-    key = (by["gpu"].fit, by["fabric"].fit[0], by["mpi"].fit[0], cpu_spec, satisfied, weight, -position)
+    key = RankKey(gpu=by["gpu"].fit, fabric=by["fabric"].fit[0], mpi=by["mpi"].fit[0], cpu=cpu_spec,
+                  requirements=satisfied, weight=weight, order=-position)
     notes = tuple(c.note for c in checks if c.note)
     if req.unknown:
         notes += (f"ignored unknown keys {', '.join(req.unknown)}",)
@@ -293,7 +290,7 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
                                                       "this entry and every later one are ignored")))
                 raise _Full
             if isinstance(desc, dict) and desc.get("mediaType") in media.INDEXES \
-                    and not descriptor_problems(desc) and not _skip_reason(dict(desc, mediaType="")):
+                    and not descriptor_problems(desc) and not not_image_reason(dict(desc, mediaType="")):
                 _nested(desc, p, depth)
             else:
                 _leaf(desc, p)

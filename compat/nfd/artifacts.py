@@ -23,6 +23,8 @@ from compat.errors import BadInput, printable
 from compat.io import load_structured
 from compat.nfd.rules import RuleError, check_spec
 from compat.oci.digest import check as check_digest, is_digest
+from compat.oci.manifest import not_image_reason
+from compat.vocab.annotations import PREFIX
 
 ARTIFACT_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
 CREATED_KEYS = ("org.opencontainers.image.created", "oci.opencontainers.image.created")
@@ -127,14 +129,11 @@ def fetch(source, subject_digest: str) -> Optional[Artifact]:
 def discover(source, index_digest: str, candidates, want_all: bool) -> Dict[str, Artifact]:
     """Artifacts for the candidates that need one (no compat annotations, or all when asked),
     falling back to an artifact attached to the index itself."""
-    from compat.match.rank import _skip_reason
-    from compat.vocab.annotations import PREFIX
-
     out: Dict[str, Artifact] = {}
     index_artifact = None
     index_checked = False
     for desc in candidates:
-        if _skip_reason(desc):
+        if not_image_reason(desc):
             continue
         annotated = any(k.startswith(PREFIX) for k in (desc.get("annotations") or {}))
         if annotated and not want_all:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple
 
+from compat.errors import printable
+
 OPS = ("", "In", "NotIn", "InRegexp", "Exists", "DoesNotExist", "Gt", "Ge", "Lt", "Le", "GtLt", "GeLe",
        "IsTrue", "IsFalse")
 _NO_VALUE = ("", "Exists", "DoesNotExist", "IsTrue", "IsFalse")
@@ -92,7 +94,6 @@ def _values(expr: Mapping) -> List[str]:
 
 
 def _short(v) -> str:
-    from compat.errors import printable
     return printable(v, 80)
 
 
@@ -115,6 +116,7 @@ def check_expression(expr) -> Tuple[str, List[str], str]:
     if op in ("In", "NotIn", "InRegexp") and not values:
         raise RuleError(f"invalid expression, 'value' field must be non-empty for Op {_short(op)}")
     if op == "InRegexp":
+        # start-up: google-re2 loads only for InRegexp
         from compat.nfd.goregexp import RegexpError, compile as compile_re
         for v in values:
             try:
@@ -155,6 +157,7 @@ def _evaluate(op: str, values: List[str], vtype: str, valid: bool, value: Option
     if op == "NotIn":
         return value not in values
     if op == "InRegexp":
+        # start-up: google-re2 loads only for InRegexp
         from compat.nfd.goregexp import match_string
         return any(match_string(v, value) for v in values)
     if op == "IsTrue":

@@ -1,12 +1,11 @@
-"""The host in NFD's feature model, and back.
+"""The host in NFD's feature model (NodeFeature documents back into a host:
+compat.nfd.nodefeature).
 
 * :func:`from_host` — the features NFD rules read (``cpu.cpuid`` with ``X86_64_V1..V4``,
   ``cpu.model``, ``kernel.version``, ``kernel.loadedmodule``, ``kernel.config``,
   ``pci.device``, ``system.osrelease``, ``memory.numa``) from a compat profile plus, when a
   :class:`~compat.host.root.Root` is given, the files below it (live or ``--sysroot``); and
   ``local.feature`` with compat's own facts.
-* :func:`from_export` — ``nfd export features`` JSON or a NodeFeature object (YAML/JSON).
-* :func:`to_host` — a compat profile from NFD features, so ``--host`` takes a NodeFeature.
 * :func:`local_feature_file` — ``compat detect --format nfd-features``: an NFD local feature
   file carrying what NFD cannot see (MPI, libfabric providers, CUDA driver, compute
   capability, glibc, archspec target).
@@ -14,16 +13,15 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Mapping, Optional, Set
+from typing import Dict, List, Optional, Set
 
-from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
-from compat.nfd.cpuid import cpuid_name, linux_flag
+from compat import limits
+from compat.host.profile import CPU, Host
+from compat.nfd.cpuid import cpuid_name
 from compat.nfd.rules import Features
+from compat.vocab.data import nfd_cpu_vendors
 
 LOCAL = "hpc-compat.org/"
-_VENDOR = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "ARM": "ARM", "Fujitsu": "Fujitsu",
-           "Ampere": "Ampere", "Nvidia": "NVIDIA", "IBM": "IBM", "Cavium": "Cavium", "HiSilicon": "HiSilicon"}
-_VENDOR_BACK = {v: k for k, v in _VENDOR.items()}
 
 
 def cpuid_flags(cpu: CPU) -> Set[str]:
@@ -119,7 +117,6 @@ def _pci_instances(root) -> List[Dict[str, str]]:
 def _kernel_config(root, release: Optional[str]) -> Dict[str, str]:
     text = root.read_gzip("/proc/config.gz")     # regular file, bounded, corrupt = None
     if text is None and release:
-        from compat import limits
         text = root.read(f"/boot/config-{release}", limit=limits.SYSROOT_FILE_BYTES)
     out = {}
     for line in (text or "").splitlines():
@@ -135,7 +132,7 @@ def from_host(host: Host, root=None) -> Features:
     inst: Dict[str, List[Dict[str, str]]] = {}
     model: Dict[str, str] = {}
     if host.cpu.vendor:
-        model["vendor_id"] = _VENDOR.get(host.cpu.vendor, host.cpu.vendor)
+        model["vendor_id"] = nfd_cpu_vendors().get(host.cpu.vendor, host.cpu.vendor)
     if host.os.kernel:
         attrs["kernel.version"] = kernel_version(host.os.kernel)
     osr = {}
@@ -146,6 +143,7 @@ def from_host(host: Host, root=None) -> Features:
     if host.os.distro_name:
         osr["PRETTY_NAME"] = host.os.distro_name
     if root is not None:
+        # start-up: the probes load only when NFD artifacts are evaluated
         from compat.host.cpu import read_cpuinfo
         info = read_cpuinfo(root) or {}
         if "cpu family" in info:
@@ -161,6 +159,7 @@ def from_host(host: Host, root=None) -> Features:
         devices = _pci_instances(root)
         if devices:
             inst["pci.device"] = devices
+        # start-up: the probes load only when NFD artifacts are evaluated
         from compat.host.system import os_release
         release = os_release(root, {})
         if release:
@@ -179,134 +178,3 @@ def from_host(host: Host, root=None) -> Features:
         attrs["cpu.model"] = model
     attrs["local.feature"] = local_facts(host)
     return Features(flags=flags, attributes=attrs, instances=inst)
-
-
-# -- NFD's own formats ---------------------------------------------------------------------------
-
-def is_nfd_document(data) -> bool:
-    if not isinstance(data, Mapping):
-        return False
-    if data.get("kind") == "NodeFeature" or str(data.get("apiVersion", "")).startswith("nfd.k8s-sigs.io"):
-        return True
-    return any(k in data for k in ("flags", "attributes", "instances")) and "schema" not in data
-
-
-def from_export(data: Mapping) -> Features:
-    """``nfd export features`` output, or a NodeFeature object (``spec.features``)."""
-    from compat.errors import BadInput
-
-    flags, attrs, inst = {}, {}, {}
-    try:
-        if data.get("kind") == "NodeFeature" or "spec" in data:
-            data = (data.get("spec") or {}).get("features") or {}
-        for name, f in (data.get("flags") or {}).items():
-            flags[str(name).lower()] = {str(k) for k in ((f or {}).get("elements") or {}).keys()}
-        for name, f in (data.get("attributes") or {}).items():
-            attrs[str(name).lower()] = {str(k): str(v) for k, v in ((f or {}).get("elements") or {}).items()}
-        for name, f in (data.get("instances") or {}).items():
-            inst[str(name).lower()] = [{str(k): str(v) for k, v in ((e or {}).get("attributes") or {}).items()}
-                                       for e in ((f or {}).get("elements") or [])]
-    except (AttributeError, TypeError) as exc:
-        raise BadInput(f"NFD features: unexpected shape ({exc})") from None
-    return Features(flags=flags, attributes=attrs, instances=inst)
-
-
-def _gpu_count(text: str, vendor: str) -> int:
-    """The one GPU-count rule (``vocab.values.gpu_count``: 0..HOST_GPUS), as bad input."""
-    from compat.errors import BadInput, ValueProblem
-    from compat.vocab.values import gpu_count
-
-    try:
-        return gpu_count(text, f"NFD features: {LOCAL}gpu.{vendor}.count")
-    except ValueProblem as exc:
-        raise BadInput(str(exc)) from None
-
-
-def to_host(features: Features, origin: str) -> Host:
-    """A compat profile from NFD features (what a scheduler resolving for a node has)."""
-    local = dict(features.attributes.get("local.feature", {}))
-    local.update(features.attributes.get("local.label", {}))
-    get = lambda k: local.get(LOCAL + k)  # noqa: E731
-    cpuid = features.flags.get("cpu.cpuid", set())
-    levels = [int(f[-1]) for f in cpuid if re.fullmatch(r"X86_64_V\d", f)]
-    linux_flags = tuple(sorted(linux_flag(f) for f in cpuid if not f.startswith("X86_64_V")))
-    model = features.attributes.get("cpu.model", {})
-    vendor = _VENDOR_BACK.get(model.get("vendor_id", ""), model.get("vendor_id") or None)
-    arch = get("os.arch") or ("amd64" if levels else ("arm64" if "ASIMD" in cpuid else None))
-    cpu = CPU(vendor=vendor, features=linux_flags, x86_64_level=max(levels) if levels else None,
-              family={"amd64": "x86_64", "arm64": "aarch64"}.get(arch or "", None))
-    target = get("cpu.target")
-    if target:
-        from compat.host.assume import cpu_from_target
-        try:
-            t = cpu_from_target(target)
-            cpu = cpu._replace(target=t.target, generic=t.generic, family=t.family,
-                               x86_64_level=cpu.x86_64_level or t.x86_64_level)
-        except Exception:  # noqa: BLE001 - an unknown target stays unknown
-            pass
-    elif cpu.family:
-        from archspec.cpu.detect import partial_uarch
-        from compat.host.cpu import choose_target, x86_level
-        chosen, _ = choose_target(cpu.family, partial_uarch(vendor=vendor or "generic", features=set(linux_flags)))
-        cpu = cpu._replace(target=chosen.name, generic=chosen.generic.name,
-                           x86_64_level=cpu.x86_64_level or x86_level(chosen.generic.name))
-    kv = features.attributes.get("kernel.version", {})
-    osr = features.attributes.get("system.osrelease", {})
-    from compat.host.cpu import oci_variant
-    os_ = OS(arch=arch, kernel=kv.get("full"), distro=osr.get("ID"), distro_version=osr.get("VERSION_ID"),
-             distro_name=osr.get("PRETTY_NAME") or osr.get("NAME"), glibc=get("libc.glibc"))
-    os_ = os_._replace(variant=oci_variant(arch, cpu))
-    gpus: List[GPU] = []
-    pci = features.instances.get("pci.device", [])
-    for vendor_name, vid in (("nvidia", "10de"), ("amd", "1002")):
-        n = _gpu_count(get(f"gpu.{vendor_name}.count"), vendor_name) if get(f"gpu.{vendor_name}.count") \
-            else sum(1 for d in pci if d.get("vendor") == vid and d.get("class", "")[:2] in ("03", "12"))
-        for i in range(n):
-            if vendor_name == "nvidia":
-                gpus.append(GPU("nvidia", i, cc=get("gpu.cc"), driver=get("gpu.driver"), cuda=get("gpu.cuda.version")))
-            else:
-                gpus.append(GPU("amd", i, gfx=get("gpu.amd.arch"), rocm=get("gpu.rocm.version")))
-    fabrics = [Fabric(type=k[len(LOCAL) + 7:]) for k in sorted(local) if
-               k.startswith(LOCAL + "fabric.") and not k.startswith(LOCAL + "fabric.provider.")]
-    if not fabrics:
-        modules = features.flags.get("kernel.loadedmodule", set())
-        if any(d.get("vendor") == "15b3" and d.get("class") == "0207" for d in pci):
-            fabrics.append(Fabric("infiniband"))
-        for mod, kind in (("efa", "efa"), ("cxi_ss1", "slingshot"), ("hfi1", "omnipath")):
-            if mod in modules:
-                fabrics.append(Fabric(kind))
-    providers = tuple(k[len(LOCAL) + 16:] for k in sorted(local) if k.startswith(LOCAL + "fabric.provider."))
-    impl = get("mpi.implementation")
-    mpi = None
-    if impl:
-        mpi = () if impl == "none" else (MPI(impl, get("mpi.version"), get("mpi.abi")),)
-    pmi = tuple(p for p in ("pmi1", "pmi2", "pmix") if get(f"mpi.pmi.{p}") == "true")
-    sources = {"host": f"NFD features ({origin})"}
-    if not local:
-        sources["local.feature"] = "absent: MPI, CUDA driver, compute capability, glibc unknown " \
-                                   "(publish them with compat detect --format nfd-features)"
-    return Host(os=os_, cpu=cpu, gpus=tuple(gpus), fabrics=tuple(fabrics),
-                libfabric=Libfabric(providers=providers) if providers else None,
-                mpi=mpi, pmi=pmi if pmi or impl else None, sources=sources)
-
-
-def load_host_file(path: str, assume=None):
-    """``--host FILE``: a compat profile (JSON) or an NFD NodeFeature / ``nfd export
-    features`` document (YAML or JSON) -> (host, features or None)."""
-    from compat import limits
-    from compat.errors import BadInput, ValueProblem
-    from compat.io import load_structured, read_file
-
-    data = load_structured(read_file(path, limits.HOST_FILE_BYTES, f"--host {path}"), f"--host {path}")
-    if not is_nfd_document(data):
-        import compat.host as host_mod
-        return host_mod.load(path, assume=assume), None
-    features = from_export(data)
-    host = to_host(features, path)
-    if assume:
-        from compat.host import assume as A
-        try:
-            host = A.apply(host, A.parse(assume))
-        except ValueProblem as exc:
-            raise BadInput(f"--assume {exc}") from None
-    return host, features

@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import re
 
+from compat.errors import printable
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -54,6 +56,7 @@ def _refuse_c_only(pattern: str) -> None:
 def compile(pattern: str):
     """The compiled pattern, or RegexpError with RE2's reason."""
     try:
+        # start-up: google-re2 loads only for InRegexp
         import re2
     except ImportError:
         raise RegexpError("InRegexp needs the RE2 binding google-re2 (pip install google-re2)") from None
@@ -67,7 +70,6 @@ def compile(pattern: str):
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        from compat.errors import printable
         raise RegexpError(printable(str(reason), 200)) from None
 
 

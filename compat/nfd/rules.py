@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat.errors import printable
-from compat.nfd.expression import (OPS, Features, RuleError, check_expression, evaluate_expression,  # noqa: F401
-                                   match_multi, match_names)
+from compat.nfd.expression import OPS, Features, RuleError, check_expression, evaluate_expression, match_multi, \
+    match_names  # noqa: F401
 
 BACKREF = "rule.matched"
 
@@ -137,6 +137,7 @@ def evaluate_terms(terms, features: Features) -> Tuple[bool, List[Row]]:
 
 
 def _template_data(matched):
+    # start-up: the text/template interpreter loads only for a rule with a template
     from compat.nfd.template import GoMap
     return GoMap({dom: GoMap({nam: list(elems) for nam, elems in feats.items()}, zero=[])
                   for dom, feats in matched.items()}, zero=GoMap(zero=[]))
@@ -146,6 +147,7 @@ def _parse_template(rule: Mapping, name: str):
     text = rule.get("varsTemplate")
     if text in (None, ""):
         return None
+    # start-up: the text/template interpreter loads only for a rule with a template
     from compat.nfd.template import TemplateError, parse
     try:
         return parse(text)
@@ -155,6 +157,7 @@ def _parse_template(rule: Mapping, name: str):
 
 
 def _expand(tree, matched, out: Dict[str, str], name: str) -> None:
+    # start-up: the text/template interpreter loads only for a rule with a template
     from compat.nfd.template import TemplateError, expand_map
     try:
         out.update(expand_map(tree, _template_data(matched)))

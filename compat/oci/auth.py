@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import re
+import subprocess
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from compat import limits
@@ -60,8 +61,6 @@ def _norm_key(key: str) -> str:
 
 
 def _helper(suffix: str, server: str, origin: str) -> Optional[Credentials]:
-    import subprocess
-
     try:
         proc = subprocess.run([f"docker-credential-{suffix}", "get"], input=server.encode(),
                               capture_output=True, timeout=10)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from compat import limits
 from compat.errors import BadInput
-from compat.host.cache import cache_dir, write_atomically
+from compat.io import cache_dir, write_atomically
 from compat.io import read_file
 from compat.oci import digest as D
 

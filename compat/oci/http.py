@@ -132,7 +132,7 @@ def _open_socket(host: str, port: int, deadline: Deadline) -> socket.socket:
 def _handshake(sock, deadline: Deadline) -> None:
     """The TLS handshake in deadline slices, so a stalled one is reported like any other wait
     (the notice on a terminal) and ends with the deadline."""
-    import ssl
+    import ssl          # start-up: ssl (and its CA loading) only for an https registry
 
     sock.setblocking(False)
     try:
@@ -210,7 +210,21 @@ class _Reader:
         return b"".join(parts)
 
 
-class Body:
+class Stream:
+    """A file-like reader (``read``, ``close``) usable as a context manager; what tarfile and
+    gzip need of a stream (``readable``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def readable(self) -> bool:
+        return True
+
+
+class Body(Stream):
     """A response body being read: ``read(n)`` (``-1``: all, up to the limit), ``close()``, a
     context manager. Framing errors and the limit raise ProtocolError, the deadline
     socket.timeout. ``on_close`` tells the connection whether it may be reused."""
@@ -225,15 +239,6 @@ class Body:
         self._done = framing == "none" or (framing == "length" and length == 0)
         self._on_close = on_close
         self._closed = False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def readable(self) -> bool:
-        return True
 
     def set_limit(self, limit: int) -> None:
         """Bound the body (once the status says what it is); BodyTooLarge at once when its
@@ -384,6 +389,7 @@ class Connection:
         else:
             sock = _open_socket(self.host, self.port, deadline)
         if self.https:
+            # start-up: ssl (~10 ms) loads only for HTTPS
             import ssl
 
             ctx = self.ssl_context or ssl.create_default_context()

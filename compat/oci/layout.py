@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import Dict, Optional, Tuple
 
 from compat import limits
@@ -47,8 +48,6 @@ class Layout:
     def open_blob(self, digest: str):
         """A blob as a binary file (a layer, read in pieces): a regular file inside the
         layout. The caller verifies the digest while it reads."""
-        import stat
-
         what = f"{self.where}: blob {D.check(digest, self.where)}"
         path = self._inside(D.blob_path(self.path, digest, self.where), what)
         try:

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from compat.errors import BadInput
+from compat.errors import BadInput, printable
 from compat.limits import NUMBER_DIGITS
 from compat.oci import media
 from compat.oci.digest import DIGEST_RE
+from compat.oci.platform import problems as platform_problems
+
 
 def _bounded_int(text: str):
     """A JSON integer; one of more than limits.NUMBER_DIGITS digits stays text, which the
@@ -75,7 +77,7 @@ def descriptor_problems(desc: Any) -> List[str]:
     if "artifactType" in desc and desc["artifactType"].__class__ is not str:
         out.append("artifactType must be a string")
     if "platform" in desc:
-        out += _platform_problems(desc["platform"])
+        out += platform_problems(desc["platform"])
     if "annotations" in desc:
         ann = desc["annotations"]
         if ann.__class__ is not dict or any(k.__class__ is not str or v.__class__ is not str for k, v in ann.items()):
@@ -83,6 +85,26 @@ def descriptor_problems(desc: Any) -> List[str]:
     return out
 
 
-def _platform_problems(platform: Any) -> List[str]:
-    from compat.match.platform import problems
-    return problems(platform)
+def not_image_reason(desc: Any) -> Optional[str]:
+    """Why an entry of an index is not an image to select (an attestation, an artifact, a
+    media type that is no manifest); None when it is one (or is no object: see
+    :func:`descriptor_problems`)."""
+    if not isinstance(desc, dict):
+        return None
+    ann = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
+    plat = desc.get("platform") if isinstance(desc.get("platform"), dict) else {}
+    if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
+            (plat.get("os") == "unknown" and plat.get("architecture") == "unknown"):
+        return "attestation or unknown/unknown entry: not an image"
+    if desc.get("artifactType"):
+        return f"artifact ({printable(desc['artifactType'], 120)}): not an image"
+    mt = desc.get("mediaType", "")
+    if mt and isinstance(mt, str) and mt not in media.IMAGE_MANIFESTS and mt not in media.INDEXES:
+        return f"media type {printable(mt, 120)}: not an image manifest"
+    return None
+
+
+def referrers_tag(digest: str) -> str:
+    """The distribution-spec referrers tag schema: ``sha256-<hex>``."""
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm[:32]}-{hexpart[:64]}"

@@ -12,10 +12,14 @@ spec/oci.md, section "Proxies", lists the rules and where compat differs from Go
 """
 from __future__ import annotations
 
+import base64
+import ipaddress
 import os
 import re
 import socket
 import time
+import urllib.parse
+from encodings import idna
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import limits
@@ -86,7 +90,6 @@ class Proxy(NamedTuple):
         """The ``Proxy-Authorization`` value, or None without credentials in the URL."""
         if self.username is None:
             return None
-        import base64
         pair = f"{self.username}:{self.password or ''}".encode("utf-8")
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
@@ -95,8 +98,6 @@ def parse_proxy(value: str, origin: str = "") -> Proxy:
     """A proxy URL (``[scheme://][user[:password]@]host[:port][/...]``); without a scheme
     ``http://`` is assumed (Go's parseProxy). Raises ProxyError, never showing the value's
     credentials."""
-    import urllib.parse
-
     text = value.strip()
     scheme, sep, rest = text.partition("://")
     if not sep:
@@ -136,8 +137,6 @@ def parse_proxy(value: str, origin: str = "") -> Proxy:
 
 def _ip(text: str):
     """An address (IPv6 zone dropped, IPv4-mapped IPv6 as IPv4), or None."""
-    import ipaddress
-
     try:
         addr = ipaddress.ip_address(text.split("%", 1)[0] if ":" in text else text)
     except ValueError:
@@ -154,7 +153,6 @@ def _ascii(name: str) -> str:
     """IDNA (punycode) form of a host name, each label alone; unchanged when not encodable."""
     if name.isascii():
         return name
-    from encodings import idna
     try:
         return ".".join(idna.ToASCII(label).decode("ascii") if label else "" for label in name.split("."))
     except UnicodeError:
@@ -200,7 +198,6 @@ class NoProxy:
         if "/" in entry:
             address, _, bits = entry.partition("/")
             if bits.isdigit() and bits.isascii() and "%" not in address and _ip(address) is not None:
-                import ipaddress
                 try:
                     self.networks.append(ipaddress.ip_network(f"{address}/{int(bits)}", strict=False))
                     return

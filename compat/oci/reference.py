@@ -2,6 +2,7 @@
 ``oci:DIR[:tag]`` layouts; and the pinned forms each runtime accepts."""
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import NamedTuple, Optional
 
@@ -40,7 +41,6 @@ def split_registry(registry: str):
     if port is not None and (not re.match(r"^[0-9]{1,5}$", port) or not 1 <= int(port) <= 65535):
         raise BadInput(f"{printable(registry, 80)}: port must be a number from 1 to 65535")
     if m.group("v6"):
-        import ipaddress
         try:
             ipaddress.IPv6Address(m.group("v6"))
         except ValueError:
@@ -51,7 +51,6 @@ def split_registry(registry: str):
 
 def is_loopback(registry: str) -> bool:
     """localhost, 127.0.0.0/8 and ::1 (by address, so 127.example.org is not loopback)."""
-    import ipaddress
     try:
         host, _ = split_registry(registry)
     except BadInput:

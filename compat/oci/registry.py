@@ -19,9 +19,9 @@ from typing import Dict, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, RegistryError, printable
-from compat.oci import auth, media
-from compat.oci import digest as D
-from compat.oci.http import BodyTooLarge, Connection, Deadline, ProtocolError, UnsafeRequest, split_netloc
+from compat.io import load_json
+from compat.oci import auth, digest as D, media
+from compat.oci.http import BodyTooLarge, Connection, Deadline, ProtocolError, Stream, UnsafeRequest, split_netloc
 from compat.oci.progress import WaitNotice
 from compat.oci.reference import Reference, check_tag
 
@@ -34,7 +34,7 @@ MAX_RETRY_AFTER_S = 30.0
 
 def _ssl_context(registry: str):
     """System trust plus containers/docker ``certs.d/<host:port>/*.crt`` (and SSL_CERT_FILE)."""
-    import ssl
+    import ssl  # start-up: ssl costs ~10 ms, and a plain-HTTP registry never needs it
 
     ctx = ssl.create_default_context()
     if not registry or registry.startswith(".") or "/" in registry:
@@ -261,6 +261,7 @@ class Registry:
                 if seconds != seconds:
                     seconds = 1.0           # NaN
             except ValueError:
+                # start-up: email.utils loads only for a Retry-After date
                 from email.utils import parsedate_to_datetime
                 try:
                     seconds = parsedate_to_datetime(value).timestamp() - time.time()
@@ -442,7 +443,6 @@ class Registry:
             body = resp.body
         else:
             raise self._fail(resp, what)
-        from compat.io import load_json
         try:
             doc = load_json(body, what)
             found = [d for d in doc.get("manifests") or [] if isinstance(d, dict) and D.is_digest(d.get("digest"))]
@@ -499,21 +499,12 @@ class _Closing:
             self.conn.close()
 
 
-class BlobReader:
+class BlobReader(Stream):
     """What :meth:`Registry.open_blob` returns: reads bounded by the registry's deadline;
     transport and framing errors become RegistryError."""
 
     def __init__(self, stream: _Closing, what: str, registry: Registry):
         self._stream, self._what, self._registry = stream, what, registry
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         try:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from typing import Optional
 
 from compat import limits
 from compat.errors import BadInput, RegistryError
+from compat.io import load_json, read_file, write_atomically
 from compat.oci import digest as D, media
+from compat.oci.layout import REF_NAME, Layout
+from compat.oci.manifest import referrers_tag
 from compat.oci.reference import Reference, check_repository, check_tag
 
 
@@ -24,9 +28,8 @@ def _check_reference(reference: str, what: str) -> str:
 
 class RegistrySink:
     def __init__(self, ref: Reference, plain_http: bool = False, timeout: float = 30.0, deadline=None):
-        from compat.oci.registry import Registry
-
         self.ref = ref
+        from compat.oci.registry import Registry  # start-up: a layout sink never loads the HTTP client
         self.registry = Registry(ref, plain_http=plain_http, timeout=timeout, deadline=deadline)
 
     def has_blob(self, digest: str) -> bool:
@@ -46,7 +49,6 @@ class RegistrySink:
         r = self.registry.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/")
         if r.status != 202 or "location" not in r.headers:
             raise self.registry._fail(r, f"{what}: starting an upload")
-        import urllib.parse
         parts = urllib.parse.urlsplit(r.headers["location"])
         loc = parts.path + (f"?{parts.query}" if parts.query else "")     # only ever to the registry
         sep = "&" if "?" in loc else "?"
@@ -74,8 +76,6 @@ class RegistrySink:
     def attach(self, data: bytes, descriptor: dict, subject_digest: str) -> str:
         """Push an artifact manifest; keep the referrers tag index when the registry does not
         index subjects itself (no ``OCI-Subject`` header in its answer)."""
-        from compat.author.nfd import referrers_tag
-
         digest = D.check(descriptor.get("digest"), f"{self.ref.registry}/{self.ref.repository}: artifact")
         r = self.registry.request("PUT", f"/v2/{self.ref.repository}/manifests/{digest}",
                                   {"Content-Type": descriptor["mediaType"]}, data)
@@ -115,8 +115,6 @@ class LayoutSink:
 
     def _index(self) -> dict:
         """index.json as it is (bounded, a regular file), or a new empty index."""
-        from compat.io import load_json, read_file
-
         index_path = os.path.join(self.path, "index.json")
         if not os.path.lexists(index_path):
             return {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": []}
@@ -130,8 +128,6 @@ class LayoutSink:
         return False
 
     def put_blob(self, digest: str, data: bytes) -> None:
-        from compat.host.cache import write_atomically
-
         D.verify(data, digest, f"blob {digest}")
         write_atomically(self._blob_path(digest), data)
 
@@ -143,26 +139,21 @@ class LayoutSink:
             return digest
         index_path = os.path.join(self.path, "index.json")
         top = self._index()
-        from compat.oci.layout import REF_NAME
         entries = [d for d in top.get("manifests", [])
                    if not isinstance(d, dict) or (d.get("annotations") or {}).get(REF_NAME) != reference]
         entries.append({"mediaType": media_type, "digest": digest, "size": len(data),
                         "annotations": {REF_NAME: reference}})
         top["manifests"] = entries
-        from compat.host.cache import write_atomically
         write_atomically(index_path, json.dumps(top, indent=2).encode())
         return digest
 
     def referrers(self, digest: str) -> list:
-        from compat.oci.layout import Layout
         if not os.path.exists(os.path.join(self.path, "index.json")):
             return []
         return Layout(self.path).referrers(digest)
 
     def attach(self, data: bytes, descriptor: dict, subject_digest: str) -> str:
         """Write an artifact manifest and list it (untagged) in index.json, as oras does."""
-        from compat.host.cache import write_atomically
-
         self.put_blob(descriptor["digest"], data)
         index_path = os.path.join(self.path, "index.json")
         top = self._index()

@@ -1,6 +1,7 @@
 """Where an index comes from: a registry (cached by digest) or an OCI layout."""
 from __future__ import annotations
 
+import json as _json
 from typing import Dict, Optional, Tuple
 
 from compat import limits
@@ -20,10 +21,12 @@ class Source:
         self.ref = ref
         self.cache = cache if cache is not None else ManifestCache()
         if ref.is_layout:
+            # start-up: a layout never loads the HTTP client, a registry never the layout reader
             from compat.oci.layout import Layout
             self.layout = Layout(ref.layout)
             self.registry = None
         else:
+            # start-up: a layout never loads the HTTP client, a registry never the layout reader
             from compat.oci.registry import Registry
             self.layout = None
             self.registry = Registry(ref, plain_http=plain_http, timeout=timeout, env=env, deadline=deadline)
@@ -106,8 +109,6 @@ class Source:
 
     def platform_of(self, doc: Dict) -> Optional[Dict]:
         """The platform an image manifest's config declares (os, architecture, variant)."""
-        import json as _json
-
         cfg = doc.get("config") or {}
         if not cfg.get("digest"):
             return None

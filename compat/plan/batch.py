@@ -10,7 +10,12 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, U
 
 from compat.errors import BadInput, printable
 from compat.match.rank import Candidate, Ranking, flatten, rank as _rank
+from compat.oci import media
+from compat.oci.formats import pinned
+from compat.oci.reference import parse as parse_ref
+from compat.oci.source import Source
 from compat.plan import features as F
+from compat.plan import render
 from compat.plan.inventory import Inventory, NodeClass, from_hosts, read
 
 SCHEMA_ID = "compat.plan/v1"
@@ -50,7 +55,6 @@ class ImagePlan(NamedTuple):
             return None
         if self.ref is None:
             return best.digest
-        from compat.cli.formats import pinned
         return pinned(self.ref, best.digest, fmt)
 
 
@@ -99,8 +103,7 @@ class Plan(NamedTuple):
         return out
 
     def to_dict(self) -> dict:
-        from compat.plan.render import to_dict
-        return to_dict(self)
+        return render.to_dict(self)
 
 
 def _class_ids(p: Plan, nodes: Optional[Sequence[str]]) -> List[str]:
@@ -148,10 +151,6 @@ def _plan_image(image, classes, platform, allow_unknown, plain_http, timeout) ->
         return ImagePlan("index", "", None, _rank_all(image, classes, platform, allow_unknown, None))
     if not isinstance(image, str):
         raise TypeError(f"images: expected a reference or an index dict, got {type(image).__name__}")
-    from compat.oci import media
-    from compat.oci.reference import parse as parse_ref
-    from compat.oci.source import Source
-
     reference = parse_ref(image)
     source = Source(reference, plain_http=plain_http, timeout=timeout)
     try:

@@ -17,20 +17,12 @@ Unknown facts give no feature. Names are lowercase ``[a-z0-9_.-]``.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-from functools import lru_cache
 from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from compat.host.profile import Host
-
-
-@lru_cache(maxsize=1)
-def _table() -> dict:
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "slurm_features.json")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+from compat.vocab.data import slurm_features as slurm_features_table
 
 
 def _name(text: str) -> str:
@@ -51,7 +43,7 @@ def _cpu(host: Host) -> List[str]:
         out.append(f"cpu_{target}")      # exact: tells a node from one whose ancestors include it
         out.append(target)
         try:
-            import archspec.cpu
+            import archspec.cpu    # start-up: archspec only when a target is named
             t = archspec.cpu.TARGETS.get(target)
             if t is not None:
                 out.extend(a.name for a in t.ancestors)
@@ -81,7 +73,7 @@ def _gpu(host: Host) -> List[str]:
 
 
 def _fabric_mpi(host: Host) -> List[str]:
-    t = _table()
+    t = slurm_features_table()
     out = []
     if host.fabrics is not None:
         out.extend(t["fabric"].get(f.type, f.type) for f in host.fabrics)

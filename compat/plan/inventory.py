@@ -23,7 +23,10 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, CompatError, printable
+from compat import host as host_mod
 from compat.host.profile import Host
+from compat.io import load_structured, read_file
+from compat.nfd.nodefeature import from_export, is_nfd_document, to_host
 from compat.plan import hostlist
 from compat.plan.classes import class_key
 
@@ -100,7 +103,6 @@ class _Reader:
 
 
 def _profile(raw: bytes, what: str):
-    from compat.io import load_structured
     try:
         text = raw.decode("utf-8")
         data = load_structured(text, what)
@@ -112,10 +114,8 @@ def _profile(raw: bytes, what: str):
 
 
 def _host_of(data, what: str) -> Host:
-    from compat.nfd.features import from_export, is_nfd_document, to_host
     if is_nfd_document(data):
         return to_host(from_export(data), what)
-    import compat.host as host_mod
     return host_mod.from_data(data, what)
 
 
@@ -144,7 +144,6 @@ def from_hosts(hosts: Dict[str, Host]) -> Inventory:
 
 
 def _read_source(r: _Reader, src: str) -> None:
-    from compat.io import read_file
     if os.path.isdir(src):
         _read_dir(r, src)
     elif src.endswith((".tar", ".tar.gz", ".tgz")):
@@ -155,7 +154,6 @@ def _read_source(r: _Reader, src: str) -> None:
 
 
 def _read_dir(r: _Reader, src: str) -> None:
-    from compat.io import read_file
     try:
         names = sorted(os.listdir(src))
     except OSError as exc:
@@ -193,7 +191,6 @@ def _read_tar(r: _Reader, src: str) -> None:
 
 
 def _read_file(r: _Reader, src: str, raw: bytes) -> None:
-    from compat.io import load_structured
     what = f"--nodes {src}"
     try:
         text = raw.decode("utf-8")
@@ -266,7 +263,6 @@ def _read_sinfo(r: _Reader, text: str, what: str) -> None:
 
 
 def _read_mapping(r: _Reader, data: dict, src: str) -> None:
-    from compat.io import read_file
     base = os.path.dirname(src)
     for expr, target in data.items():
         names = hostlist.expand(str(expr))

@@ -12,7 +12,8 @@ import re
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat.errors import ValueProblem, printable
-from compat.vocab import values as V
+from compat.vocab import aliases, values as V
+from compat.vocab.data import load as load_data
 
 PREFIX = V.PREFIX
 
@@ -98,7 +99,6 @@ class Requirements(NamedTuple):
 
 
 def _alias_keys() -> frozenset:
-    from compat.vocab.data import load as load_data
     return frozenset(load_data("aliases")["keys"])
 
 
@@ -128,8 +128,7 @@ def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirem
     unknown: List[str] = []
     suffix = f" ({where})" if where else ""
     if annotations and not _ALIAS_KEYS.isdisjoint(annotations):
-        from compat.vocab.aliases import normalise
-        annotations, _ = normalise(annotations)
+        annotations, _ = aliases.normalise(annotations)
     for raw_key, raw_value in (annotations or {}).items():
         if not raw_key.startswith(PREFIX):
             continue

@@ -6,10 +6,11 @@ returns the normalised value or raises :class:`compat.errors.ValueProblem`.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
-from compat.errors import BadInput, ValueProblem
-from compat.vocab.data import load as load_data
+from compat import limits
+from compat.errors import ValueProblem
+from compat.vocab.data import arch_aliases, load as load_data
 
 _VENDOR_NAME = re.compile(r"[A-Za-z][\w-]*", re.ASCII)
 _GPU_COUNT = re.compile(r"[0-9]{1,3}", re.ASCII)
@@ -52,7 +53,7 @@ def cpu_vendor(value: str, where: str = "cpu.vendor") -> str:
 
 def oci_arch(value: str) -> str:
     v = value.strip().lower()
-    return {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}.get(v, v)
+    return arch_aliases().get(v, v)
 
 
 def gpu_vendor(value: str, where: str = "gpu.vendor") -> str:
@@ -66,8 +67,6 @@ def gpu_vendor(value: str, where: str = "gpu.vendor") -> str:
 def gpu_count(value, where: str = "gpu.count") -> int:
     """A number of GPUs in one host: 0..limits.HOST_GPUS (a count from a profile, an NFD
     document or ``--assume`` is refused beyond it, never allocated)."""
-    from compat import limits
-
     text = str(value).strip()
     if not _GPU_COUNT.fullmatch(text) or int(text) > limits.HOST_GPUS:
         raise ValueProblem(f"{where}: {text[:40]!r} is not a whole number of GPUs from 0 to {limits.HOST_GPUS}")
@@ -173,24 +172,8 @@ def mpi_version(value: str, where: str = "mpi.version") -> str:
     return v
 
 
-def pmi_list(value: str, where: str = "mpi.pmi") -> List[str]:
-    known = load_data("mpi")["pmi"]
-    out = []
-    for item in csv(value):
-        item = {"pmi": "pmi1", "pmi-1": "pmi1", "pmi-2": "pmi2"}.get(item, item)
-        if item not in known:
-            raise ValueProblem(f"{where}: {item!r} is not one of {', '.join(known)}")
-        out.append(item)
-    if not out:
-        raise ValueProblem(f"{where}: empty list")
-    return out
-
-
-# -- fabric -----------------------------------------------------------------------------------
-
-def fabric_list(value: str, where: str = "fabric") -> List[str]:
-    known = load_data("fabrics")["fabrics"]
-    aliases = {"ib": "infiniband", "opa": "omnipath", "cxi": "slingshot", "ethernet": "tcp"}
+def _known_list(value: str, where: str, known, aliases: Mapping[str, str]) -> List[str]:
+    """A comma-separated list of names from ``known`` (``aliases`` first spelled out); not empty."""
     out = []
     for item in csv(value):
         item = aliases.get(item, item)
@@ -200,6 +183,17 @@ def fabric_list(value: str, where: str = "fabric") -> List[str]:
     if not out:
         raise ValueProblem(f"{where}: empty list")
     return out
+
+
+def pmi_list(value: str, where: str = "mpi.pmi") -> List[str]:
+    return _known_list(value, where, load_data("mpi")["pmi"], {"pmi": "pmi1", "pmi-1": "pmi1", "pmi-2": "pmi2"})
+
+
+# -- fabric -----------------------------------------------------------------------------------
+
+def fabric_list(value: str, where: str = "fabric") -> List[str]:
+    return _known_list(value, where, load_data("fabrics")["fabrics"],
+                       {"ib": "infiniband", "opa": "omnipath", "cxi": "slingshot", "ethernet": "tcp"})
 
 
 def provider_list(value: str, where: str = "fabric.providers") -> List[str]:
@@ -215,6 +209,7 @@ def provider_list(value: str, where: str = "fabric.providers") -> List[str]:
 # -- OS ---------------------------------------------------------------------------------------
 
 def kernel_specifier(value: str, where: str = "os.kernel"):
+    # start-up: packaging (~20 ms) loads only for an os.kernel value
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     if not str(value).isascii():       # packaging reads any Unicode digit as a digit
@@ -249,7 +244,3 @@ def archspec_target(value: str, where: str = "cpu.target") -> str:
     if not _ARCHSPEC_NAME.fullmatch(v):
         raise ValueProblem(f"{where}: {value!r} is not an archspec target name")
     return v
-
-
-def assume_error(exc: ValueProblem) -> BadInput:
-    return BadInput(f"--assume {exc}")

@@ -57,6 +57,7 @@ def _where(ref) -> str:
 
 
 def _top_entries(ref) -> List[Mapping]:
+    # start-up: the layout reader loads only for an oci: source
     from compat.oci.layout import Layout
     entries = Layout(ref.layout).entries()
     return [d for d in entries if isinstance(d, Mapping)]
