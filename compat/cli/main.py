@@ -155,13 +155,31 @@ def _add_detect(sub) -> None:
     _host_options(d)
 
 
+def _index_command(sub, name: str, summary: str, description: str, ref_help: str) -> argparse.ArgumentParser:
+    """A command that reads one index: its parser with the REF argument."""
+    p = _command(sub, name, summary, description)
+    p.add_argument("ref", metavar="REF", help=ref_help)
+    return p
+
+
+def _ranking_options(p: argparse.ArgumentParser, platform_help: str, unknown_help: str,
+                     one_host: bool = True) -> None:
+    """What the ranking commands share: the platform, unknown keys, the registry; and for
+    select and check (one host) the NFD artifacts and the host options."""
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help=platform_help)
+    p.add_argument("--allow-unknown", action="store_true", help=unknown_help)
+    _network_options(p, 10.0)
+    if one_host:
+        _nfd_options(p)
+        _host_options(p)
+
+
 def _add_select(sub) -> None:
     # start-up: the parser of `compat detect` and `--version` does not load compat.oci
     from compat.oci.formats import FORMATS
-    s = _command(sub, "select", "pick the best image of an index for this host",
-                 "Rank every image of an extended index for the host and print the pinned best one "
-                 "(exit 3 if none fits).")
-    s.add_argument("ref", metavar="REF", help="registry reference (host/repo[:tag][@digest]) or oci:DIR[:tag]")
+    s = _index_command(sub, "select", "pick the best image of an index for this host",
+                       "Rank every image of an extended index for the host and print the pinned best one "
+                       "(exit 3 if none fits).", "registry reference (host/repo[:tag][@digest]) or oci:DIR[:tag]")
     s.add_argument("--explain", action="store_true",
                    help="table of every candidate, its verdict, score and reasons (on stderr when "
                         "--format or --json also asks for the reference on stdout)")
@@ -170,26 +188,17 @@ def _add_select(sub) -> None:
     s.add_argument("--format", choices=FORMATS, default=None,
                    help="how to print the pinned image: ref (default), digest, the form apptainer, podman or "
                         "enroot accepts for this source, or json")
-    s.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="select for this platform, not the host's")
-    s.add_argument("--allow-unknown", action="store_true",
-                   help="keep candidates with unknown org.hpc-compat.* keys (ranked as if absent)")
-    _network_options(s, 10.0)
-    _nfd_options(s)
-    _host_options(s)
+    _ranking_options(s, "select for this platform, not the host's",
+                     "keep candidates with unknown org.hpc-compat.* keys (ranked as if absent)")
 
 
 def _add_check(sub) -> None:
-    c = _command(sub, "check", "every requirement and NFD rule of every candidate, OK or FAIL",
-                 "For every image of an index, every requirement and NFD rule with OK or FAIL and the "
-                 "reason (exit 3 if none fits).")
-    c.add_argument("ref", metavar="REF", help="registry reference or oci:DIR[:tag]")
+    c = _index_command(sub, "check", "every requirement and NFD rule of every candidate, OK or FAIL",
+                       "For every image of an index, every requirement and NFD rule with OK or FAIL and the "
+                       "reason (exit 3 if none fits).", "registry reference or oci:DIR[:tag]")
     c.add_argument("--json", action="store_true",
                    help="as JSON (schemas/check.schema.json; NFD rows in `nfd compat validate-node` shape)")
-    c.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="check for this platform, not the host's")
-    c.add_argument("--allow-unknown", action="store_true", help="evaluate candidates with unknown keys too")
-    _network_options(c, 10.0)
-    _nfd_options(c)
-    _host_options(c)
+    _ranking_options(c, "check for this platform, not the host's", "evaluate candidates with unknown keys too")
 
 
 def _add_plan(sub) -> None:
@@ -209,10 +218,8 @@ def _add_plan(sub) -> None:
     p.add_argument("--format", choices=["text", "matrix", "json", "slurm-conf", "job"], default=None,
                    help="text (default), matrix, json, slurm-conf (NodeName=... Features=... lines), or job "
                         "(key=value lines for the Slurm cli_filter; exit 3 when nothing fits)")
-    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="plan for this platform, not the nodes'")
-    p.add_argument("--allow-unknown", action="store_true",
-                   help="keep candidates with unknown org.hpc-compat.* keys (ranked as if absent)")
-    _network_options(p, 10.0)
+    _ranking_options(p, "plan for this platform, not the nodes'",
+                     "keep candidates with unknown org.hpc-compat.* keys (ranked as if absent)", one_host=False)
 
 
 def _add_annotate(sub) -> None:

@@ -164,8 +164,12 @@ def apply(host: Host, a: Mapping[str, str]) -> Host:
     sources = dict(host.sources)
 
     def mark(*keys):
-        for k in keys:
+        """Record the given keys (all assumed) as the source of their facts; return those of
+        ``keys`` that were assumed at all (``mark(*family)`` for a family of keys)."""
+        given = [k for k in keys if k in a]
+        for k in given:
             sources[k] = f"assumed (--assume {k}={a[k]})"
+        return given
 
     os_ = host.os
     cpu = host.cpu
@@ -209,11 +213,9 @@ def apply(host: Host, a: Mapping[str, str]) -> Host:
 
 
 def _gpus(host: Host, a, mark):
-    keys = [k for k in ("gpu.vendor", "gpu.count", "gpu.cc", "gpu.driver", "gpu.cuda.version",
-                        "gpu.amd.arch", "gpu.rocm.version") if k in a]
-    if not keys:
+    if not mark("gpu.vendor", "gpu.count", "gpu.cc", "gpu.driver", "gpu.cuda.version", "gpu.amd.arch",
+                "gpu.rocm.version"):
         return host.gpus
-    mark(*keys)
     vendor = V.gpu_vendor(a["gpu.vendor"]) if "gpu.vendor" in a else None
     if vendor == "none":
         return ()
@@ -246,10 +248,8 @@ def _gpus(host: Host, a, mark):
 
 
 def _mpi(host: Host, a, mark):
-    keys = [k for k in ("mpi.implementation", "mpi.version", "mpi.abi") if k in a]
-    if not keys:
+    if not mark("mpi.implementation", "mpi.version", "mpi.abi"):
         return host.mpi
-    mark(*keys)
     impl = V.mpi_implementation(a["mpi.implementation"]) if "mpi.implementation" in a else None
     if impl == "none":
         return ()

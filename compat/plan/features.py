@@ -17,7 +17,6 @@ Unknown facts give no feature. Names are lowercase ``[a-z0-9_.-]``.
 """
 from __future__ import annotations
 
-import os
 import re
 from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
