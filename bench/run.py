@@ -287,6 +287,10 @@ How to read them:
 - What the rest of a `select` costs: interpreter start-up and imports (archspec, the
   matchers, the registry client) dominate; the work itself (one request, ranking 16
   descriptors) is a few milliseconds.
+- The processes run the editable development install that `./dev` makes; where
+  `PYTHONDONTWRITEBYTECODE=1` is set (as in this environment) every process compiles every
+  module it imports, which a normal install with bytecode does not pay. Moving these rows to an
+  installed build, interleaved with the peer commands, is issue 13's work.
 """
     with open(os.path.join(REPO, "BENCHMARKS.md"), "w") as fh:
         fh.write(doc)
