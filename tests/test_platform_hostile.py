@@ -187,6 +187,24 @@ def test_nesting_deeper_than_the_bound_is_reported_not_walked(tmp_path):
     assert cands[0]["path"] == ".".join(["manifests[0]"] * (limits.INDEX_DEPTH + 1))
 
 
+def test_validate_says_what_select_would_not_read(tmp_path, monkeypatch):
+    """An index past select's bounds is an error for validate too: the candidate bound in a
+    file, the nesting bound through a layout whose nested indexes validate can read."""
+    from compat.author.lint import lint_index
+    monkeypatch.setattr(limits, "CANDIDATES", 5)
+    problems = lint_index({"schemaVersion": 2, "manifests": [image(i) for i in range(8)]})
+    assert [p.message for p in problems if p.level == "error"] == [
+        "select reads only part of this index: the index lists more than 5 candidates (limits.CANDIDATES); "
+        "entries past the 5th are ignored"]
+    layout = Layout(tmp_path)
+    doc = {"schemaVersion": 2, "manifests": [image("leaf")]}
+    for level in range(limits.INDEX_DEPTH + 1):           # one level deeper than select walks
+        doc = {"schemaVersion": 2, "manifests": [dict(image(level), mediaType=INDEX, digest=layout.blob(doc))]}
+    proc = run_hostile("validate", layout.tag("t", doc))
+    assert proc.returncode == 1 and "select reads only part of this index: nested index not walked: deeper " \
+        f"than {limits.INDEX_DEPTH} levels" in proc.stdout, proc.stdout
+
+
 def test_the_candidate_bound_is_said(monkeypatch):
     monkeypatch.setattr(limits, "CANDIDATES", 5)
     h = Host(os=OS(arch="amd64", variant="v3"), cpu=cpu_from_target("zen3"))
@@ -194,7 +212,7 @@ def test_the_candidate_bound_is_said(monkeypatch):
     assert len(r.candidates) == 6 and r.candidates[-1].verdict == "skipped"
     assert "more than 5 candidates" in r.candidates[-1].reason and r.candidates[-1].path == "manifests[5]"
     assert r.notes == ("the index lists more than 5 candidates (limits.CANDIDATES); "
-                       "this entry and every later one are ignored",)
+                       "entries past the 5th are ignored",)
 
 
 def test_identical_descriptors_are_listed_once():

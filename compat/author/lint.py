@@ -18,6 +18,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional
 
 from compat.author import honour
 from compat.errors import BadInput, printable
+from compat.match.rank import flatten, walk_notes
 from compat.oci import manifest, media
 from compat.oci.manifest import not_image_reason
 from compat.schema import full_errors
@@ -100,12 +101,15 @@ def check_index_annotations(annotations, where: str = "index") -> List[Problem]:
                                            "manifests[], not those of the index itself")
 
 
-def lint_index(doc: Mapping, labels: Optional[List[str]] = None) -> List[Problem]:
+def lint_index(doc: Mapping, labels: Optional[List[str]] = None, fetch=None) -> List[Problem]:
+    """Every problem of an index; ``fetch(digest, media_type)`` lets the walk read nested
+    indexes, so that the bounds select's walk keeps to are checked all the way down."""
     try:
         manifest.check_index(dict(doc), "index", descriptors=False)
     except BadInput as exc:
         return [Problem(ERROR, "index", str(exc).split(": ", 1)[-1])]
-    out: List[Problem] = []
+    out: List[Problem] = [Problem(ERROR, "index", f"select reads only part of this index: {note}")
+                          for note in walk_notes(flatten(doc, fetch))]
     seen: Dict[tuple, int] = {}
     first_for_platform: Dict[tuple, int] = {}
     generic_for_platform: Dict[tuple, int] = {}

@@ -287,7 +287,7 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
             if len(out) >= limits.CANDIDATES:
                 out.append((p, _marker(desc, SKIPPED, f"not considered: the index lists more than "
                                                       f"{limits.CANDIDATES} candidates (limits.CANDIDATES); "
-                                                      "this entry and every later one are ignored")))
+                                                      f"entries past the {limits.CANDIDATES}th are ignored")))
                 raise _Full
             if isinstance(desc, dict) and desc.get("mediaType") in media.INDEXES \
                     and not descriptor_problems(desc) and not not_image_reason(dict(desc, mediaType="")):
