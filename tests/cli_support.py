@@ -47,3 +47,23 @@ def validator(name):
 def assert_valid(doc, name):
     errors = sorted(validator(name).iter_errors(doc), key=lambda e: list(e.absolute_path))
     assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]
+
+
+def layout_with_nfd(root: str, spec_text: str) -> str:
+    """``oci:ROOT``: a generic amd64 variant and a second one carrying an NFD
+    image-compatibility artifact with ``spec_text``, created 2026-01-01."""
+    import sys
+
+    from conftest import FIXTURES
+    from registry_harness import attach_in_layout
+    sys.path.insert(0, FIXTURES)
+    from build_demo import build
+
+    build(root, variants=[("generic", {"os": "linux", "architecture": "amd64"}, {}),
+                          ("nfd", {"os": "linux", "architecture": "amd64"}, {})], attestation=False)
+    with open(os.path.join(root, "index.json")) as fh:
+        top = json.load(fh)["manifests"][0]
+    with open(os.path.join(root, "blobs", "sha256", top["digest"][7:])) as fh:
+        index = json.load(fh)
+    attach_in_layout(root, index["manifests"][1], spec_text, "2026-01-01T00:00:00Z")
+    return "oci:" + root

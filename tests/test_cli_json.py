@@ -3,17 +3,12 @@ select and check name the same things the same way (spec/cli.md, "Machine-readab
 import json
 import os
 import shutil
-import sys
 
 import pytest
 
-from cli_support import assert_valid, cli
+from cli_support import assert_valid, cli, layout_with_nfd
 from conftest import FIXTURES, HOSTS
-from registry_harness import attach_in_layout
 from test_cli_text import hostile_layout
-
-sys.path.insert(0, FIXTURES)
-from build_demo import build  # noqa: E402
 
 DEMO = "oci:" + os.path.join(FIXTURES, "demo")
 SYSROOTS = sorted(h for h in os.listdir(HOSTS) if os.path.isdir(os.path.join(HOSTS, h)))
@@ -22,11 +17,7 @@ SCORE_ORDER = ("gpu", "cuda", "cudaVersion", "fabric", "mpi", "cpu", "cpuLevel",
 
 
 def nfd_layout(root):
-    build(root, variants=[("generic", {"os": "linux", "architecture": "amd64"}, {}),
-                          ("nfd", {"os": "linux", "architecture": "amd64"}, {})], attestation=False)
-    top = json.load(open(os.path.join(root, "index.json")))["manifests"][0]
-    index = json.load(open(os.path.join(root, "blobs", "sha256", top["digest"][7:])))
-    attach_in_layout(root, index["manifests"][1], """version: v1alpha1
+    return layout_with_nfd(root, """version: v1alpha1
 compatibilities:
 - tag: v2
   weight: 5
@@ -38,8 +29,7 @@ compatibilities:
       matchExpressions:
         X86_64_V2: {op: Exists}
         AVX: {op: In, value: ["true"]}
-""", "2026-01-01T00:00:00Z")
-    return "oci:" + root
+""")
 
 
 def _version(text):

@@ -30,6 +30,13 @@ def mpi(tmp_path_factory):
     return files
 
 
+def one_layer_index(tmp_path, files) -> str:
+    """``oci:`` reference of an index over one image whose one layer holds ``files``."""
+    out = str(tmp_path / "l")
+    image(out, "x", [files])
+    return wrap_index(out, "x")
+
+
 def _both_libraries(mpi):
     return {mpi["libmpi.so.40"][0]: mpi["libmpi.so.40"][1], mpi["libmpich.so.12"][0]: mpi["libmpich.so.12"][1]}
 
@@ -38,9 +45,7 @@ def test_mpi_abi_is_what_the_executables_link(tmp_path, mpi):
     # both MPI libraries shipped, and a library linking MPICH; the one program links Open MPI
     files = _both_libraries(mpi)
     files.update({"opt/app/bin/solver": mpi["app-ompi"], "opt/app/lib/libhelper.so": mpi["libhelper.so"]})
-    out = str(tmp_path / "l")
-    image(out, "x", [files])
-    doc = infer(wrap_index(out, "x"))
+    doc = infer(one_layer_index(tmp_path, files))
     p = proposed(doc)
     assert (p["mpi.abi"], p["mpi.implementation"], p["mpi.version"]) == ("openmpi", "openmpi", mpi["ompi_version"])
     assert [e["file"] for e in doc[0]["proposed"]["mpi.abi"]["evidence"]] == ["/opt/app/bin/solver"]
@@ -49,9 +54,7 @@ def test_mpi_abi_is_what_the_executables_link(tmp_path, mpi):
 def test_executables_that_disagree_leave_mpi_unknown_naming_both(tmp_path, mpi):
     files = _both_libraries(mpi)
     files.update({"opt/a/bin/app": mpi["app-ompi"], "opt/b/bin/app": mpi["app-mpich"]})
-    out = str(tmp_path / "l")
-    image(out, "x", [files])
-    doc = infer(wrap_index(out, "x"))
+    doc = infer(one_layer_index(tmp_path, files))
     assert "mpi.abi" not in doc[0]["proposed"] and "mpi.implementation" not in doc[0]["proposed"]
     why = doc[0]["unknown"]["mpi.abi"]
     assert "/opt/a/bin/app links libmpi.so.40 (openmpi)" in why
@@ -61,9 +64,7 @@ def test_executables_that_disagree_leave_mpi_unknown_naming_both(tmp_path, mpi):
 def test_mpi_evidence_is_readable_text_not_a_tuple(tmp_path, mpi):
     files = _both_libraries(mpi)
     files["opt/app/bin/solver"] = mpi["app-ompi"]
-    out = str(tmp_path / "l")
-    image(out, "x", [files])
-    ref = wrap_index(out, "x")
+    ref = one_layer_index(tmp_path, files)
     doc = infer(ref)
     ev = doc[0]["proposed"]["mpi.implementation"]["evidence"][0]["value"]
     assert ev == f"openmpi {mpi['ompi_version']} (openmpi ABI)"

@@ -17,10 +17,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import elf_build as B
 from helpers import run_hostile
 from registry_harness import DISTRIBUTION, RunningRegistry, push_layout
-from test_infer import GCC, compile_c, image, need_gcc, wrap_index
+from test_infer import compile_c, image, need_gcc, wrap_index
 
 from compat import limits
-from compat.errors import BadInput
 from compat.infer import fatbin as F
 from compat.infer.analyse import Finding, analyse_elf
 from compat.infer.blob import Blob
@@ -57,6 +56,14 @@ def _patch(data, name, field, fmt, value):
     return bytes(out)
 
 
+def tiny_program(tmp_path, march: str) -> bytes:
+    """``int main`` built with gcc for ``march`` (``-mneeded`` records the ISA level)."""
+    build = tmp_path / "b"
+    build.mkdir(exist_ok=True)
+    (build / "p.c").write_text("int main(void){return 0;}\n")
+    return compile_c(build, march.split("=")[1], march, "-mneeded")
+
+
 def infer_hostile(ref):
     proc = run_hostile("annotate", ref, "--infer", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -65,10 +72,7 @@ def infer_hostile(ref):
 
 @need_gcc
 def test_damaged_files_are_reported_and_skipped(tmp_path):
-    build = tmp_path / "b"
-    build.mkdir()
-    (build / "p.c").write_text("int main(void){return 0;}\n")
-    good = compile_c(build, "good", "-march=x86-64-v3", "-mneeded")
+    good = tiny_program(tmp_path, "-march=x86-64-v3")
     bad_link = _patch(good, ".dynamic", 40, "<I", 999)                  # sh_link to no section
     bad_note = _patch(good, ".note.gnu.property", 32, "<Q", 20)         # the note's descriptor cut short
     cut = good[:len(good) // 2]                                         # section headers past the end
@@ -146,10 +150,7 @@ def _layout_with_big_member(out, path, head, size, small):
 
 @need_gcc
 def test_a_1000_mib_sparse_elf_is_read_with_bounded_memory(tmp_path):
-    build = tmp_path / "b"
-    build.mkdir()
-    (build / "p.c").write_text("int main(void){return 0;}\n")
-    v2 = compile_c(build, "v2", "-march=x86-64-v2", "-mneeded")
+    v2 = tiny_program(tmp_path, "-march=x86-64-v2")
     # a real ELF (its own section table inside the first KB) followed by 1000 MiB of zeros:
     # about 1 MB compressed; read whole it took 2 GB
     head = B.with_fatbin([(2, 90, (1, 8), 0x11, b"\0" * 8)])
@@ -241,10 +242,7 @@ def test_layer_size_that_is_not_a_number_is_bad_input(tmp_path):
 def test_registry_layers_over_64_mib_stream_with_bounded_memory(tmp_path):
     """A registry layer larger than a whole-blob read (BLOB_BYTES) streams from the real
     distribution, verified as it is read, under the 2 GB hostile-input limit."""
-    build = tmp_path / "b"
-    build.mkdir()
-    (build / "p.c").write_text("int main(void){return 0;}\n")
-    v3 = compile_c(build, "v3", "-march=x86-64-v3", "-mneeded")
+    v3 = tiny_program(tmp_path, "-march=x86-64-v3")
     out = str(tmp_path / "l")
     noise = os.urandom(limits.BLOB_BYTES + (1 << 20))          # incompressible: the blob stays large
     image(out, "x", [{"usr/bin/app": v3, "usr/share/data.bin": noise}])
