@@ -71,6 +71,13 @@ SCHEMAS = {
                     "properties": {"vendor": HEX4, "classes": {"type": "array", "items": HEX4, "minItems": 1}}}),
         fabrics=table({"type": "object", "required": ["vendor", "class"], "additionalProperties": False,
                        "properties": {"vendor": HEX4, "class": HEX4}})),
+    "runtimes": document(
+        runtimes=table({"type": "object", "required": ["executables", "version_args", "runs"],
+                        "additionalProperties": False,
+                        "properties": {"executables": STRINGS, "version_args": STRINGS,
+                                       "runs": {"type": "array", "minItems": 1, "items": {"enum": ["oci", "sif"]}},
+                                       "config": STRINGS, "starter_suid": STRINGS}}, "^[a-z]+$"),
+        fuse_helpers=STRINGS),
     "platform_features": {"type": "object", "required": ["_source"], "properties": {"_source": SOURCE},
                           "additionalProperties": table({"type": "string"}, "^[a-z0-9_.]+$")},
 }
@@ -111,6 +118,8 @@ def test_accessors_read_the_tables():
     assert data.fabric_pci()["infiniband"] == {"vendor": "15b3", "class": "0207"}
     assert data.fabric_drivers("omnipath") == ("hfi1",) and data.fabric_drivers("nope") == ()
     assert data.nfd_cpu_vendors()["AuthenticAMD"] == "AMD"
+    assert data.runtimes()["charliecloud"]["executables"] == ["ch-run"] and "_source" not in data.runtimes()
+    assert "squashfuse" in data.fuse_helpers()
 
 
 def test_no_table_is_copied_into_code():

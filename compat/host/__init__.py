@@ -11,9 +11,9 @@ from typing import Iterable, Mapping, Optional, Union
 
 from compat import io, limits
 from compat.errors import BadInput, printable
-from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Runtime, Ucx
+from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Rootless, Runtime, Ucx
 
-__all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Ucx", "Runtime", "load",
+__all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Ucx", "Runtime", "Rootless", "load",
            "load_host", "from_data"]
 
 

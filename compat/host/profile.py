@@ -85,8 +85,28 @@ class MPI(NamedTuple):
 
 
 class Runtime(NamedTuple):
-    name: str
+    name: str                             # compat/data/runtimes.json: apptainer, podman, enroot ...
     version: Optional[str] = None
+    path: Optional[str] = None            # the executable found
+    setuid: Optional[bool] = None         # Apptainer/Singularity: starter-suid is root's, setuid bit set
+    allow_setuid: Optional[bool] = None   # apptainer.conf / singularity.conf "allow setuid"
+    allow_kernel_squashfs: Optional[bool] = None   # "allow kernel squashfs"
+    max_loop_devices: Optional[int] = None          # "max loop devices"
+
+
+class Rootless(NamedTuple):
+    """What unprivileged runtimes depend on: the kernel's user namespaces, the user's subordinate
+    ID ranges, FUSE, unprivileged overlayfs. Each ``None`` is "nobody could tell"."""
+    user: Optional[str] = None                        # whose subuid/subgid ranges were looked up
+    max_user_namespaces: Optional[int] = None         # /proc/sys/user/max_user_namespaces (0 = off)
+    unprivileged_userns_clone: Optional[bool] = None  # kernel.unprivileged_userns_clone (Debian/Ubuntu knob)
+    apparmor_restrict_userns: Optional[bool] = None   # kernel.apparmor_restrict_unprivileged_userns (Ubuntu)
+    userns: Optional[bool] = None                     # may an unprivileged user create a user namespace
+    subuid: Optional[bool] = None                     # /etc/subuid has a range for the user
+    subgid: Optional[bool] = None                     # /etc/subgid has a range for the user
+    fuse: Optional[bool] = None                       # /dev/fuse is a character device the user may open
+    fuse_helpers: Optional[Tuple[str, ...]] = None    # squashfuse, fuse2fs, fuse-overlayfs ... found
+    overlay: Optional[bool] = None                    # unprivileged overlayfs (Linux >= 5.11)
 
 
 class Host(NamedTuple):
@@ -99,6 +119,7 @@ class Host(NamedTuple):
     mpi: Optional[Tuple[MPI, ...]] = None
     pmi: Optional[Tuple[str, ...]] = None  # what the site launcher (srun --mpi=list) offers
     runtimes: Optional[Tuple[Runtime, ...]] = None
+    rootless: Optional[Rootless] = None
     sources: Mapping[str, str] = {}   # never mutated in place: detect() builds a new dict
 
     # -- serialisation -------------------------------------------------------------------
@@ -116,6 +137,7 @@ class Host(NamedTuple):
 
         lf = data.get("libfabric")
         ucx = data.get("ucx")
+        rootless = data.get("rootless")
         return cls(
             os=_build(OS, data.get("os") or {}),
             cpu=_build(CPU, data.get("cpu") or {}),
@@ -126,6 +148,7 @@ class Host(NamedTuple):
             mpi=many("mpi", MPI),
             pmi=None if data.get("pmi") is None else tuple(data["pmi"]),
             runtimes=many("runtimes", Runtime),
+            rootless=None if rootless is None else _build(Rootless, rootless),
             sources=dict(data.get("sources") or {}),
         )
 

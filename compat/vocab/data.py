@@ -81,3 +81,16 @@ def nfd_cpu_vendors() -> Dict[str, str]:
 def slurm_features() -> Dict[str, Any]:
     """Slurm feature spellings (spec/plan.md): ``mpi`` and ``fabric`` names, the ``pmi`` list."""
     return {k: v for k, v in load("slurm_features").items() if not k.startswith("_")}
+
+
+@functools.lru_cache(maxsize=None)
+def runtimes() -> Dict[str, Dict[str, Any]]:
+    """Container runtime name -> {"executables", "version_args", "runs" (oci, sif), and for
+    Apptainer/Singularity "config" and "starter_suid" paths}, in the order a host is probed."""
+    return _table("runtimes", "runtimes")
+
+
+@functools.lru_cache(maxsize=None)
+def fuse_helpers() -> Tuple[str, ...]:
+    """The FUSE programs unprivileged runtimes mount images with, looked for on PATH."""
+    return tuple(load("runtimes")["fuse_helpers"])
