@@ -15,3 +15,13 @@ MANIFESTS = INDEXES + IMAGE_MANIFESTS
 
 #: distribution rejects a manifest request whose Accept lacks its exact type
 ACCEPT = ", ".join(MANIFESTS)
+
+#: Apptainer/Singularity SIF stored as an ORAS artifact (``apptainer push oras://``): the
+#: manifest's config and its one layer (the whole SIF file)
+SIF_CONFIG = "application/vnd.sylabs.sif.config.v1+json"
+SIF_LAYER = "application/vnd.sylabs.sif.layer.v1.sif"
+
+
+def is_sif(desc) -> bool:
+    """An index entry that names a SIF artifact (its ``artifactType`` is the SIF config type)."""
+    return isinstance(desc, dict) and desc.get("artifactType") == SIF_CONFIG
