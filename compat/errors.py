@@ -38,6 +38,11 @@ class ValueProblem(ValueError):
     """A malformed annotation or assumption value; the message names what is wrong."""
 
 
+class RuleError(ValueError):
+    """A malformed NFD rule or expression (compat/nfd/): here, not beside the rule language, so
+    that the ranking can catch it without importing that language (start-up)."""
+
+
 _CONTROL = {c: f"\\x{c:02x}" for c in list(range(0x20)) + [0x7f] + list(range(0x80, 0xa0))}
 _CONTROL.update({c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202a, 0x202f), *range(0x2066, 0x206a))})
 _CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})

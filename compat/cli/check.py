@@ -7,8 +7,8 @@ import json
 import sys
 
 from compat.cli.select import resolve_for
-from compat.errors import printable
-from compat.nfd.rules import RuleError, evaluate_spec
+from compat.errors import RuleError, printable
+from compat.nfd.rules import evaluate_spec
 
 
 def _nfd_results(sel, cand):

@@ -39,8 +39,28 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {printable(message, 300)} (see {self.prog} --help)\n")
 
 
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``, which argparse asks for whenever it makes a
+    formatter (each add_argument does), without importing shutil and its bz2, lzma and fnmatch
+    (~3 ms of every run, for help text that is seldom printed)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Descriptions wrapped to the terminal; the environment table in the epilog kept as laid out."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None, **kwargs):
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width, **kwargs)
 
     def _fill_text(self, text, width, indent):
         if text is EPILOG:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, NamedTuple, Optional
 
+from compat.errors import RuleError
 from compat.match.check import Check, fail, ok
-from compat.nfd.rules import RuleError, best, evaluate_spec
 
 
 class NfdContext(NamedTuple):
@@ -22,6 +22,8 @@ def check(digest: str, ctx: Optional[NfdContext]) -> Check:
 
     if art.error:
         raise RuleError(art.error)                                  # the candidate's verdict: error
+    # start-up: NFD's rule language loads only when a candidate has an artifact to evaluate
+    from compat.nfd.rules import best, evaluate_spec
     results = evaluate_spec(art.spec, ctx.features, ctx.tags)      # RuleError propagates: an error
     chosen = best(results)
     where = f"NFD artifact {art.digest[7:19]}"

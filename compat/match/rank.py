@@ -12,12 +12,11 @@ import re
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import limits
-from compat.errors import BadInput, RegistryError, printable
+from compat.errors import BadInput, RegistryError, RuleError, printable
 from compat.host.profile import Host
 from compat.match import compatibilities as compat_sets, cpu as cpu_m, fabric as fabric_m, gpu as gpu_m, \
     kernel as kernel_m, mpi as mpi_m, nfd as nfd_m, platform as platform_m
 from compat.match.check import Check
-from compat.nfd.rules import RuleError
 from compat.oci import media
 from compat.oci.digest import is_digest
 from compat.oci.manifest import descriptor_problems, not_image_reason

@@ -15,13 +15,11 @@ are still ranked.
 """
 from __future__ import annotations
 
-import datetime
 from typing import Dict, Mapping, NamedTuple, Optional
 
 from compat import limits
-from compat.errors import BadInput, printable
+from compat.errors import BadInput, RuleError, printable
 from compat.io import load_structured
-from compat.nfd.rules import RuleError, check_spec
 from compat.oci.digest import check as check_digest, is_digest
 from compat.oci.manifest import not_image_reason
 from compat.vocab.annotations import PREFIX
@@ -38,7 +36,10 @@ class Artifact(NamedTuple):
     error: str = ""          # why the artifact cannot be used: its candidate is excluded with this reason
 
 
-def _created(desc: Mapping) -> datetime.datetime:
+def _created(desc: Mapping) -> "datetime.datetime":
+    # start-up: datetime loads only when artifacts were found (most candidates have none)
+    import datetime
+    oldest = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
     ann = desc.get("annotations")
     ann = ann if isinstance(ann, Mapping) else {}
     for key in CREATED_KEYS:
@@ -49,10 +50,7 @@ def _created(desc: Mapping) -> datetime.datetime:
             except ValueError:
                 break
             return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)
-    return _OLDEST
-
-
-_OLDEST = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+    return oldest
 
 
 def newest(descriptors) -> Optional[Mapping]:
@@ -94,6 +92,8 @@ def _spec_layer(source, doc, where: str) -> Mapping:
     if len(data) > limits.ARTIFACT_BYTES or len(data) != size:
         raise BadInput(f"{where}: spec layer is {len(data)} bytes, its descriptor says {size}")
     spec = load_structured(data, f"{where}: spec")
+    # start-up: NFD's rule language loads only when an artifact was found
+    from compat.nfd.rules import check_spec
     try:
         check_spec(spec)
     except RuleError as exc:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple
 
-from compat.errors import printable
+from compat.errors import RuleError, printable
 
 OPS = ("", "In", "NotIn", "InRegexp", "Exists", "DoesNotExist", "Gt", "Ge", "Lt", "Le", "GtLt", "GeLe",
        "IsTrue", "IsFalse")
@@ -29,10 +29,6 @@ _TWO = ("GtLt", "GeLe")
 
 #: a matched element as NFD's templates see it: {"Name": n[, "Value": v]} or an instance's attributes
 Element = Mapping[str, str]
-
-
-class RuleError(ValueError):
-    """A malformed rule or expression."""
 
 
 class Features(NamedTuple):

@@ -12,8 +12,6 @@ from compat.errors import BadInput, ValueProblem
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
 from compat.io import load_structured, read_file
 from compat.nfd.cpuid import linux_flag
-from compat.nfd.features import LOCAL
-from compat.nfd.rules import Features
 from compat.vocab.data import arch_families, fabric_drivers, fabric_pci, gpu_pci, gpu_pci_classes, nfd_cpu_vendors
 from compat.vocab.values import gpu_count
 
@@ -28,6 +26,8 @@ def is_nfd_document(data) -> bool:
 
 def from_export(data: Mapping) -> Features:
     """``nfd export features`` output, or a NodeFeature object (``spec.features``)."""
+    # start-up: NFD's rule model loads only for an NFD document (``--host`` is mostly a compat profile)
+    from compat.nfd.rules import Features
     flags, attrs, inst = {}, {}, {}
     try:
         if data.get("kind") == "NodeFeature" or "spec" in data:
@@ -44,16 +44,18 @@ def from_export(data: Mapping) -> Features:
     return Features(flags=flags, attributes=attrs, instances=inst)
 
 
-def _gpu_count(text: str, vendor: str) -> int:
+def _gpu_count(text: str, key: str) -> int:
     """The one GPU-count rule (``vocab.values.gpu_count``: 0..HOST_GPUS), as bad input."""
     try:
-        return gpu_count(text, f"NFD features: {LOCAL}gpu.{vendor}.count")
+        return gpu_count(text, f"NFD features: {key}")
     except ValueProblem as exc:
         raise BadInput(str(exc)) from None
 
 
 def to_host(features: Features, origin: str) -> Host:
     """A compat profile from NFD features (what a scheduler resolving for a node has)."""
+    # start-up: NFD's feature model loads only for an NFD document
+    from compat.nfd.features import LOCAL
     local = dict(features.attributes.get("local.feature", {}))
     local.update(features.attributes.get("local.label", {}))
     get = lambda k: local.get(LOCAL + k)  # noqa: E731
@@ -93,7 +95,8 @@ def to_host(features: Features, origin: str) -> Host:
     pci = features.instances.get("pci.device", [])
     for vendor_name in ("nvidia", "amd"):
         vid = gpu_pci()[vendor_name]["vendor"]
-        n = _gpu_count(get(f"gpu.{vendor_name}.count"), vendor_name) if get(f"gpu.{vendor_name}.count") \
+        count = f"{LOCAL}gpu.{vendor_name}.count"
+        n = _gpu_count(local[count], count) if local.get(count) \
             else sum(1 for d in pci if d.get("vendor") == vid and d.get("class") in gpu_pci_classes())
         for i in range(n):
             if vendor_name == "nvidia":
