@@ -15,7 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "compat"
 
 #: lowest first; a module belongs to the longest prefix that names it
 LAYERS: Tuple[Tuple[str, ...], ...] = (
-    ("compat.errors",),
+    ("compat.errors", "compat.record"),
     ("compat.limits",),
     ("compat.io", "compat.schema"),
     ("compat.vocab",),
