@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Dict, List, NamedTuple, Tuple
 
-from compat.cli.main import build_parser
+from compat.cli.parser import build_parser
 
 #: metavars whose values are paths (completed as file names)
 _PATH_METAVARS = ("FILE", "DIR", "PATH")

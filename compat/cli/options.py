@@ -2,7 +2,6 @@
 options that cannot go together (spec/cli.md, "Options that do not combine")."""
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from typing import Iterable, Optional
@@ -37,11 +36,17 @@ def timeout_value(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{printable(text, 40)} is not a number of seconds") from None
+        raise _usage_error(f"{printable(text, 40)} is not a number of seconds") from None
     if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT_S:
-        raise argparse.ArgumentTypeError(f"{printable(text, 40)}: give seconds above 0 and at most "
-                                         f"{MAX_TIMEOUT_S} (a day)")
+        raise _usage_error(f"{printable(text, 40)}: give seconds above 0 and at most {MAX_TIMEOUT_S} (a day)")
     return value
+
+
+def _usage_error(message: str) -> Exception:
+    """argparse's ArgumentTypeError, which its parser prints as the option's usage error."""
+    # start-up: argparse loads only for a bad value (the fast path of cli/fast.py runs without it)
+    import argparse
+    return argparse.ArgumentTypeError(message)
 
 
 def timeout_from_env(default: float, env=None) -> float:
