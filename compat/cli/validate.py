@@ -7,6 +7,7 @@ import os
 import sys
 
 from compat.author import lint
+from compat.author.sif import child_problems
 from compat.cli.refs import source
 from compat.errors import BadInput, printable
 from compat.oci import manifest, media
@@ -36,7 +37,7 @@ def problems_of_ref(text: str, plain_http: bool, timeout: float):
         digest, mt, doc = src.resolve(descriptors=False)     # lint reports each malformed one
         if mt not in media.INDEXES:
             return lint.check_annotations(doc.get("annotations") or {}, f"{text} (an image manifest)")
-        out = lint.lint_index(doc, fetch=src.fetch)
+        out = lint.lint_index(doc, fetch=src.fetch) + child_problems(src, doc)
         for i, d in enumerate(doc["manifests"]):
             if not manifest.descriptor_problems(d) and d["mediaType"] in media.INDEXES:
                 child = src.fetch(d["digest"], d["mediaType"])

@@ -55,6 +55,7 @@ class Candidate(NamedTuple):
     key: Tuple = ()                     # a RankKey, compatible candidates only
     notes: Tuple[str, ...] = ()
     path: str = ""                      # "manifests[3]" or "manifests[1].manifests[0]"
+    artifact_type: str = ""             # the descriptor's artifactType (a SIF: media.SIF_CONFIG)
 
     @property
     def compatible(self) -> bool:
@@ -212,7 +213,8 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     digest = desc.get("digest", "")
     ann = desc.get("annotations") or {}
     base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
-                platform=desc.get("platform"), annotations=ann, path=path)
+                platform=desc.get("platform"), annotations=ann, path=path,
+                artifact_type=desc.get("artifactType") or "")
     skip = not_image_reason(desc)
     if skip:
         return Candidate(verdict=SKIPPED, reason=skip, **base)
@@ -381,7 +383,8 @@ def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unkno
             digest = desc.get("digest") if is_digest(desc.get("digest")) else ""
             cands.append(Candidate(position=pos, digest=digest, media_type=desc.get("mediaType", ""),
                                    platform=desc.get("platform"), annotations=desc.get("annotations") or {},
-                                   verdict=verdict, reason=reason, path=path))
+                                   verdict=verdict, reason=reason, path=path,
+                                   artifact_type=desc.get("artifactType") or ""))
             continue
         cands.append(evaluate(desc, pos, path, host, plat, allow_unknown, memo, nfd))
     good = sorted((c for c in cands if c.compatible), key=lambda c: c.key, reverse=True)

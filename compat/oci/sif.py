@@ -22,10 +22,13 @@ reason; nothing here allocates more than the bytes it was given.
 from __future__ import annotations
 
 import struct
+from datetime import datetime, timezone
 from typing import NamedTuple, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, printable
+from compat.oci import media
+from compat.oci.digest import digest_of
 
 MAGIC = b"SIF_MAGIC\0"
 VERSION = "01"                      # sylabs/sif CurrentVersion; its loader refuses any other
@@ -59,6 +62,7 @@ class Partition(NamedTuple):
 
 class Sif(NamedTuple):
     version: str
+    created: int                    # seconds since the epoch (the header's)
     arch: str                       # the header's primary architecture; "" when unknown
     descriptors_total: int
     descriptors_free: int
@@ -154,7 +158,7 @@ def parse(data: bytes, file_size: Optional[int] = None, what: str = "SIF") -> Si
             partitions.append(Partition(id=oid, group=group & 0x0FFFFFFF, fs=FS_TYPES.get(fs, "unknown"),
                                         kind=PART_TYPES.get(kind, "unknown"), arch=_arch(arch),
                                         offset=obj_offset, size=obj_size))
-    return Sif(version=VERSION, arch=_arch(h[3]), descriptors_total=total, descriptors_free=h[7],
+    return Sif(version=VERSION, created=h[5], arch=_arch(h[3]), descriptors_total=total, descriptors_free=h[7],
                descriptors_offset=offset, data_offset=data_offset, data_size=data_size,
                objects=tuple(objects), partitions=tuple(partitions))
 
@@ -164,3 +168,58 @@ def platform(sif: Sif) -> Optional[dict]:
     Linux root file systems); None when neither header nor primary partition names one."""
     arch = sif.architecture
     return {"os": "linux", "architecture": arch} if arch else None
+
+
+#: the layer media types Apptainer pulls as a SIF: v1, and the prototype's (Singularity < 3.7,
+#: misspelt; apptainer internal/pkg/client/oras/layer.go)
+LAYER_TYPES = (media.SIF_LAYER, "appliciation/vnd.sylabs.sif.layer.tar")
+#: the config Apptainer pushes: the empty JSON object (oras/config.go)
+EMPTY_CONFIG = b"{}"
+
+
+def is_sif_manifest(doc) -> bool:
+    """A manifest whose config is the SIF config type (what ``apptainer push oras://`` writes;
+    an index descriptor for it carries that type as its ``artifactType``)."""
+    cfg = doc.get("config") if isinstance(doc, dict) else None
+    return isinstance(cfg, dict) and cfg.get("mediaType") == media.SIF_CONFIG
+
+
+def manifest_problems(doc) -> list:
+    """Why a SIF artifact manifest is not one Apptainer pulls: the config type, exactly one
+    layer of a SIF layer type with a digest and a size ([] when it is)."""
+    if not is_sif_manifest(doc):
+        return [f"config media type is not {media.SIF_CONFIG}"]
+    layers = doc.get("layers")
+    if not isinstance(layers, list) or len(layers) != 1:
+        return [f"{len(layers) if isinstance(layers, list) else 'no'} layers; a SIF artifact has exactly one"]
+    layer = layers[0]
+    if not isinstance(layer, dict) or layer.get("mediaType") not in LAYER_TYPES:
+        return [f"layer media type {printable((layer or {}).get('mediaType') if isinstance(layer, dict) else layer, 80)}"
+                f" is not {media.SIF_LAYER}"]
+    size = layer.get("size")
+    if not isinstance(layer.get("digest"), str) or size.__class__ is not int or size < HEADER_BYTES:
+        return ["the SIF layer has no digest or a size below a SIF header's"]
+    return []
+
+
+def layer_of(doc) -> dict:
+    """The one SIF layer of a SIF artifact manifest; BadInput with the reason otherwise."""
+    problems = manifest_problems(doc)
+    if problems:
+        raise BadInput(f"SIF artifact: {problems[0]}")
+    return doc["layers"][0]
+
+
+def artifact_manifest(layer_digest: str, size: int, title: str, created: int = 0) -> dict:
+    """The manifest ``apptainer push oras://`` writes for one SIF (apptainer
+    internal/pkg/client/oras/image.go): an OCI image manifest, the empty-JSON config typed
+    SIF_CONFIG, one SIF_LAYER layer (the whole file) titled with the file's name, and the
+    SIF's creation time as ``org.opencontainers.image.created``."""
+    doc = {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
+           "config": {"mediaType": media.SIF_CONFIG, "digest": digest_of(EMPTY_CONFIG), "size": len(EMPTY_CONFIG)},
+           "layers": [{"mediaType": media.SIF_LAYER, "digest": layer_digest, "size": size,
+                       "annotations": {"org.opencontainers.image.title": title}}]}
+    if created > 0:
+        stamp = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        doc["annotations"] = {"org.opencontainers.image.created": stamp}
+    return doc
