@@ -37,7 +37,7 @@ NUMBER_DIGITS = 32                  # a JSON integer in a manifest (sizes fit in
 # SIF files (Apptainer/Singularity images; compat/oci/sif.py, spec/oci.md "SIF children").
 SIF_DESCRIPTORS = 4096              # descriptor slots of one SIF (sylabs/sif creates 48; each is 585 bytes)
 SIF_META_BYTES = 4 * MiB            # header + descriptor table read from the front of a SIF (the default layout ends at 32,176)
-SIF_PUSH_BYTES = 1 << 30            # a SIF annotate pushes (read whole, as COPY_BLOB_BYTES); larger: apptainer push, then --variant REF
+SIF_FILE_BYTES = 1 << 30            # a SIF annotate reads whole: to push it, or downloaded for --infer (as COPY_BLOB_BYTES)
 SIF_SQUASHFS_FILES = 200_000        # inodes of a SIF's squashfs partition --infer extracts (unsquashfs -s)
 SIF_SQUASHFS_BYTES = 4 << 30        # the uncompressed file bytes --infer may extract from one SIF (listing checked first)
 SIF_UNSQUASHFS_S = 300              # seconds one unsquashfs run may take (--infer on a SIF)

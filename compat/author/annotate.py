@@ -199,8 +199,6 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
           prefer_inferred: bool = False) -> Tuple[Plan, List[Inferred]]:
     """Infer annotations for every image of the plan; with ``write``, merge them into the
     index (hand-written values win unless ``prefer_inferred``). Returns the new plan."""
-    from compat.infer import infer_image  # start-up: only --infer reads layers (ELF, fat binaries)
-
     index = copy.deepcopy(plan.index)
     reports = []
     for i, (src, digest, mt, doc) in enumerate(plan.images):
@@ -209,7 +207,7 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
             continue
         if doc is None:
             doc = src.fetch(digest, mt)
-        result = infer_image(src, digest, doc, scopes, plan.labels[i])
+        result = _infer_one(src, digest, doc, scopes, plan.labels[i])
         ann = dict(desc.get("annotations") or {})
         disagreements = []
         for p in result["proposals"]:
@@ -231,6 +229,18 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
     new = plan._replace(index=index, problems=lint.lint_index(index, labels),
                         unchanged=plan.unchanged and index == plan.index)
     return new, reports
+
+
+def _infer_one(src, digest: str, doc: Dict, scopes, label: str) -> Dict:
+    """Proposals for one variant: a SIF file's or artifact's squashfs, an image's layers."""
+    # start-up: only --infer reads layers (ELF, fat binaries) and SIF partitions
+    from compat.infer import infer_image
+    from compat.infer.sif import infer_sif, infer_sif_artifact
+    if isinstance(src, SifFile):
+        return infer_sif(src.path, scopes, label)
+    if is_sif_manifest(doc):
+        return infer_sif_artifact(src, doc, scopes, label)
+    return infer_image(src, digest, doc, scopes, label)
 
 
 def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: float = 30.0,

@@ -23,7 +23,7 @@ def is_sif_variant(ref: str) -> bool:
 
 class SifFile:
     """What :func:`compat.oci.sink.copy_image` reads from a source, for one SIF file: the file
-    read whole (at most ``limits.SIF_PUSH_BYTES``), its header checked, the artifact manifest
+    read whole (at most ``limits.SIF_FILE_BYTES``), its header checked, the artifact manifest
     Apptainer writes for it (deterministic: the same file gives the same manifest digest)."""
 
     ref = None                       # not in any repository: nothing to mount from
@@ -31,7 +31,7 @@ class SifFile:
     def __init__(self, path: str):
         self.path = path
         what = printable(path, 200)
-        self.data = read_file(path, limits.SIF_PUSH_BYTES, what)
+        self.data = read_file(path, limits.SIF_FILE_BYTES, what)
         self.header = sif.parse(self.data, len(self.data), what)
         problems = self.header.problems()
         if problems:
