@@ -14,6 +14,7 @@ from compat.errors import BadInput
 from compat.oci import sif
 
 import sif_build
+from helpers import run_hostile
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "sylabs-sif")
 
@@ -145,3 +146,19 @@ def test_mutated_real_sif_parses_or_is_bad_input(draw):
     except BadInput:
         return
     assert all(0 <= p.offset and p.offset + p.size <= len(data) for p in s.partitions)
+
+
+@pytest.mark.parametrize("name, data", [
+    ("huge-table", _header(total=limits.SIF_DESCRIPTORS, offset=1 << 40)),
+    ("object-far", _header() + struct.pack("<iBIIIqqqqqqq128s384s", 0x4004, 1, 1, 1, 0, 1 << 62, 1 << 62, 0, 0, 0,
+                                          0, 0, b"", struct.pack("<ii3s", 1, 2, b"02\0"))),
+    ("no-primary", _header(total=0, free=0)),
+    ("truncated", _header()[:100]),
+])
+def test_hostile_sif_files_through_the_cli(tmp_path, name, data):
+    """annotate --variant FILE (and --infer) under the memory and time cap: exit 2, one line."""
+    path = tmp_path / f"{name}.sif"
+    path.write_bytes(data)
+    for extra in ((), ("--infer",)):
+        proc = run_hostile("annotate", f"oci:{tmp_path}/o:1", "--variant", str(path), "--dry-run", *extra)
+        assert proc.returncode == 2 and proc.stdout == ""
