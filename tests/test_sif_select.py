@@ -145,6 +145,7 @@ def test_platform_and_type_of_a_sif_listed_without_them(parts, tmp_path):
     by = {c["digest"]: c for c in doc["candidates"]}
     assert by[arm["digest"]]["platform"] == "linux/arm64" and by[arm["digest"]]["verdict"] == "incompatible"
     assert by[amd["digest"]]["platform"] == "linux/amd64" and doc["selected"] == amd["digest"]
+    assert by[amd["digest"]]["artifactType"] == media.SIF_CONFIG and "artifactType" not in by[image["digest"]]
     got = run_compat("select", ref, "--format", "apptainer", *LAPTOP, check=0).stdout.strip()
     assert open(got, "rb").read() == open(sifs["amd64"], "rb").read()
     # an image without a platform stays skipped: compat fetches manifests only to find SIFs

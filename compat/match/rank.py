@@ -105,12 +105,15 @@ class Candidate(NamedTuple):
     def to_dict(self, rank: Optional[int] = None) -> Dict:
         """The candidate in the shape of schemas/defs.schema.json#/$defs/candidate (``rank``:
         its place among the compatible ones, 1 = selected)."""
-        return {"position": self.position, "path": self.path, "digest": self.digest,
-                "mediaType": self.media_type, "platform": self.platform_text,
-                "verdict": self.verdict, "rank": rank, "reason": self.reason, "score": self.score(),
-                "description": self.description, "notes": list(self.notes),
-                "checks": [{"dimension": c.dimension, "ok": c.ok, "reason": c.reason}
-                           for c in self.checks if c.reason]}
+        out = {"position": self.position, "path": self.path, "digest": self.digest,
+               "mediaType": self.media_type, "platform": self.platform_text,
+               "verdict": self.verdict, "rank": rank, "reason": self.reason, "score": self.score(),
+               "description": self.description, "notes": list(self.notes),
+               "checks": [{"dimension": c.dimension, "ok": c.ok, "reason": c.reason}
+                          for c in self.checks if c.reason]}
+        if self.artifact_type.__class__ is str and self.artifact_type:
+            out["artifactType"] = self.artifact_type      # a SIF child: media.SIF_CONFIG
+        return out
 
 
 class Ranking(NamedTuple):
