@@ -162,3 +162,24 @@ def test_hostile_sif_files_through_the_cli(tmp_path, name, data):
     for extra in ((), ("--infer",)):
         proc = run_hostile("annotate", f"oci:{tmp_path}/o:1", "--variant", str(path), "--dry-run", *extra)
         assert proc.returncode == 2 and proc.stdout == ""
+
+
+def test_artifact_manifest_is_the_one_apptainer_pushes():
+    """apptainer internal/pkg/client/oras/image.go's example manifest: config {} typed SIF_CONFIG
+    (sha256:44136fa3…, 2 bytes), one SIF layer titled with the file's name, the SIF's creation
+    time in RFC 3339 UTC as org.opencontainers.image.created."""
+    layer = "sha256:13e1552aaf6aa3916353730be52e06ec214ae8f8a89062cec1f33990b553a6c9"
+    doc = sif.artifact_manifest(layer, 29814784, "ubuntu_latest.sif", 1703001734)
+    assert doc == {
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.sylabs.sif.config.v1+json", "size": 2,
+                   "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
+        "layers": [{"mediaType": "application/vnd.sylabs.sif.layer.v1.sif", "digest": layer, "size": 29814784,
+                    "annotations": {"org.opencontainers.image.title": "ubuntu_latest.sif"}}],
+        "annotations": {"org.opencontainers.image.created": "2023-12-19T16:02:14Z"}}
+    assert "annotations" not in sif.artifact_manifest(layer, 1, "x.sif", 0)      # no time: none written
+    assert sif.manifest_problems(doc) == []
+    assert sif.manifest_problems(dict(doc, layers=[dict(doc["layers"][0], mediaType="x")])) == \
+        ["layer media type x is not application/vnd.sylabs.sif.layer.v1.sif"]
+    legacy = dict(doc, layers=[dict(doc["layers"][0], mediaType="appliciation/vnd.sylabs.sif.layer.tar")])
+    assert sif.manifest_problems(legacy) == []                   # Singularity < 3.7's, as Apptainer pulls it

@@ -22,7 +22,6 @@ reason; nothing here allocates more than the bytes it was given.
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timezone
 from typing import NamedTuple, Optional, Tuple
 
 from compat import limits
@@ -220,6 +219,8 @@ def artifact_manifest(layer_digest: str, size: int, title: str, created: int = 0
            "layers": [{"mediaType": media.SIF_LAYER, "digest": layer_digest, "size": size,
                        "annotations": {"org.opencontainers.image.title": title}}]}
     if created > 0:
+        # start-up: only annotate writes a SIF manifest; select never loads datetime
+        from datetime import datetime, timezone
         stamp = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         doc["annotations"] = {"org.opencontainers.image.created": stamp}
     return doc
