@@ -222,6 +222,23 @@ def test_a_reference_to_one_sif_manifest(parts, tmp_path):
     doc = json.loads(run_compat("select", f"oci:{out}:sif", "--json", "--platform", "linux/arm64", *LAPTOP,
                                 check=0).stdout)
     assert doc["candidates"][0]["platform"] == "linux/arm64" and doc["selected"] == arm["digest"]
+    assert run_compat("validate", f"oci:{out}:sif").returncode == 0
+    # the same tag over a SIF artifact whose header is damaged: validate says so
+    with open(blob_path(out, arm["digest"], "t")) as fh:
+        man = json.load(fh)
+    junk = b"\0" * 4096
+    with open(blob_path(out, digest_of(junk), "t"), "wb") as fh:
+        fh.write(junk)
+    man["layers"][0].update(digest=digest_of(junk), size=len(junk))
+    data = json.dumps(man).encode()
+    with open(blob_path(out, digest_of(data), "t"), "wb") as fh:
+        fh.write(data)
+    top["manifests"].append({"mediaType": media.OCI_MANIFEST, "digest": digest_of(data), "size": len(data),
+                             "annotations": {"org.opencontainers.image.ref.name": "broken"}})
+    with open(os.path.join(out, "index.json"), "w") as fh:
+        json.dump(top, fh)
+    proc = run_compat("validate", f"oci:{out}:broken")
+    assert proc.returncode == 1 and "SIF header: not a SIF file" in proc.stdout
 
 
 def test_annotate_refuses_a_file_that_is_no_usable_sif(tmp_path):

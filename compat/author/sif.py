@@ -97,18 +97,25 @@ def _child(src, d, where: str) -> list:
     out = [] if media.is_sif(d) else [Problem(WARNING, where, f"a SIF artifact listed without artifactType "
                                                              f"{media.SIF_CONFIG}: compat reads its manifest "
                                                              "to know it (one request); other tools do not")]
-    problems = sif.manifest_problems(doc)
-    if problems:
-        return out + [Problem(ERROR, where, f"SIF artifact: {problems[0]}")]
-    try:
-        header = src.sif_header(doc, "SIF header")
-    except BadInput as exc:
-        return out + [Problem(ERROR, where, str(exc))]
-    out += [Problem(ERROR, where, f"SIF: {p}") for p in header.problems()]
+    header, problems = artifact_problems(src, doc, where)
+    out += problems
     plat = d.get("platform")
-    if isinstance(plat, dict) and header.architecture:
+    if header is not None and isinstance(plat, dict) and header.architecture:
         said = normalise(str(plat.get("os", "")), str(plat.get("architecture", "")), "").arch
         if said != header.architecture:
             out.append(Problem(ERROR, where, f"platform says {printable(said, 40)}, the SIF header "
                                              f"{header.architecture}: selection would hand it to the wrong hosts"))
     return out
+
+
+def artifact_problems(src, doc, where: str):
+    """(the SIF header or None, problems) of one SIF artifact manifest: one Apptainer pulls,
+    a header that parses, a primary system partition."""
+    problems = sif.manifest_problems(doc)
+    if problems:
+        return None, [Problem(ERROR, where, f"SIF artifact: {problems[0]}")]
+    try:
+        header = src.sif_header(doc, "SIF header")
+    except BadInput as exc:
+        return None, [Problem(ERROR, where, str(exc))]
+    return header, [Problem(ERROR, where, f"SIF: {p}") for p in header.problems()]
