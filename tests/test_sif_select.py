@@ -64,6 +64,22 @@ def _write_index(out, manifests, tag="v2"):
     return f"oci:{out}:{tag}"
 
 
+def _put(out, data: bytes) -> str:
+    """A blob written into the layout ``out``; its digest."""
+    with open(blob_path(out, digest_of(data), "t"), "wb") as fh:
+        fh.write(data)
+    return digest_of(data)
+
+
+def _with_layer(out, manifest_digest, layer: bytes):
+    """A copy of the SIF artifact ``manifest_digest`` whose layer is ``layer``: (digest, size)."""
+    with open(blob_path(out, manifest_digest, "t")) as fh:
+        man = json.load(fh)
+    man["layers"][0].update(digest=_put(out, layer), size=len(layer))
+    data = json.dumps(man).encode()
+    return _put(out, data), len(data)
+
+
 def test_annotate_lists_a_sif_as_the_artifact_apptainer_pushes(parts, tmp_path):
     src, sifs = parts
     out = str(tmp_path / "mixed")
@@ -160,17 +176,8 @@ def test_a_sif_whose_header_does_not_read_is_excluded_with_the_reason(parts, tmp
     out = str(tmp_path / "mixed")
     _annotate(out, [f"oci:{src}:generic"], [sifs["amd64"]])
     image, amd = _index(out)["manifests"]
-    with open(blob_path(out, amd["digest"], "t")) as fh:
-        man = json.load(fh)
-    junk = b"#!/bin/sh\n" + b"\0" * 500
-    with open(blob_path(out, digest_of(junk), "t"), "wb") as fh:
-        fh.write(junk)
-    man["layers"][0].update(digest=digest_of(junk), size=len(junk))
-    data = json.dumps(man).encode()
-    with open(blob_path(out, digest_of(data), "t"), "wb") as fh:
-        fh.write(data)
-    broken = {"mediaType": media.OCI_MANIFEST, "digest": digest_of(data), "size": len(data),
-              "artifactType": media.SIF_CONFIG}
+    digest, size = _with_layer(out, amd["digest"], b"#!/bin/sh\n" + b"\0" * 500)
+    broken = {"mediaType": media.OCI_MANIFEST, "digest": digest, "size": size, "artifactType": media.SIF_CONFIG}
     ref = _write_index(out, [broken, image])
     doc = json.loads(run_compat("select", ref, "--json", *LAPTOP, check=0).stdout)
     bad = doc["candidates"][1]
@@ -199,9 +206,7 @@ def test_validate_checks_sif_children(parts, tmp_path):
         man = json.load(fh)
     man["layers"] *= 2
     data = json.dumps(man).encode()
-    with open(blob_path(out, digest_of(data), "t"), "wb") as fh:
-        fh.write(data)
-    two = dict(amd, digest=digest_of(data), size=len(data))
+    two = dict(amd, digest=_put(out, data), size=len(data))
     proc = run_compat("validate", _write_index(out, [image, two], tag="v4"), "--json")
     assert any(p["message"] == "SIF artifact: 2 layers; a SIF artifact has exactly one"
                for p in json.loads(proc.stdout)["problems"])
@@ -224,16 +229,8 @@ def test_a_reference_to_one_sif_manifest(parts, tmp_path):
     assert doc["candidates"][0]["platform"] == "linux/arm64" and doc["selected"] == arm["digest"]
     assert run_compat("validate", f"oci:{out}:sif").returncode == 0
     # the same tag over a SIF artifact whose header is damaged: validate says so
-    with open(blob_path(out, arm["digest"], "t")) as fh:
-        man = json.load(fh)
-    junk = b"\0" * 4096
-    with open(blob_path(out, digest_of(junk), "t"), "wb") as fh:
-        fh.write(junk)
-    man["layers"][0].update(digest=digest_of(junk), size=len(junk))
-    data = json.dumps(man).encode()
-    with open(blob_path(out, digest_of(data), "t"), "wb") as fh:
-        fh.write(data)
-    top["manifests"].append({"mediaType": media.OCI_MANIFEST, "digest": digest_of(data), "size": len(data),
+    digest, size = _with_layer(out, arm["digest"], b"\0" * 4096)
+    top["manifests"].append({"mediaType": media.OCI_MANIFEST, "digest": digest, "size": size,
                              "annotations": {"org.opencontainers.image.ref.name": "broken"}})
     with open(os.path.join(out, "index.json"), "w") as fh:
         json.dump(top, fh)
