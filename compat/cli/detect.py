@@ -76,7 +76,8 @@ def _runtime_lines(h: Host) -> list:
             facts += [f"setuid starter {_yes(r.setuid)}", f"allow setuid {_yes(r.allow_setuid)}",
                       f"allow kernel squashfs {_yes(r.allow_kernel_squashfs)}",
                       f"max loop devices {_v(r.max_loop_devices)}"]
-        lines.append(f"runtime    {r.name} {_v(r.version, 'version unknown')} ({', '.join(f for f in facts if f)})")
+        facts = [f for f in facts if f]
+        lines.append(f"runtime    {r.name} {_v(r.version, 'version unknown')}" + (f" ({', '.join(facts)})" if facts else ""))
     x = h.rootless
     if x is not None:
         userns = _yes(x.userns) + (f" (max {x.max_user_namespaces})" if x.max_user_namespaces else "") + \
