@@ -195,7 +195,7 @@ def parse_config(text: str) -> Tuple[Dict[str, str], int]:
     and the count of lines that are neither directives, comments nor blank."""
     directives: Dict[str, str] = {}
     malformed = 0
-    for line in text.splitlines():
+    for line in text.split("\n"):            # Go's (?m) lines end at \n only
         body = line.strip()
         if not body or body.startswith("#"):
             continue
