@@ -42,7 +42,7 @@ def probe_rootless(root: Root, kernel: Optional[str], sources: Dict[str, str]) -
 # -- user namespaces -----------------------------------------------------------------------
 
 def _sysctl_text(root: Root, path: str, sources: Dict[str, str], key: str) -> Optional[str]:
-    text = root.read(path, 64)
+    text = root.read(path, 4096)           # a sysctl value is a line
     if text is None:
         absent = root.stat(path) is None
         sources[key] = (f"{root.path(path)} absent (this kernel has no such knob)" if absent

@@ -28,8 +28,9 @@ _DPKG_VERSION = re.compile(r"(?:\d{1,9}:)?(\d{1,6}(?:\.\d{1,6}){1,3})")
 #: ``readonly ENROOT_VERSION="3.4.1"`` in a shell script
 _SCRIPT_VERSION = re.compile(r'^[ \t]{0,16}(?:readonly[ \t]{1,16})?([A-Z_]{1,64})="?(\d{1,6}(?:\.\d{1,6}){1,3})',
                              re.MULTILINE)
-#: an apptainer.conf key as Apptainer's parser accepts it (letters, blanks, '_', '-')
-_CONF_KEY = re.compile(r"[a-zA-Z _-]{1,64}")
+#: an apptainer.conf key as Apptainer's parser accepts it before '=': letters, spaces, '_', '-',
+#: then blanks
+_CONF_KEY = re.compile(r"[a-zA-Z _-]{1,64}[ \t]{0,16}")
 _GO_OCTAL = re.compile(r"0[0-7_]{1,24}")
 _CONF_BOOLS = {"allow setuid": "allow_setuid", "allow kernel squashfs": "allow_kernel_squashfs"}
 _MAX_LOOP_DEVICES = 1 << 20            # the profile schema's bound
@@ -196,14 +197,14 @@ def parse_config(text: str) -> Tuple[Dict[str, str], int]:
     directives: Dict[str, str] = {}
     malformed = 0
     for line in text.split("\n"):            # Go's (?m) lines end at \n only
-        body = line.strip()
-        if not body or body.startswith("#"):
+        body = line.lstrip("\t\n\f\r ")       # Go's \s
+        if not body.strip() or body.startswith("#"):
             continue
         key, sep, value = body.partition("=")
-        key = key.strip()
         if not sep or not _CONF_KEY.fullmatch(key):
             malformed += 1
             continue
+        key = key.strip()
         value = value.strip()
         if value and key not in directives:
             directives[key] = value
