@@ -484,3 +484,16 @@ def test_root_stat_stays_inside_the_sysroot(node):
     assert root.stat("/link") is None                       # the capture has no etc/shadow
     assert stat.S_ISLNK(root.stat("/link", follow_last=False).st_mode)
     assert root.access("/etc/passwd", os.R_OK) is None      # another machine's permission: unknown
+
+
+@pytest.mark.skipif(not shutil.which("ch-run"), reason="charliecloud is not installed (Debian: charliecloud-runtime)")
+def test_live_charliecloud_answers_without_user_in_the_environment(monkeypatch):
+    """ch-run --version refuses to answer when $USER is unset (as in some batch jobs): the
+    probe supplies it."""
+    monkeypatch.setenv("COMPAT_NO_CACHE", "1")
+    import subprocess
+    said = subprocess.run(["ch-run", "--version"], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "USER": "nobody"})
+    env = {"PATH": os.environ["PATH"]}                  # no USER
+    version = runtime(compat.detect(env=env), "charliecloud").version
+    assert version and version in said.stdout + said.stderr

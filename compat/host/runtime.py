@@ -76,11 +76,21 @@ def _find(root: Root, executables: List[str]) -> Optional[str]:
 def _live_version(root: Root, path: str, spec: dict, cache: ProbeCache) -> Tuple[Optional[str], str]:
     real = os.path.realpath(path)
     args = spec["version_args"]
+    # ch-run refuses to answer without $USER ("error: $USER not set"): a batch job may lack it
+    extra = {} if root.env.get("USER") else {"USER": _user_name()}
     text = cache.get(f"version|{real}|{' '.join(args)}", [real],
-                     lambda: root.run([real, *args]) or "", is_text)
+                     lambda: root.run([real, *args], extra_env=extra) or "", is_text)
     m = _RUNTIME_VERSION.search(text or "")
     shown = f"`{os.path.basename(path)} {' '.join(args)}`"
     return (m.group(1), f"from {shown}") if m else (None, f"unknown: {shown} printed no version")
+
+
+def _user_name() -> str:
+    try:
+        import pwd   # start-up: only when a version probe runs without $USER
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, ImportError):
+        return str(os.getuid())
 
 
 class _Dpkg:
