@@ -497,3 +497,21 @@ def test_live_charliecloud_answers_without_user_in_the_environment(monkeypatch):
     env = {"PATH": os.environ["PATH"]}                  # no USER
     version = runtime(compat.detect(env=env), "charliecloud").version
     assert version and version in said.stdout + said.stderr
+
+
+@pytest.mark.skipif(not (shutil.which("dpkg-query") and os.path.exists("/var/lib/dpkg/status")),
+                    reason="not a Debian system")
+def test_dpkg_versions_agree_with_dpkg_query():
+    """dpkg's own reader is the oracle: every installed package of this machine, and a removed
+    one, read from the status file as dpkg-query reports it."""
+    import subprocess
+    from compat.host.runtime import dpkg_version
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Version}\n"],
+                         capture_output=True, text=True, check=True).stdout
+    text = open("/var/lib/dpkg/status").read()
+    rows = [line.split("\t") for line in out.splitlines()]
+    installed = {name: version for name, status, version in rows if status.startswith("ii")}
+    assert len(installed) > 50
+    for name, version in installed.items():
+        assert dpkg_version(text, name.split(":")[0]) == version, name
+    assert dpkg_version(text, "no-such-package-anywhere") is None

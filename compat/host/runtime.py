@@ -94,30 +94,36 @@ def _user_name() -> str:
 
 
 class _Dpkg:
-    """Installed package versions from ``/var/lib/dpkg/status`` (read once, on first use)."""
+    """Installed package versions from ``/var/lib/dpkg/status`` (read once, on first use; a
+    few MB on a full system, so only the stanzas of the packages asked for are parsed)."""
 
     def __init__(self, root: Root):
         self.root = root
-        self._versions: Optional[Dict[str, str]] = None
+        self._text: Optional[str] = None
 
     def version(self, package: str) -> Optional[str]:
-        if self._versions is None:
-            self._versions = _dpkg_status(self.root.read("/var/lib/dpkg/status") or "")
-        return self._versions.get(package)
+        if self._text is None:
+            self._text = self.root.read("/var/lib/dpkg/status") or ""
+        return dpkg_version(self._text, package)
 
 
-def _dpkg_status(text: str) -> Dict[str, str]:
-    """Package -> Version of the stanzas whose Status ends in ``installed`` (deb-control(5))."""
-    out = {}
-    for stanza in text.split("\n\n"):
-        fields = {}
-        for line in stanza.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and line[:1] not in (" ", "\t"):
-                fields[key.strip()] = value.strip()
-        if fields.get("Status", "").endswith(" installed") and fields.get("Package") and fields.get("Version"):
-            out[fields["Package"]] = fields["Version"]
-    return out
+def dpkg_version(text: str, package: str) -> Optional[str]:
+    """The Version of ``package``'s stanza whose Status ends in ``installed`` (deb-control(5);
+    a removed package keeps ``deinstall ok config-files``)."""
+    needle = f"Package: {package}\n"
+    at = text.find(needle)
+    while at >= 0:
+        if at == 0 or text[at - 1] == "\n":
+            end = text.find("\n\n", at)
+            fields = {}
+            for line in text[at:end if end >= 0 else len(text)].splitlines():
+                key, sep, value = line.partition(":")
+                if sep and line[:1] not in (" ", "\t"):
+                    fields[key] = value.strip()
+            if fields.get("Status", "").endswith(" installed") and fields.get("Version"):
+                return fields["Version"]
+        at = text.find(needle, at + 1)
+    return None
 
 
 def _file_version(root: Root, name: str, path: str, dpkg: _Dpkg) -> Tuple[Optional[str], str]:
