@@ -515,3 +515,15 @@ def test_dpkg_versions_agree_with_dpkg_query():
     for name, version in installed.items():
         assert dpkg_version(text, name.split(":")[0]) == version, name
     assert dpkg_version(text, "no-such-package-anywhere") is None
+
+
+def test_detect_text_has_a_line_per_runtime_and_the_rootless_facts():
+    from compat.cli.detect import summary
+    lines = summary(detect(NODE)).splitlines()
+    assert "runtime    podman 4.9.3 (/usr/bin/podman)" in lines
+    assert "runtime    apptainer 1.3.4 (/usr/bin/apptainer, setuid starter no, allow setuid yes, " \
+           "allow kernel squashfs yes, max loop devices 256)" in lines
+    assert "rootless   user namespaces no (max 1030341), restricted by AppArmor; alice: subuid yes, subgid yes; " \
+           "/dev/fuse yes, helpers squashfuse, squashfuse_ll, fuse2fs, fuse-overlayfs, fusermount3; " \
+           "unprivileged overlay yes" in lines
+    assert "runtime    none" in summary(detect(os.path.join(HOSTS, "ib-hdr-zen4"))).splitlines()
