@@ -18,6 +18,8 @@ HOST_FILE_BYTES = 16 * MiB          # --host profile / NodeFeature document
 VARIANTS_FILE_BYTES = 4 * MiB       # annotate --variants FILE
 SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os-release, ...)
 PROBE_CACHE_BYTES = 1 * MiB          # ~/.cache/compat/probes.json (a few KB in practice)
+RUNTIME_CONFIG_BYTES = 1 * MiB      # apptainer.conf / singularity.conf (the shipped file is ~12 KB)
+RUNTIME_SCRIPT_BYTES = 256 * 1024   # a script runtime read for its version variable (enroot: ~20 KB)
 CONFIG_GZ_BYTES = 64 * MiB          # a decompressed /proc/config.gz
 SYMLINK_HOPS = 40                   # symlinks followed resolving one sysroot path (Linux's MAXSYMLINKS)
 

@@ -12,7 +12,7 @@ from compat.errors import BadInput, ValueProblem
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric
 from compat.io import load_structured, read_file
 from compat.nfd.cpuid import linux_flag
-from compat.nfd.features import LOCAL
+from compat.nfd.features import LOCAL, runtimes_from_features
 from compat.nfd.rules import Features
 from compat.vocab.data import arch_families, fabric_drivers, fabric_pci, gpu_pci, gpu_pci_classes, nfd_cpu_vendors
 from compat.vocab.values import gpu_count
@@ -120,9 +120,10 @@ def to_host(features: Features, origin: str) -> Host:
     if not local:
         sources["local.feature"] = "absent: MPI, CUDA driver, compute capability, glibc unknown " \
                                    "(publish them with compat detect --format nfd-features)"
+    runtimes, rootless = runtimes_from_features(local)
     return Host(os=os_, cpu=cpu, gpus=tuple(gpus), fabrics=tuple(fabrics),
                 libfabric=Libfabric(providers=providers) if providers else None,
-                mpi=mpi, pmi=pmi if pmi or impl else None, sources=sources)
+                mpi=mpi, pmi=pmi if pmi or impl else None, runtimes=runtimes, rootless=rootless, sources=sources)
 
 
 def load_host_file(path: str, assume=None):
