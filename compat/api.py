@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
-from compat.errors import BadInput, NoCompatibleCandidate, printable
+from compat.errors import NoCompatibleCandidate, printable
 from compat.host import detect, load_host
 from compat.host.profile import Host
 from compat.match import platform as platform_m
@@ -51,7 +51,7 @@ class Selection(NamedTuple):
         """The pinned reference in the form ``fmt``'s runtime accepts (compat.oci.formats)."""
         # start-up: rank() and check never name a runtime's form
         from compat.oci.formats import pinned
-        return pinned(self.ref, self.digest, fmt)
+        return pinned(self.ref, self.digest, fmt, sif=self.chosen.artifact_type == media.SIF_CONFIG)
 
     def to_dict(self, schema: str = "compat.selection/v1") -> dict:
         """schemas/selection.schema.json; also when nothing is compatible (selected: null)."""
@@ -93,14 +93,9 @@ def resolve(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, platfo
         if mt in media.INDEXES:
             index = doc
         else:  # a single manifest: the only candidate is itself
-            index = {"schemaVersion": 2, "manifests": [{
-                "mediaType": mt, "digest": digest, "size": 0,
-                "platform": None, "annotations": doc.get("annotations") or {}}]}
-            try:
-                index["manifests"][0]["platform"] = source.platform_of(doc)
-            except BadInput:
-                index["manifests"][0]["platform"] = None
-        entries = flatten(index, source.fetch)          # nested indexes walked once, bounded
+            index = {"schemaVersion": 2, "manifests": [source.descriptor_of(digest, mt, doc)]}
+        # nested indexes walked once, bounded; a SIF child without a platform gets its header's
+        entries = [(p, source.sif_descriptor(d)) for p, d in flatten(index, source.fetch)]
         nfd = _nfd_context(source, digest, entries, host, platform, referrers, tags, features)
         ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch, nfd=nfd,
                         entries=entries)

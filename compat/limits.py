@@ -18,6 +18,8 @@ HOST_FILE_BYTES = 16 * MiB          # --host profile / NodeFeature document
 VARIANTS_FILE_BYTES = 4 * MiB       # annotate --variants FILE
 SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os-release, ...)
 PROBE_CACHE_BYTES = 1 * MiB          # ~/.cache/compat/probes.json (a few KB in practice)
+RUNTIME_CONFIG_BYTES = 1 * MiB      # apptainer.conf / singularity.conf (the shipped file is ~12 KB)
+RUNTIME_SCRIPT_BYTES = 256 * 1024   # a script runtime read for its version variable (enroot: ~20 KB)
 CONFIG_GZ_BYTES = 64 * MiB          # a decompressed /proc/config.gz
 SYMLINK_HOPS = 40                   # symlinks followed resolving one sysroot path (Linux's MAXSYMLINKS)
 
@@ -33,6 +35,14 @@ ASSUME_VALUE_CHARS = 1024           # one --assume value
 INDEX_DEPTH = 4                     # nested indexes below the top one
 CANDIDATES = 10_000                 # descriptors considered, after de-duplication by digest
 NUMBER_DIGITS = 32                  # a JSON integer in a manifest (sizes fit in 20 digits); longer stays text
+
+# SIF files (Apptainer/Singularity images; compat/oci/sif.py, spec/oci.md "SIF children").
+SIF_DESCRIPTORS = 4096              # descriptor slots of one SIF (sylabs/sif creates 48; each is 585 bytes)
+SIF_META_BYTES = 4 * MiB            # header + descriptor table read from the front of a SIF (the default layout ends at 32,176)
+SIF_FILE_BYTES = 1 << 30            # a SIF annotate reads whole: to push it, or downloaded for --infer (as COPY_BLOB_BYTES)
+SIF_SQUASHFS_FILES = 200_000        # inodes of a SIF's squashfs partition --infer extracts (unsquashfs -s)
+SIF_SQUASHFS_BYTES = 4 << 30        # the uncompressed file bytes --infer may extract from one SIF (listing checked first)
+SIF_UNSQUASHFS_S = 300              # seconds one unsquashfs run may take (--infer on a SIF)
 
 # Time.
 MAX_TIMEOUT_S = 86_400              # --timeout / COMPAT_TIMEOUT: beyond a day is a slip, not a wish

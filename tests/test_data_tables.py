@@ -77,7 +77,11 @@ SCHEMAS = {
                         "properties": {"executables": STRINGS, "version_args": STRINGS,
                                        "runs": {"type": "array", "minItems": 1, "items": {"enum": ["oci", "sif"]}},
                                        "config": STRINGS, "starter_suid": STRINGS}}, "^[a-z]+$"),
-        fuse_helpers=STRINGS),
+        fuse_helpers=STRINGS, _note=SOURCE,
+        bin_dirs={"type": "array", "items": {"type": "string", "pattern": "^/[a-z/]+$"}, "uniqueItems": True},
+        packages=table(STRINGS, "^[a-z]+$"),
+        version_variable=table({"type": "string", "pattern": "^[A-Z_]+$"}, "^[a-z]+$"),
+        config_defaults=table({"type": "string"}, "^[a-z ]+$")),
     "platform_features": {"type": "object", "required": ["_source"], "properties": {"_source": SOURCE},
                           "additionalProperties": table({"type": "string"}, "^[a-z0-9_.]+$")},
 }
@@ -120,6 +124,8 @@ def test_accessors_read_the_tables():
     assert data.nfd_cpu_vendors()["AuthenticAMD"] == "AMD"
     assert data.runtimes()["charliecloud"]["executables"] == ["ch-run"] and "_source" not in data.runtimes()
     assert "squashfuse" in data.fuse_helpers()
+    assert data.runtime_files()["packages"]["podman"] == ["podman"] and "/usr/bin" in data.runtime_files()["bin_dirs"]
+    assert set(data.runtime_files()["packages"]) == set(data.runtimes())
 
 
 def test_no_table_is_copied_into_code():

@@ -19,7 +19,7 @@ LAYERS: Tuple[Tuple[str, ...], ...] = (
     ("compat.limits",),
     ("compat.io", "compat.schema"),
     ("compat.vocab",),
-    ("compat.oci.digest", "compat.oci.media", "compat.oci.platform", "compat.oci.manifest"),
+    ("compat.oci.digest", "compat.oci.media", "compat.oci.platform", "compat.oci.manifest", "compat.oci.sif"),
     ("compat.host", "compat.oci"),
     ("compat.nfd", "compat.nfd.rules", "compat.nfd.expression", "compat.nfd.goregexp", "compat.nfd.template",
      "compat.nfd.cpuid"),

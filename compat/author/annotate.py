@@ -12,12 +12,14 @@ import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from compat.author import lint, nfd
+from compat.author.sif import SifFile, is_sif_variant
 from compat.author.variants import Variant, full_key
 from compat.errors import BadInput
 from compat.oci import digest as M, media
 from compat.oci.manifest import not_image_reason
 from compat.oci.platform import from_descriptor, normalise
 from compat.oci.reference import Reference, parse as parse_ref
+from compat.oci.sif import is_sif_manifest
 from compat.oci.sink import copy_image, open_sink
 from compat.oci.source import Source
 from compat.vocab.annotations import PREFIX
@@ -46,16 +48,18 @@ def build(variants: Sequence[Variant], index_annotations: Optional[Dict[str, str
     ``timeout`` bounds all of its network work together (spec/cli.md)."""
     manifests, labels, images = [], [], []
     for v in variants:
-        ref = parse_ref(v.ref)
-        src = _open(ref, plain_http, timeout, deadline)
-        digest, mt, doc = src.resolve()
-        if mt in media.INDEXES:
-            raise BadInput(f"variant {v.ref}: is an image index; name one of its images by digest")
-        data = src.manifest_bytes(digest)
-        platform = dict(v.platform) if v.platform else src.platform_of(doc)
-        desc = {"mediaType": mt, "digest": digest, "size": len(data)}
-        if platform:
-            desc["platform"] = platform
+        if is_sif_variant(v.ref):            # a local SIF: pushed as an ORAS artifact
+            src = SifFile(v.ref)
+            digest, mt, doc = src.digest, media.OCI_MANIFEST, src.doc
+            desc = src.descriptor()
+            if v.platform:
+                desc["platform"] = dict(v.platform)
+        else:
+            src = _open(parse_ref(v.ref), plain_http, timeout, deadline)
+            digest, mt, doc = src.resolve()
+            if mt in media.INDEXES:
+                raise BadInput(f"variant {v.ref}: is an image index; name one of its images by digest")
+            desc = _descriptor(src, digest, mt, doc, v.platform)
         if v.annotations:
             desc["annotations"] = dict(v.annotations)
         manifests.append(desc)
@@ -65,6 +69,19 @@ def build(variants: Sequence[Variant], index_annotations: Optional[Dict[str, str
     if index_annotations:
         index["annotations"] = dict(index_annotations)
     return Plan(index, labels, images, lint.lint_index(index, labels))
+
+
+def _descriptor(src, digest: str, mt: str, doc: Dict, platform) -> Dict:
+    """The index entry for a variant read from a registry or a layout (a SIF artifact pushed
+    by ``apptainer push oras://`` included: typed, its platform from the SIF header)."""
+    data = src.manifest_bytes(digest)
+    platform = dict(platform) if platform else src.platform_of(doc)
+    desc = {"mediaType": mt, "digest": digest, "size": len(data)}
+    if is_sif_manifest(doc):
+        desc["artifactType"] = media.SIF_CONFIG
+    if platform:
+        desc["platform"] = platform
+    return desc
 
 
 class Edit(NamedTuple):
@@ -182,8 +199,6 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
           prefer_inferred: bool = False) -> Tuple[Plan, List[Inferred]]:
     """Infer annotations for every image of the plan; with ``write``, merge them into the
     index (hand-written values win unless ``prefer_inferred``). Returns the new plan."""
-    from compat.infer import infer_image  # start-up: only --infer reads layers (ELF, fat binaries)
-
     index = copy.deepcopy(plan.index)
     reports = []
     for i, (src, digest, mt, doc) in enumerate(plan.images):
@@ -192,7 +207,7 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
             continue
         if doc is None:
             doc = src.fetch(digest, mt)
-        result = infer_image(src, digest, doc, scopes, plan.labels[i])
+        result = _infer_one(src, digest, doc, scopes, plan.labels[i])
         ann = dict(desc.get("annotations") or {})
         disagreements = []
         for p in result["proposals"]:
@@ -216,6 +231,18 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
     return new, reports
 
 
+def _infer_one(src, digest: str, doc: Dict, scopes, label: str) -> Dict:
+    """Proposals for one variant: a SIF file's or artifact's squashfs, an image's layers."""
+    # start-up: only --infer reads layers (ELF, fat binaries) and SIF partitions
+    from compat.infer import infer_image
+    from compat.infer.sif import infer_sif, infer_sif_artifact
+    if isinstance(src, SifFile):
+        return infer_sif(src.path, scopes, label)
+    if is_sif_manifest(doc):
+        return infer_sif_artifact(src, doc, scopes, label)
+    return infer_image(src, digest, doc, scopes, label)
+
+
 def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: float = 30.0,
             nfd_created: Optional[str] = None, deadline=None) -> str:
     """Make every image present at ``dest``, push the index under its tag, and (when
@@ -223,7 +250,8 @@ def publish(plan: Plan, dest: Reference, plain_http: bool = False, timeout: floa
     sink = open_sink(dest, plain_http=plain_http, timeout=timeout, deadline=deadline)
     try:
         for src, digest, mt, doc in plan.images:
-            same_repo = (not src.ref.is_layout and not dest.is_layout and src.ref.registry == dest.registry)
+            same_repo = (src.ref is not None and not src.ref.is_layout and not dest.is_layout
+                         and src.ref.registry == dest.registry)
             if same_repo and src.ref.repository == dest.repository:
                 continue                    # already there
             if doc is None:

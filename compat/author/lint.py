@@ -137,7 +137,8 @@ def lint_index(doc: Mapping, labels: Optional[List[str]] = None, fetch=None) -> 
                                                "containers/image takes it as a last resort, compat skips it"))
             out += _never_read(ann, where, "compat selects no entry without a platform")
             continue
-        pkey = (plat.get("os"), plat.get("architecture"))
+        # a SIF and an OCI image serve different runtimes: neither duplicates nor baselines the other
+        pkey = (plat.get("os"), plat.get("architecture")) + (("SIF",) if media.is_sif(desc) else ())
         ours = tuple(sorted((k, v) for k, v in ann.items()
                             if k.startswith(A.PREFIX) and k != A.PREFIX + "description"))
         full = pkey + (plat.get("variant", ""),) + ours

@@ -53,13 +53,40 @@ def summary(h: Host) -> str:
         where = m.launcher or m.library or ""
         lines.append(f"mpi        {m.implementation} {_v(m.version)} (ABI {_v(m.abi)}) {where}".rstrip())
     lines.append(f"pmi        {', '.join(h.pmi) if h.pmi else ('unknown' if h.pmi is None else 'none')}")
-    if h.runtimes is not None:
-        rts = ", ".join(f"{r.name} {r.version or ''}".strip() for r in h.runtimes) or "none"
-        lines.append(f"runtimes   {rts}")
+    lines += _runtime_lines(h)
     lines.append("sources")
     for k, v in sorted(h.sources.items()):
         lines.append(f"  {k:<22} {v}")
     return "\n".join(lines)
+
+
+def _yes(x) -> str:
+    return "unknown" if x is None else ("yes" if x else "no")
+
+
+def _runtime_lines(h: Host) -> list:
+    """One line per runtime (version, where, and Apptainer/Singularity's setuid facts), then
+    what unprivileged runtimes depend on."""
+    lines = []
+    if h.runtimes is not None and not h.runtimes:
+        lines.append("runtime    none")
+    for r in h.runtimes or ():
+        facts = [r.path or ""]
+        if r.setuid is not None or r.allow_setuid is not None or r.max_loop_devices is not None:
+            facts += [f"setuid starter {_yes(r.setuid)}", f"allow setuid {_yes(r.allow_setuid)}",
+                      f"allow kernel squashfs {_yes(r.allow_kernel_squashfs)}",
+                      f"max loop devices {_v(r.max_loop_devices)}"]
+        facts = [f for f in facts if f]
+        lines.append(f"runtime    {r.name} {_v(r.version, 'version unknown')}" + (f" ({', '.join(facts)})" if facts else ""))
+    x = h.rootless
+    if x is not None:
+        userns = _yes(x.userns) + (f" (max {x.max_user_namespaces})" if x.max_user_namespaces else "") + \
+            (", restricted by AppArmor" if x.apparmor_restrict_userns else "")
+        helpers = ", ".join(x.fuse_helpers) if x.fuse_helpers else ("none" if x.fuse_helpers is not None else "unknown")
+        lines.append(f"rootless   user namespaces {userns}; {_v(x.user, 'user unknown')}: subuid {_yes(x.subuid)}, "
+                     f"subgid {_yes(x.subgid)}; /dev/fuse {_yes(x.fuse)}, helpers {helpers}; "
+                     f"unprivileged overlay {_yes(x.overlay)}")
+    return lines
 
 
 def run(args) -> int:

@@ -7,9 +7,11 @@ import os
 import sys
 
 from compat.author import lint
+from compat.author.sif import artifact_problems, child_problems
 from compat.cli.refs import source
 from compat.errors import BadInput, printable
 from compat.oci import manifest, media
+from compat.oci.sif import is_sif_manifest
 from compat.oci.source import Source
 
 
@@ -35,8 +37,10 @@ def problems_of_ref(text: str, plain_http: bool, timeout: float):
     try:
         digest, mt, doc = src.resolve(descriptors=False)     # lint reports each malformed one
         if mt not in media.INDEXES:
-            return lint.check_annotations(doc.get("annotations") or {}, f"{text} (an image manifest)")
-        out = lint.lint_index(doc, fetch=src.fetch)
+            where = f"{text} (an image manifest)"
+            out = lint.check_annotations(doc.get("annotations") or {}, where)
+            return out + (artifact_problems(src, doc, where)[1] if is_sif_manifest(doc) else [])
+        out = lint.lint_index(doc, fetch=src.fetch) + child_problems(src, doc)
         for i, d in enumerate(doc["manifests"]):
             if not manifest.descriptor_problems(d) and d["mediaType"] in media.INDEXES:
                 child = src.fetch(d["digest"], d["mediaType"])

@@ -15,8 +15,8 @@ from archspec.cpu import TARGETS
 from compat import limits
 from compat.errors import BadInput, ValueProblem, printable
 from compat.host.cpu import oci_variant, x86_level
-from compat.vocab.data import machine_archs
-from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric
+from compat.vocab.data import machine_archs, runtimes as runtime_table
+from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric, Rootless, Runtime
 from compat.vocab import values as V
 
 _FEATURE_NAME = re.compile(r"[a-z0-9_.]{1,64}", re.ASCII)
@@ -26,7 +26,13 @@ KEYS = ("os.arch", "os.variant", "os.kernel", "os.glibc", "libc.glibc", "os.dist
         "gpu.vendor", "gpu.count", "gpu.cc", "gpu.driver", "gpu.cuda.version",
         "gpu.amd.arch", "gpu.rocm.version",
         "mpi.implementation", "mpi.version", "mpi.abi", "mpi.pmi",
-        "fabric", "fabric.providers")
+        "fabric", "fabric.providers",
+        "runtime", "runtime.version", "userns", "subuid", "subgid", "fuse", "setuid", "overlay")
+
+#: the yes/no facts of Host.rootless an --assume key sets directly
+ROOTLESS_KEYS = ("userns", "subuid", "subgid", "fuse", "overlay")
+_YES_NO = {"yes": True, "true": True, "no": False, "false": False}
+_RUNTIME_VERSION = re.compile(r"\d[\w.+~-]{0,63}", re.ASCII)
 
 
 def parse(items: Union[None, Mapping[str, str], Iterable[str]]) -> Dict[str, str]:
@@ -128,7 +134,27 @@ _CHECKS = {
     "mpi.pmi": _call(V.pmi_list, "a list of pmi1, pmi2, pmix"),
     "fabric": _call(V.fabric_list, "a list of infiniband, roce, efa, slingshot, omnipath, tcp"),
     "fabric.providers": _call(V.provider_list, "a list of libfabric provider names (verbs, cxi, efa)"),
+    "runtime": lambda v: None if runtime_list(v) is not None else (
+        f"a list of runtimes NAME[@VERSION], each once ({', '.join(runtime_table())}), or none"),
+    "runtime.version": lambda v: None if _RUNTIME_VERSION.fullmatch(v) else "a runtime version (1.3.4)",
+    **{key: (lambda v: None if v.lower() in _YES_NO else "yes or no") for key in (*ROOTLESS_KEYS, "setuid")},
 }
+
+
+def runtime_list(value: str) -> Optional[List[Tuple[str, Optional[str]]]]:
+    """``apptainer@1.3.4,podman`` -> [(name, version or None), ...]; ``none`` -> []; a name
+    may be a runtime's executable (``ch-run``); None when the value is not such a list."""
+    if value.strip().lower() == "none":
+        return []
+    names = {exe: name for name, spec in runtime_table().items() for exe in (name, *spec["executables"])}
+    out = []
+    for item in V.csv(value):
+        name, at, version = item.partition("@")
+        name = names.get(name.strip().lower())
+        if name is None or (at and not _RUNTIME_VERSION.fullmatch(version.strip())):
+            return None
+        out.append((name, version.strip() if at else None))
+    return out if out and len({n for n, _ in out}) == len(out) else None
 
 
 def _wanted(key: str, value: str) -> Optional[str]:
@@ -209,6 +235,7 @@ def apply(host: Host, a: Mapping[str, str]) -> Host:
     return host._replace(os=os_, cpu=cpu, gpus=_gpus(host, a, mark),
                                mpi=_mpi(host, a, mark), pmi=_pmi(host, a, mark),
                                fabrics=_fabrics(host, a, mark), libfabric=_libfabric(host, a, mark),
+                               runtimes=_runtimes(host, a, mark), rootless=_rootless(host, a, mark),
                                sources=sources)
 
 
@@ -288,3 +315,41 @@ def _libfabric(host: Host, a, mark):
     mark("fabric.providers")
     version = host.libfabric.version if host.libfabric else None
     return Libfabric(version=version, providers=tuple(V.csv(a["fabric.providers"])))
+
+
+def _runtimes(host: Host, a, mark):
+    """``runtime`` replaces the list (keeping what was detected of a runtime named again),
+    ``runtime.version`` sets the first one's version, ``setuid`` the setuid facts of the
+    Apptainer/Singularity runtimes; a pair that contradicts itself is refused."""
+    if not mark("runtime", "runtime.version", "setuid"):
+        return host.runtimes
+    rts = list(host.runtimes or ())
+    if "runtime" in a:
+        have = {r.name: r for r in rts}
+        listed = runtime_list(a["runtime"]) or []
+        rts = [have.get(name, Runtime(name=name))._replace(version=version or have.get(name, Runtime(name)).version)
+               for name, version in listed]
+        first = listed[0][1] if listed else None
+        if "runtime.version" in a and first and first != a["runtime.version"]:
+            raise BadInput(f"--assume runtime={printable(a['runtime'], 80)} gives {listed[0][0]} version {first}; "
+                           f"it contradicts --assume runtime.version={printable(a['runtime.version'], 40)}")
+    if "runtime.version" in a:
+        if not rts:
+            raise BadInput("--assume runtime.version needs a runtime on the host (--assume runtime=NAME)")
+        rts[0] = rts[0]._replace(version=a["runtime.version"])
+    if "setuid" in a:
+        yes = _YES_NO[a["setuid"].lower()]
+        setuid_capable = [i for i, r in enumerate(rts) if "starter_suid" in runtime_table().get(r.name, {})]
+        if not setuid_capable:
+            raise BadInput(f"--assume setuid={printable(a['setuid'], 10)} needs an Apptainer or Singularity "
+                           "runtime on the host (--assume runtime=apptainer)")
+        for i in setuid_capable:
+            rts[i] = rts[i]._replace(setuid=yes, allow_setuid=True) if yes else rts[i]._replace(setuid=False)
+    return tuple(rts)
+
+
+def _rootless(host: Host, a, mark):
+    given = mark(*ROOTLESS_KEYS)
+    if not given:
+        return host.rootless
+    return (host.rootless or Rootless())._replace(**{k: _YES_NO[a[k].lower()] for k in given})

@@ -8,7 +8,7 @@ import zlib
 from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
 from compat.errors import BadInput
-from compat.host import cpu as cpu_probe, fabric, gpu, mpi, system
+from compat.host import cpu as cpu_probe, fabric, gpu, mpi, rootless, runtime, system
 from compat.host.cache import ProbeCache, is_level
 from compat.host.profile import CPU, OS, Host, printable_host
 from compat.host.root import Root
@@ -39,8 +39,9 @@ def detect(sysroot: Optional[str] = None, assume: Union[None, Mapping[str, str],
     sources: Dict[str, str] = {}
     arch = _arch(root, assumptions, sources)
     cpu = _cpu(root, arch, cache, sources)
+    os_ = _os(root, arch, cpu, sources)
     host = Host(
-        os=_os(root, arch, cpu, sources), cpu=cpu,
+        os=os_, cpu=cpu,
         gpus=_guard("gpus", sources, lambda: gpu.probe_gpus(root, sources)),
         fabrics=_guard("fabrics", sources, lambda: fabric.probe_fabrics(root, sources)),
         libfabric=_guard("libfabric", sources, lambda: fabric.probe_libfabric(root, sources))
@@ -48,7 +49,8 @@ def detect(sysroot: Optional[str] = None, assume: Union[None, Mapping[str, str],
         ucx=_guard("ucx", sources, lambda: fabric.probe_ucx(root, sources)) if probe_tools else None,
         mpi=_guard("mpi", sources, lambda: mpi.probe_mpi(root, sources, cache)),
         pmi=_guard("pmi", sources, lambda: mpi.probe_pmi(root, sources, cache)),
-        runtimes=_guard("runtimes", sources, lambda: system.runtimes(root, sources, cache)),
+        runtimes=_guard("runtimes", sources, lambda: runtime.probe_runtimes(root, sources, cache)),
+        rootless=_guard("rootless", sources, lambda: rootless.probe_rootless(root, os_.kernel, sources)),
         sources=sources,
     )
     if not probe_tools:             # a new dict: a Host's sources are never mutated in place

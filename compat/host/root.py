@@ -169,3 +169,25 @@ class Root:
             return None
         out = proc.stdout.decode("utf-8", "replace")
         return out if out.strip() else None
+
+    # -- metadata (added for the runtime facts: starter-suid, /dev/fuse, executables) -----
+    def stat(self, p: str, follow_last: bool = True) -> Optional[os.stat_result]:
+        """``os.stat`` of ``p`` confined like a read (``follow_last=False``: ``lstat``); None if
+        absent or unreachable. Nothing is opened, so a FIFO or a device is safe to stat."""
+        real = self.confined(p, follow_last)
+        if real is None:
+            return None
+        try:
+            return os.stat(real) if follow_last else os.lstat(real)
+        except (OSError, ValueError):
+            return None
+
+    def access(self, p: str, mode: int) -> Optional[bool]:
+        """May this process open ``p`` with ``mode`` (``os.R_OK | os.W_OK``)? Live only: below
+        a sysroot the answer is another machine's, so None (unknown)."""
+        if not self.live:
+            return None
+        try:
+            return os.access(p, mode)
+        except (OSError, ValueError):
+            return None

@@ -1,23 +1,15 @@
-"""Operating system facts: kernel, distribution, glibc, container, container runtimes."""
+"""Operating system facts: kernel, distribution, glibc, container (runtimes: compat.host.runtime)."""
 from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
-from compat.host.cache import ProbeCache, is_text
-from compat.host.profile import Runtime
 from compat.host.root import Root
 
 _CONFSTR_GLIBC = re.compile(r"glibc (\d+\.\d+)")
-_RUNTIME_VERSION = re.compile(r"(\d{1,6}\.\d{1,6}(?:\.\d{1,6})?(?:[-~+][\w.+~-]*)?)")
 
 _GLIBC_BANNER = re.compile(rb"GNU C Library [^\n]{0,200}?version (\d+\.\d+)")
-
-RUNTIMES = (("apptainer", ["--version"]), ("singularity", ["--version"]),
-            ("podman", ["--version"]), ("docker", ["--version"]), ("enroot", ["version"]),
-            ("sarus", ["--version"]), ("ch-run", ["--version"]))
-
 
 def kernel(root: Root, sources: Dict[str, str]) -> Optional[str]:
     text = root.read("/proc/sys/kernel/osrelease")
@@ -84,27 +76,3 @@ def container(root: Root) -> Optional[str]:
         if hint in cg:
             return hint
     return None
-
-
-def runtimes(root: Root, sources: Dict[str, str], cache: ProbeCache) -> Optional[Tuple[Runtime, ...]]:
-    if not root.live:
-        found = []
-        for name, _ in RUNTIMES:
-            for d in ("/usr/bin", "/usr/local/bin", "/opt/apptainer/bin"):
-                if root.exists(f"{d}/{name}"):
-                    found.append(Runtime(name=name))
-                    break
-        sources["runtimes"] = "executables in the sysroot's /usr/bin, /usr/local/bin (versions not run)"
-        return tuple(found)
-    found = []
-    for name, args in RUNTIMES:
-        path = root.which(name)
-        if not path:
-            continue
-        real = os.path.realpath(path)
-        text = cache.get(f"version|{real}|{' '.join(args)}", [real],
-                         lambda: root.run([real, *args]) or "", is_text)
-        m = _RUNTIME_VERSION.search(text or "")
-        found.append(Runtime(name=name, version=m.group(1) if m else None))
-    sources["runtimes"] = "PATH, each with its version option"
-    return tuple(found)

@@ -54,6 +54,7 @@ class Candidate(NamedTuple):
     key: Tuple = ()                     # a RankKey, compatible candidates only
     notes: Tuple[str, ...] = ()
     path: str = ""                      # "manifests[3]" or "manifests[1].manifests[0]"
+    artifact_type: str = ""             # the descriptor's artifactType (a SIF: media.SIF_CONFIG)
 
     @property
     def compatible(self) -> bool:
@@ -103,12 +104,15 @@ class Candidate(NamedTuple):
     def to_dict(self, rank: Optional[int] = None) -> Dict:
         """The candidate in the shape of schemas/defs.schema.json#/$defs/candidate (``rank``:
         its place among the compatible ones, 1 = selected)."""
-        return {"position": self.position, "path": self.path, "digest": self.digest,
-                "mediaType": self.media_type, "platform": self.platform_text,
-                "verdict": self.verdict, "rank": rank, "reason": self.reason, "score": self.score(),
-                "description": self.description, "notes": list(self.notes),
-                "checks": [{"dimension": c.dimension, "ok": c.ok, "reason": c.reason}
-                           for c in self.checks if c.reason]}
+        out = {"position": self.position, "path": self.path, "digest": self.digest,
+               "mediaType": self.media_type, "platform": self.platform_text,
+               "verdict": self.verdict, "rank": rank, "reason": self.reason, "score": self.score(),
+               "description": self.description, "notes": list(self.notes),
+               "checks": [{"dimension": c.dimension, "ok": c.ok, "reason": c.reason}
+                          for c in self.checks if c.reason]}
+        if self.artifact_type.__class__ is str and self.artifact_type:
+            out["artifactType"] = self.artifact_type      # a SIF child: media.SIF_CONFIG
+        return out
 
 
 class Ranking(NamedTuple):
@@ -211,7 +215,8 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     digest = desc.get("digest", "")
     ann = desc.get("annotations") or {}
     base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
-                platform=desc.get("platform"), annotations=ann, path=path)
+                platform=desc.get("platform"), annotations=ann, path=path,
+                artifact_type=desc.get("artifactType") or "")
     skip = not_image_reason(desc)
     if skip:
         return Candidate(verdict=SKIPPED, reason=skip, **base)
@@ -380,7 +385,8 @@ def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unkno
             digest = desc.get("digest") if is_digest(desc.get("digest")) else ""
             cands.append(Candidate(position=pos, digest=digest, media_type=desc.get("mediaType", ""),
                                    platform=desc.get("platform"), annotations=desc.get("annotations") or {},
-                                   verdict=verdict, reason=reason, path=path))
+                                   verdict=verdict, reason=reason, path=path,
+                                   artifact_type=desc.get("artifactType") or ""))
             continue
         cands.append(evaluate(desc, pos, path, host, plat, allow_unknown, memo, nfd))
     good = sorted((c for c in cands if c.compatible), key=lambda c: c.key, reverse=True)

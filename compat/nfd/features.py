@@ -8,7 +8,7 @@ compat.nfd.nodefeature).
   ``local.feature`` with compat's own facts.
 * :func:`local_feature_file` — ``compat detect --format nfd-features``: an NFD local feature
   file carrying what NFD cannot see (MPI, libfabric providers, CUDA driver, compute
-  capability, glibc, archspec target).
+  capability, glibc, archspec target, container runtimes and the rootless facts).
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import re
 from typing import Dict, List, Optional, Set
 
 from compat import limits
-from compat.host.profile import CPU, Host
+from compat.host.profile import CPU, Host, Rootless, Runtime
 from compat.nfd.cpuid import cpuid_name
 from compat.nfd.rules import Features
-from compat.vocab.data import nfd_cpu_vendors
+from compat.vocab.data import fuse_helpers, nfd_cpu_vendors, runtimes
 
 LOCAL = "hpc-compat.org/"
 
@@ -88,7 +88,54 @@ def local_facts(host: Host) -> Dict[str, str]:
     if host.libfabric:
         for p in host.libfabric.providers:
             put(f"fabric.provider.{re.sub(r'[^A-Za-z0-9_.-]', '_', p)}", "true")
+    for key, value in runtime_features(host).items():
+        put(key, value)
     return out
+
+
+def _flag(value: Optional[bool]) -> Optional[str]:
+    return None if value is None else ("true" if value else "false")
+
+
+#: the Rootless facts exported as ``rootless.<fact>`` (true/false; unknown: no feature)
+ROOTLESS_FEATURES = ("userns", "subuid", "subgid", "fuse", "overlay")
+
+
+def runtime_features(host: Host) -> Dict[str, Optional[str]]:
+    """Runtime and rootless facts under compat's names (spec/host.md "NFD features"):
+    ``runtime.<name>`` = version (``true`` when unknown), ``runtime.<name>.setuid`` = whether
+    setuid mode works (a root setuid starter and ``allow setuid`` not ``no``),
+    ``rootless.<fact>`` = true/false, ``rootless.fuse.<helper>`` = true."""
+    out: Dict[str, Optional[str]] = {}
+    for r in host.runtimes or ():
+        out[f"runtime.{r.name}"] = r.version or "true"
+        if r.setuid is not None:
+            out[f"runtime.{r.name}.setuid"] = _flag(bool(r.setuid and r.allow_setuid is not False))
+    x = host.rootless
+    if x is not None:
+        for fact in ROOTLESS_FEATURES:
+            out[f"rootless.{fact}"] = _flag(getattr(x, fact))
+        for helper in x.fuse_helpers or ():
+            out[f"rootless.fuse.{helper}"] = "true"
+    return out
+
+
+def runtimes_from_features(local: Dict[str, str]):
+    """The reverse of :func:`runtime_features` for a NodeFeature host: (runtimes, rootless),
+    each None when the features say nothing of them."""
+    get = lambda k: local.get(LOCAL + k)  # noqa: E731
+    flag = lambda k: {"true": True, "false": False}.get(get(k) or "")  # noqa: E731
+    found = []
+    for name in runtimes():
+        value = get(f"runtime.{name}")
+        if value:
+            setuid = flag(f"runtime.{name}.setuid")
+            found.append(Runtime(name=name, version=None if value == "true" else value,
+                                 setuid=setuid, allow_setuid=setuid))
+    facts = {fact: flag(f"rootless.{fact}") for fact in ROOTLESS_FEATURES}
+    helpers = tuple(h for h in fuse_helpers() if get(f"rootless.fuse.{h}") == "true")
+    rootless = Rootless(fuse_helpers=helpers, **facts) if any(v is not None for v in facts.values()) else None
+    return (tuple(found) if found else None), rootless
 
 
 def local_feature_file(host: Host) -> str:

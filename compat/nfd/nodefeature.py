@@ -55,7 +55,7 @@ def _gpu_count(text: str, key: str) -> int:
 def to_host(features: Features, origin: str) -> Host:
     """A compat profile from NFD features (what a scheduler resolving for a node has)."""
     # start-up: NFD's feature model loads only for an NFD document
-    from compat.nfd.features import LOCAL
+    from compat.nfd.features import LOCAL, runtimes_from_features
     local = dict(features.attributes.get("local.feature", {}))
     local.update(features.attributes.get("local.label", {}))
     get = lambda k: local.get(LOCAL + k)  # noqa: E731
@@ -123,9 +123,10 @@ def to_host(features: Features, origin: str) -> Host:
     if not local:
         sources["local.feature"] = "absent: MPI, CUDA driver, compute capability, glibc unknown " \
                                    "(publish them with compat detect --format nfd-features)"
+    runtimes, rootless = runtimes_from_features(local)
     return Host(os=os_, cpu=cpu, gpus=tuple(gpus), fabrics=tuple(fabrics),
                 libfabric=Libfabric(providers=providers) if providers else None,
-                mpi=mpi, pmi=pmi if pmi or impl else None, sources=sources)
+                mpi=mpi, pmi=pmi if pmi or impl else None, runtimes=runtimes, rootless=rootless, sources=sources)
 
 
 def load_host_file(path: str, assume=None):

@@ -13,23 +13,34 @@ syntax decides (spec/cli.md, "--format"):
 
 Where the runtime cannot name the selected manifest, the command refuses (exit 2) and says why,
 instead of printing something the runtime rejects.
+
+A SIF child (an ORAS artifact, spec/oci.md "SIF children") is named ``oras://registry/repo@sha256:…``
+for the runtimes that run SIF (``runs`` in compat/data/runtimes.json: apptainer; from an OCI
+layout, the SIF file itself, ``DIR/blobs/sha256/<layer>``, which apptainer runs as a path); for
+any other format it is refused. Selection already excludes SIF children for a runtime that cannot run
+them (the runtime dimension, compat/match/runtime.py); the refusal here is the last defence
+for a digest chosen some other way (``--platform``, the API).
 """
 from __future__ import annotations
 
 from typing import List, Mapping
 
 from compat.errors import BadInput, printable
+from compat.vocab.data import runtimes
 
 FORMATS = ("ref", "digest", "apptainer", "podman", "enroot", "json")
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
-def pinned(ref, digest: str, fmt: str = "ref") -> str:
-    """The child ``digest`` of the index ``ref`` named the way ``fmt``'s runtime accepts."""
+def pinned(ref, digest: str, fmt: str = "ref", sif: bool = False) -> str:
+    """The child ``digest`` of the index ``ref`` named the way ``fmt``'s runtime accepts;
+    ``sif``: the child is a SIF artifact."""
     if fmt not in FORMATS or fmt == "json":
         raise BadInput(f"--format {printable(fmt, 40)}: not a reference format ({', '.join(FORMATS[:-1])})")
     if fmt == "digest":
         return digest
+    if sif:
+        return _sif(ref, digest, fmt)
     if not ref.is_layout:
         return ref.pinned(digest, fmt)
     if fmt == "ref":
@@ -50,6 +61,30 @@ def pinned(ref, digest: str, fmt: str = "ref") -> str:
         return f"oci:{ref.layout}@{digest}"
     raise BadInput(f"{_where(ref)}: apptainer reads from a layout only the manifests index.json lists, "
                    f"and {digest[:19]} is inside a nested index: push the layout to a registry")
+
+
+def _sif(ref, digest: str, fmt: str) -> str:
+    """A SIF child: ``oras://`` for a runtime that runs SIF, the plain reference for ``ref``."""
+    if fmt != "ref" and "sif" not in runtimes().get(fmt, {}).get("runs", ()):
+        raise BadInput(f"{printable(digest[:19], 19)} is a SIF (an ORAS artifact): {fmt} cannot run it; "
+                       f"select with --format apptainer, or for {fmt} from the index's OCI images")
+    if ref.is_layout:
+        if fmt == "ref":
+            return f"oci:{ref.layout}@{digest}"
+        return _sif_file(ref, digest)
+    plain = ref.pinned(digest, "ref")
+    return plain if fmt == "ref" else f"oras://{plain}"
+
+
+def _sif_file(ref, digest: str) -> str:
+    """A SIF child of a layout for apptainer: the SIF file itself, the one layer blob of its
+    manifest (apptainer runs a SIF path; its ``oci:`` source reads OCI images only)."""
+    # start-up: the layout reader loads only for an oci: source
+    from compat.oci.layout import Layout
+    from compat.oci.digest import blob_path
+    from compat.oci.sif import layer_of
+    layer = layer_of(Layout(ref.layout).fetch(digest))
+    return blob_path(ref.layout, layer["digest"], _where(ref))
 
 
 def _where(ref) -> str:

@@ -96,7 +96,7 @@ def not_image_reason(desc: Any) -> Optional[str]:
     if ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
             (plat.get("os") == "unknown" and plat.get("architecture") == "unknown"):
         return "attestation or unknown/unknown entry: not an image"
-    if desc.get("artifactType"):
+    if desc.get("artifactType") and not media.is_sif(desc):   # a SIF is a candidate (spec/oci.md)
         return f"artifact ({printable(desc['artifactType'], 120)}): not an image"
     mt = desc.get("mediaType", "")
     if mt and isinstance(mt, str) and mt not in media.IMAGE_MANIFESTS and mt not in media.INDEXES:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-from compat.errors import BadInput, printable
+from compat.errors import printable
 from compat.match.rank import Candidate, Ranking, flatten, rank as _rank
 from compat.oci import media
 from compat.oci.formats import pinned
@@ -55,7 +55,7 @@ class ImagePlan(NamedTuple):
             return None
         if self.ref is None:
             return best.digest
-        return pinned(self.ref, best.digest, fmt)
+        return pinned(self.ref, best.digest, fmt, sif=best.artifact_type == media.SIF_CONFIG)
 
 
 class Plan(NamedTuple):
@@ -158,13 +158,7 @@ def _plan_image(image, classes, platform, allow_unknown, plain_http, timeout) ->
         if mt in media.INDEXES:
             index = doc
         else:
-            try:
-                plat = source.platform_of(doc)
-            except BadInput:
-                plat = None
-            index = {"schemaVersion": 2, "manifests": [{"mediaType": mt, "digest": digest, "size": 0,
-                                                        "platform": plat,
-                                                        "annotations": doc.get("annotations") or {}}]}
+            index = {"schemaVersion": 2, "manifests": [source.descriptor_of(digest, mt, doc)]}
         rankings = _rank_all(index, classes, platform, allow_unknown, source.fetch)
     finally:
         source.close()

@@ -94,3 +94,11 @@ def runtimes() -> Dict[str, Dict[str, Any]]:
 def fuse_helpers() -> Tuple[str, ...]:
     """The FUSE programs unprivileged runtimes mount images with, looked for on PATH."""
     return tuple(load("runtimes")["fuse_helpers"])
+
+
+@functools.lru_cache(maxsize=None)
+def runtime_files() -> Dict[str, Any]:
+    """What a sysroot's files say about runtimes (nothing runs there): ``bin_dirs``, dpkg
+    ``packages`` per runtime, a script's ``version_variable``, apptainer.conf ``config_defaults``."""
+    table = load("runtimes")
+    return {k: table[k] for k in ("bin_dirs", "packages", "version_variable", "config_defaults")}
