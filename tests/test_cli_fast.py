@@ -9,11 +9,12 @@ from hypothesis import given, settings, strategies as st
 
 from compat.cli import fast, parser, spec
 
-#: the hot commands' words, their values, and the slips argparse reads its own way
+#: the hot commands' words, their values, and the slips argparse reads its own way (--runtime:
+#: issue 15's option, an unknown one until it is merged)
 WORDS = ["select", "detect", "check", "-q", "--quiet", "--json", "--explain", "--format", "json", "ref", "apptainer",
          "summary", "nfd-features", "docker", "--platform", "linux/arm64", "--allow-unknown", "--plain-http",
          "--timeout", "5", "-1", "0", "1e9", "nan", "--referrers", "--no-referrers", "--tags", "a,b", "", "--sysroot",
-         "/sys/root", "--assume", "gpu.cc=9.0", "--host", "node.json", "--probe-tools", "--", "-", "--expl",
+         "/sys/root", "--runtime", "singularity", "--assume", "gpu.cc=9.0", "--host", "node.json", "--probe-tools", "--", "-", "--expl",
          "--host=node.json", "--timeout=3", "--timeout=", "--json=1", "--format=digest", "oci:/layout", "reg.io/a:b",
          "--help", "-h", "--version", "-qq", "--quie", "-x", "--no-referrers=1", "--tags=", "--assume=a=b"]
 ENVIRONMENTS = [{}, {"COMPAT_TIMEOUT": "7"}, {"COMPAT_TIMEOUT": "0"}, {"COMPAT_PLAIN_HTTP": "reg.io"},
