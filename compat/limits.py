@@ -14,6 +14,7 @@ ARTIFACT_BYTES = 1 * MiB            # an NFD spec layer, a referrers tag index e
 TOKEN_BYTES = 1 * MiB               # a token endpoint's answer
 ERROR_BODY_BYTES = 64 * 1024        # the body of an error answer (only its message is shown)
 AUTH_FILE_BYTES = 4 * MiB           # a credentials file (auth.json, config.json); real ones are a few KB
+SCHEME_FILE_BYTES = 64              # a loopback registry's remembered scheme ("http" or "https")
 HOST_FILE_BYTES = 16 * MiB          # --host profile / NodeFeature document
 VARIANTS_FILE_BYTES = 4 * MiB       # annotate --variants FILE
 SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os-release, ...)

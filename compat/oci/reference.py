@@ -2,7 +2,6 @@
 ``oci:DIR[:tag]`` layouts; and the pinned forms each runtime accepts."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import NamedTuple, Optional
 
@@ -15,6 +14,8 @@ _REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")         # distribution's grammar, ASCII
 _HOST_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?))"
                       r"(?::(?P<port>[^:]*))?$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_LOOPBACK_V4_RE = re.compile(rf"^127(?:\.{_OCTET}){{3}}$")     # 127.0.0.0/8, as ipaddress reads IPv4
 
 
 def check_tag(tag: str, what: str) -> str:
@@ -41,6 +42,8 @@ def split_registry(registry: str):
     if port is not None and (not re.match(r"^[0-9]{1,5}$", port) or not 1 <= int(port) <= 65535):
         raise BadInput(f"{printable(registry, 80)}: port must be a number from 1 to 65535")
     if m.group("v6"):
+        import ipaddress    # start-up: ipaddress (~3 ms) loads only for an IPv6 registry
+
         try:
             ipaddress.IPv6Address(m.group("v6"))
         except ValueError:
@@ -55,12 +58,13 @@ def is_loopback(registry: str) -> bool:
         host, _ = split_registry(registry)
     except BadInput:
         return False
-    if host.lower() == "localhost":
+    if host.lower() == "localhost" or _LOOPBACK_V4_RE.match(host):
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if ":" not in host:
+        return False        # a name, or an IPv4 address outside 127.0.0.0/8
+    import ipaddress        # start-up: ipaddress (~3 ms) loads only for an IPv6 registry
+
+    return ipaddress.IPv6Address(host).is_loopback      # checked by split_registry
 
 
 class Reference(NamedTuple):
