@@ -44,6 +44,7 @@ HTTP_HEADER_COUNT = 100             # header fields of one answer (distribution 
 HTTP_CHUNK_LINE_BYTES = 4096        # a chunk-size line with its extensions
 HTTP_INTERIM_RESPONSES = 8          # 1xx answers before the real one (an endless 100 Continue)
 HTTP_REDIRECTS = 5                  # redirects followed for one request (Go's client allows 10)
+TLS_PROBE_S = 1.0                   # the TLS handshake tried on loopback after a plain answer that looked like TLS's
 BLOB_BYTES = 64 * MiB               # Registry.get_blob's default: a blob read whole (larger layers: open_blob)
 COPY_BLOB_BYTES = 1 << 30           # a layer copied by annotate (read whole, at most its declared size)
 

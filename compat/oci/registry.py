@@ -137,7 +137,10 @@ class Registry:
     # -- transport --------------------------------------------------------------------------
     def _connection(self, scheme: str, netloc: str) -> Connection:
         https = scheme == "https"
-        return Connection(netloc, https, self.timeout, _ssl_context(netloc) if https else None)
+        conn = Connection(netloc, https, self.timeout, _ssl_context(netloc) if https else None)
+        if self._plain_answer is not None:      # TLS tried after a plain answer: briefly
+            conn.handshake_s = limits.TLS_PROBE_S
+        return conn
 
     def close(self) -> None:
         if self._conn is not None:
@@ -245,6 +248,7 @@ class Registry:
         else:
             return False
         self._may_switch = False
+        self.close()            # the kept-alive connection is the other scheme's
         return True
 
     def _back_to_plain(self, exc: Exception):
