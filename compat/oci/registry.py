@@ -133,6 +133,7 @@ class Registry:
         self._creds_loaded = False
         self._creds: Optional[auth.Credentials] = None
         self.requests = 0          # HTTP responses received: for tests and the benchmark
+        self._no_referrers_api = False      # the referrers API answered 404: this registry has none
 
     # -- transport --------------------------------------------------------------------------
     def _connection(self, scheme: str, netloc: str) -> Connection:
@@ -516,17 +517,22 @@ class Registry:
         """Descriptors of the manifests whose subject is ``digest``: the referrers API, else
         the ``sha256-<hex>`` referrers tag (distribution 2.8 has no referrers API). The
         ``artifactType`` filter is applied here when the registry did not apply it.
-        Descriptors without a well-formed digest are left out."""
+        Descriptors without a well-formed digest are left out. Once the API has answered
+        404 (a registry with the API never does: distribution-spec), this client asks the
+        tag schema only."""
         algorithm, _, hexpart = D.check(digest, f"{self.ref.registry}/{self.ref.repository}").partition(":")
         what = f"{self.ref.registry}/{self.ref.repository} referrers of {digest[:19]}"
-        query = f"?artifactType={quote(artifact_type)}" if artifact_type else ""
-        resp = self.request("GET", f"/v2/{self.ref.repository}/referrers/{digest}{query}",
-                            {"Accept": media.OCI_INDEX}, limit=limits.MANIFEST_BYTES)
         filtered = False
-        if resp.status == 200 and "json" in resp.headers.get("content-type", ""):
+        resp = None
+        if not self._no_referrers_api:
+            query = f"?artifactType={quote(artifact_type)}" if artifact_type else ""
+            resp = self.request("GET", f"/v2/{self.ref.repository}/referrers/{digest}{query}",
+                                {"Accept": media.OCI_INDEX}, limit=limits.MANIFEST_BYTES)
+            self._no_referrers_api = resp.status == 404
+        if resp is not None and resp.status == 200 and "json" in resp.headers.get("content-type", ""):
             body = resp.body
             filtered = "artifacttype" in resp.headers.get("oci-filters-applied", "").lower()
-        elif resp.status in (200, 400, 404, 405):   # no referrers API: the tag schema
+        elif resp is None or resp.status in (200, 400, 404, 405):   # no referrers API: the tag schema
             tag = f"{algorithm}-{hexpart}"
             resp = self.request("GET", f"/v2/{self.ref.repository}/manifests/{tag}", {"Accept": media.ACCEPT},
                                 limit=limits.MANIFEST_BYTES)
