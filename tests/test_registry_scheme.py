@@ -186,6 +186,37 @@ def test_a_registry_that_is_not_loopback_gets_https_only(registries, forwarder, 
     assert not (tmp_path / "cache" / "schemes").exists()
 
 
+@needs_registry
+def test_a_registry_without_a_port_is_tried_on_the_other_schemes_port(registries, forwarder, tmp_path,
+                                                                        monkeypatch):
+    """``localhost/repo``: plain HTTP is port 80 (refused here), TLS port 443 (the TLS
+    registry here): the refusal sends compat to TLS, which is remembered."""
+    plain, tls, ca = registries
+    forwarder.upstream = tls.port
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))               # bound, never listening: connections are refused
+    ports = {80: closed.getsockname()[1], 443: forwarder.port}
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *a, **kw):
+        if host in ("localhost", b"localhost"):
+            return real("127.0.0.1", ports[port], *a, **kw)
+        return real(host, port, *a, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setenv("COMPAT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SSL_CERT_FILE", ca)
+    try:
+        for opened in (["tls"], ["tls"]):
+            reg = Registry(Reference(registry="localhost", repository="hpc/lammps", tag="2024"), timeout=5,
+                           env={"HOME": "/nonexistent"})
+            assert reg.head_digest("2024")
+            reg.close()
+            assert forwarder.take() == opened and schemes.recall("localhost") == "https"
+    finally:
+        closed.close()
+
+
 def test_a_broken_plain_answer_that_is_not_tls_either_is_retried_over_http(tmp_path, monkeypatch):
     """Plain HTTP gets a malformed answer: TLS is tried once; the peer does not speak it, so
     plain HTTP stands and the answer counts as a malformed one (retried, then reported)."""

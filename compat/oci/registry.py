@@ -22,7 +22,7 @@ from compat.io import load_json
 from compat.oci import auth, digest as D, media, schemes
 from compat.oci.http import BodyTooLarge, Connection, Deadline, ProtocolError, Stream, UnsafeRequest, split_netloc
 from compat.oci.progress import WaitNotice
-from compat.oci.reference import Reference, check_tag
+from compat.oci.reference import Reference, check_tag, split_registry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 #: OpenSSL reasons meaning "the peer answered, but not in TLS"
@@ -121,6 +121,8 @@ class Registry:
         self._recalled = schemes.recall(ref.registry) if self._picks_scheme else None
         self.scheme = "http" if plain_http else self._recalled or ("http" if self._picks_scheme else "https")
         self._may_switch = self._picks_scheme     # the other scheme, once, before the first answer
+        # without a port the two schemes are two ports (80, 443): a refused one says nothing
+        self._two_ports = self._picks_scheme and split_registry(ref.registry)[1] is None
         self._plain_answer = None                 # trying TLS after plain HTTP: what HTTP got
         self._notice = WaitNotice(ref.registry)
         self.deadline = deadline if deadline is not None else Deadline(timeout)
@@ -235,16 +237,19 @@ class Registry:
         """Whether ``answer`` (an exception or a Response) sends this request to the other
         scheme: plain HTTP that got a 400 (what Go's TLS servers say to plain HTTP), a
         broken or non-HTTP answer, or a reset (other TLS servers) tries TLS; TLS to a peer
-        that does not speak TLS at all tries plain HTTP. A refused connection, a timeout
+        that does not speak TLS at all tries plain HTTP. A refused connection switches only
+        when the registry names no port (the other scheme's port may be open); a timeout
         and a certificate that fails verification never switch."""
         if not self._may_switch:
             return False
+        refused = isinstance(answer, ConnectionRefusedError)
+        if refused and not self._two_ports:
+            return False
         if self.scheme == "http":
-            if not (isinstance(answer, (Response, ProtocolError)) or
-                    (isinstance(answer, ConnectionError) and not isinstance(answer, ConnectionRefusedError))):
+            if not isinstance(answer, (Response, ProtocolError, ConnectionError)):
                 return False
             self.scheme, self._plain_answer = "https", answer
-        elif _not_tls(answer):
+        elif refused or _not_tls(answer):
             self.scheme = "http"
         else:
             return False
