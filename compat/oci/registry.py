@@ -278,7 +278,7 @@ class Registry:
     def request(self, method: str, path: str, headers: Optional[Dict[str, str]] = None,
                 body: Optional[bytes] = None, limit: int = limits.ERROR_BODY_BYTES,
                 stream: bool = False) -> Response:
-        """One logical request: redirects, retries, auth challenges, HTTPS->HTTP on loopback,
+        """One logical request: redirects, retries, auth challenges, a loopback registry's scheme,
         all within the client's deadline. ``limit`` bounds a 2xx body (error bodies:
         limits.ERROR_BODY_BYTES); ``stream``: a 2xx body is left open in ``resp.stream``."""
         self.deadline.on_wait = self._notice.on_wait
