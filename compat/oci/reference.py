@@ -14,8 +14,6 @@ _REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")         # distribution's grammar, ASCII
 _HOST_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?))"
                       r"(?::(?P<port>[^:]*))?$")
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_LOOPBACK_V4_RE = re.compile(rf"^127(?:\.{_OCTET}){{3}}$")     # 127.0.0.0/8, as ipaddress reads IPv4
 
 
 def check_tag(tag: str, what: str) -> str:
@@ -52,13 +50,22 @@ def split_registry(registry: str):
     return m.group("name"), port and int(port)
 
 
+def _loopback_v4(host: str) -> bool:
+    """``127.x.y.z`` as ipaddress reads IPv4: four decimal octets of at most 255, no leading
+    zeros (``127.1`` and ``127.0.0.01`` are names, not addresses)."""
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(
+        p.isascii() and p.isdigit() and len(p) <= 3 and int(p) <= 255 and (p == "0" or p[0] != "0")
+        for p in parts[1:])
+
+
 def is_loopback(registry: str) -> bool:
     """localhost, 127.0.0.0/8 and ::1 (by address, so 127.example.org is not loopback)."""
     try:
         host, _ = split_registry(registry)
     except BadInput:
         return False
-    if host.lower() == "localhost" or _LOOPBACK_V4_RE.match(host):
+    if host.lower() == "localhost" or _loopback_v4(host):
         return True
     if ":" not in host:
         return False        # a name, or an IPv4 address outside 127.0.0.0/8
