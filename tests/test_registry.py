@@ -195,7 +195,8 @@ def tls_registry(tmp_path_factory):
     ca, cert, key = make_tls(d)
     reg = RunningRegistry(d / "reg", tls=(cert, key))
     reg.ca = ca
-    push_layout(DEMO, reg.host, "hpc/lammps", "2024", plain_http=False, env={"SSL_CERT_FILE": ca})
+    push_layout(DEMO, reg.host, "hpc/lammps", "2024", plain_http=False,
+                env={"SSL_CERT_FILE": ca, "COMPAT_CACHE_DIR": str(d / "cache")})
     yield reg
     reg.stop()
 

@@ -92,7 +92,8 @@ def registries(tmp_path_factory):
     tls = RunningRegistry(d / "tls", tls=(cert, key))
     try:
         push_layout(DEMO, plain.host, "hpc/lammps", "2024")
-        push_layout(DEMO, tls.host, "hpc/lammps", "2024", plain_http=False, env={"SSL_CERT_FILE": ca})
+        push_layout(DEMO, tls.host, "hpc/lammps", "2024", plain_http=False,
+                    env={"SSL_CERT_FILE": ca, "COMPAT_CACHE_DIR": str(d / "cache")})
         yield plain, tls, ca
     finally:
         plain.stop()
