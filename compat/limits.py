@@ -14,6 +14,7 @@ ARTIFACT_BYTES = 1 * MiB            # an NFD spec layer, a referrers tag index e
 TOKEN_BYTES = 1 * MiB               # a token endpoint's answer
 ERROR_BODY_BYTES = 64 * 1024        # the body of an error answer (only its message is shown)
 AUTH_FILE_BYTES = 4 * MiB           # a credentials file (auth.json, config.json); real ones are a few KB
+SCHEME_FILE_BYTES = 64              # a loopback registry's remembered scheme ("http" or "https")
 HOST_FILE_BYTES = 16 * MiB          # --host profile / NodeFeature document
 VARIANTS_FILE_BYTES = 4 * MiB       # annotate --variants FILE
 SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os-release, ...)
@@ -53,6 +54,7 @@ HTTP_HEADER_COUNT = 100             # header fields of one answer (distribution 
 HTTP_CHUNK_LINE_BYTES = 4096        # a chunk-size line with its extensions
 HTTP_INTERIM_RESPONSES = 8          # 1xx answers before the real one (an endless 100 Continue)
 HTTP_REDIRECTS = 5                  # redirects followed for one request (Go's client allows 10)
+TLS_PROBE_S = 1.0                   # the TLS handshake tried on loopback after a plain answer that looked like TLS's
 BLOB_BYTES = 64 * MiB               # Registry.get_blob's default: a blob read whole (larger layers: open_blob)
 COPY_BLOB_BYTES = 1 << 30           # a layer copied by annotate (read whole, at most its declared size)
 

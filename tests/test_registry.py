@@ -70,11 +70,47 @@ def test_warm_cache_costs_one_head_request(plain, tmp_path):
         resolve(f"{plain.host}/hpc/lammps:2024", host=h, referrers=False)     # warm: HEAD only
         resolve(f"{plain.host}/hpc/lammps@{plain.index}", host=h, referrers=False)  # pinned, warm: nothing
         # by default, the one amd64 candidate without compat annotations is looked up for NFD
-        # artifacts (referrers API -> 404 -> referrers tag -> 404), then the index likewise
+        # artifacts (referrers API -> 404 -> referrers tag -> 404), then the index: the API
+        # said 404 (no API: distribution-spec), so only its referrers tag -> 404
         resolve(f"{plain.host}/hpc/lammps:2024", host=h)
     finally:
         source_mod.Source.close = orig
-    assert counts == [2, 1, 0, 1 + 2 + 2]
+    assert counts == [2, 1, 0, 1 + 2 + 1]
+
+
+def test_referrers_api_asked_until_it_answers_404_and_nothing_is_lost(tmp_path_factory):
+    """distribution-spec: a registry with the referrers API never answers it 404. After one
+    404 the client asks only the referrers tag, and still finds what is attached there; a
+    registry that has the API (the proxy here) is asked it for every subject."""
+    from compat.oci.reference import Reference
+    from compat.oci.registry import Registry
+    from registry_harness import attach_in_registry
+
+    reg = RunningRegistry(tmp_path_factory.mktemp("referrers"))
+    try:
+        push_layout(DEMO, reg.host, "hpc/lammps", "2024")
+        index = json.load(open(os.path.join(DEMO, "blobs", "sha256", _top_digest()[7:])))
+        first, second = index["manifests"][:2]
+        attached = attach_in_registry(reg.host, "hpc/lammps", second, "version: v1alpha1\n")
+        client = Registry(Reference(registry=reg.host, repository="hpc/lammps", tag="2024"), plain_http=True)
+        assert client.referrers(first["digest"]) == [] and client.requests == 2      # API 404, tag 404
+        assert client.referrers(second["digest"]) == [attached] and client.requests == 3   # the tag only
+        client.close()
+        api = FaultProxy(reg.port)
+        api.referrers = {first["digest"]: [], second["digest"]: [attached]}
+        try:
+            client = Registry(Reference(registry=api.host, repository="hpc/lammps", tag="2024"), plain_http=True)
+            assert client.referrers(first["digest"]) == [] and client.referrers(second["digest"]) == [attached]
+            assert [p.split("/")[4] for _, p in api.seen] == ["referrers", "referrers"]
+            client.close()
+        finally:
+            api.stop()
+    finally:
+        reg.stop()
+
+
+def _top_digest():
+    return json.load(open(os.path.join(DEMO, "index.json")))["manifests"][0]["digest"]
 
 
 def test_missing_tag_is_exit_2_one_line(plain):
@@ -159,7 +195,8 @@ def tls_registry(tmp_path_factory):
     ca, cert, key = make_tls(d)
     reg = RunningRegistry(d / "reg", tls=(cert, key))
     reg.ca = ca
-    push_layout(DEMO, reg.host, "hpc/lammps", "2024", plain_http=False, env={"SSL_CERT_FILE": ca})
+    push_layout(DEMO, reg.host, "hpc/lammps", "2024", plain_http=False,
+                env={"SSL_CERT_FILE": ca, "COMPAT_CACHE_DIR": str(d / "cache")})
     yield reg
     reg.stop()
 

@@ -292,7 +292,7 @@ def test_wait_notice_during_a_stalled_tls_handshake():
         reg = Registry(Reference(registry=srv.host, repository="hpc/lammps", tag="1"), timeout=3.0,
                        env={"HOME": "/nonexistent", "DOCKER_CONFIG": "/nonexistent"})
         reg.scheme = "https"                      # and no plain-HTTP fallback
-        reg._may_downgrade = False
+        reg._may_switch = False
         reg._notice = WaitNotice(srv.host, stream=tty)
         start = time.monotonic()
         with pytest.raises(RegistryError):

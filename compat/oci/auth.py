@@ -10,11 +10,9 @@ normalised), then ``credsStore``.  Secrets never reach a message or a log.
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
-import subprocess
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from compat import limits
@@ -61,6 +59,8 @@ def _norm_key(key: str) -> str:
 
 
 def _helper(suffix: str, server: str, origin: str) -> Optional[Credentials]:
+    import subprocess   # start-up: subprocess (~3 ms) loads only for a credential helper
+
     try:
         proc = subprocess.run([f"docker-credential-{suffix}", "get"], input=server.encode(),
                               capture_output=True, timeout=10)
@@ -85,6 +85,8 @@ def _from_entry(entry: Dict, origin: str) -> Optional[Credentials]:
     if entry.get("identitytoken"):
         return Credentials(identity_token=entry["identitytoken"], origin=origin)
     if entry.get("auth"):
+        import base64   # start-up: base64 loads only for stored credentials
+
         try:
             user, _, pw = base64.b64decode(entry["auth"]).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
@@ -147,4 +149,6 @@ def is_token(value: str) -> bool:
 
 
 def basic_header(creds: Credentials) -> str:
+    import base64       # start-up: base64 loads only for a Basic challenge
+
     return "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()

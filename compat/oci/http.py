@@ -105,7 +105,9 @@ def _open_socket(host: str, port: int, deadline: Deadline) -> socket.socket:
     """A connected TCP socket to host:port within the deadline (the one place a socket is
     opened: a proxy hook goes here)."""
     err: Optional[OSError] = None
-    for family, kind, proto, _, addr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+    # an ASCII name goes as bytes: a str loads the IDNA codec (~5 ms) to encode it
+    name = host.encode("ascii") if host.isascii() else host
+    for family, kind, proto, _, addr in socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM):
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
@@ -371,6 +373,7 @@ class Connection:
         self._sock = None
         self._reader: Optional[_Reader] = None
         self._busy = False              # a streamed body is still open
+        self.handshake_s: Optional[float] = None    # a bound of the TLS handshake, within the deadline
         self.proxy = None               # the proxy of the open socket (compat.oci.proxy), or None
 
     def close(self) -> None:
@@ -395,7 +398,8 @@ class Connection:
             ctx = self.ssl_context or ssl.create_default_context()
             try:
                 sock = ctx.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
-                _handshake(sock, deadline)
+                bound = self.handshake_s
+                _handshake(sock, deadline if bound is None else Deadline(min(bound, deadline.remaining())))
             except Exception:
                 sock.close()
                 raise

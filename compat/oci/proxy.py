@@ -12,14 +12,10 @@ spec/oci.md, section "Proxies", lists the rules and where compat differs from Go
 """
 from __future__ import annotations
 
-import base64
-import ipaddress
 import os
 import re
 import socket
 import time
-import urllib.parse
-from encodings import idna
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import limits
@@ -90,6 +86,8 @@ class Proxy(NamedTuple):
         """The ``Proxy-Authorization`` value, or None without credentials in the URL."""
         if self.username is None:
             return None
+        import base64   # start-up: base64 loads only for a proxy with credentials
+
         pair = f"{self.username}:{self.password or ''}".encode("utf-8")
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
@@ -127,6 +125,8 @@ def parse_proxy(value: str, origin: str = "") -> Proxy:
         raise bad(f"invalid port {port!r}")
     username = password = None
     if at:
+        import urllib.parse     # start-up: urllib.parse loads only for a proxy with credentials
+
         user, colon, pw = userinfo.partition(":")
         username = urllib.parse.unquote(user)
         password = urllib.parse.unquote(pw) if colon else None
@@ -137,6 +137,8 @@ def parse_proxy(value: str, origin: str = "") -> Proxy:
 
 def _ip(text: str):
     """An address (IPv6 zone dropped, IPv4-mapped IPv6 as IPv4), or None."""
+    import ipaddress    # start-up: ipaddress (~3 ms) loads only when a proxy variable is set
+
     try:
         addr = ipaddress.ip_address(text.split("%", 1)[0] if ":" in text else text)
     except ValueError:
@@ -153,6 +155,8 @@ def _ascii(name: str) -> str:
     """IDNA (punycode) form of a host name, each label alone; unchanged when not encodable."""
     if name.isascii():
         return name
+    from encodings import idna  # start-up: IDNA (stringprep, unicodedata) only for a non-ASCII name
+
     try:
         return ".".join(idna.ToASCII(label).decode("ascii") if label else "" for label in name.split("."))
     except UnicodeError:
@@ -198,6 +202,8 @@ class NoProxy:
         if "/" in entry:
             address, _, bits = entry.partition("/")
             if bits.isdigit() and bits.isascii() and "%" not in address and _ip(address) is not None:
+                import ipaddress    # start-up: only for a CIDR entry of NO_PROXY
+
                 try:
                     self.networks.append(ipaddress.ip_network(f"{address}/{int(bits)}", strict=False))
                     return

@@ -2,7 +2,6 @@
 ``oci:DIR[:tag]`` layouts; and the pinned forms each runtime accepts."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import NamedTuple, Optional
 
@@ -41,6 +40,8 @@ def split_registry(registry: str):
     if port is not None and (not re.match(r"^[0-9]{1,5}$", port) or not 1 <= int(port) <= 65535):
         raise BadInput(f"{printable(registry, 80)}: port must be a number from 1 to 65535")
     if m.group("v6"):
+        import ipaddress    # start-up: ipaddress (~3 ms) loads only for an IPv6 registry
+
         try:
             ipaddress.IPv6Address(m.group("v6"))
         except ValueError:
@@ -49,18 +50,28 @@ def split_registry(registry: str):
     return m.group("name"), port and int(port)
 
 
+def _loopback_v4(host: str) -> bool:
+    """``127.x.y.z`` as ipaddress reads IPv4: four decimal octets of at most 255, no leading
+    zeros (``127.1`` and ``127.0.0.01`` are names, not addresses)."""
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(
+        p.isascii() and p.isdigit() and len(p) <= 3 and int(p) <= 255 and (p == "0" or p[0] != "0")
+        for p in parts[1:])
+
+
 def is_loopback(registry: str) -> bool:
     """localhost, 127.0.0.0/8 and ::1 (by address, so 127.example.org is not loopback)."""
     try:
         host, _ = split_registry(registry)
     except BadInput:
         return False
-    if host.lower() == "localhost":
+    if host.lower() == "localhost" or _loopback_v4(host):
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if ":" not in host:
+        return False        # a name, or an IPv4 address outside 127.0.0.0/8
+    import ipaddress        # start-up: ipaddress (~3 ms) loads only for an IPv6 registry
+
+    return ipaddress.IPv6Address(host).is_loopback      # checked by split_registry
 
 
 class Reference(NamedTuple):

@@ -14,16 +14,15 @@ import os
 import socket
 import sys
 import time
-import urllib.parse
 from typing import Dict, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, RegistryError, printable
 from compat.io import load_json
-from compat.oci import auth, digest as D, media
+from compat.oci import auth, digest as D, media, schemes
 from compat.oci.http import BodyTooLarge, Connection, Deadline, ProtocolError, Stream, UnsafeRequest, split_netloc
 from compat.oci.progress import WaitNotice
-from compat.oci.reference import Reference, check_tag
+from compat.oci.reference import Reference, check_tag, split_registry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 #: OpenSSL reasons meaning "the peer answered, but not in TLS"
@@ -55,6 +54,19 @@ def _ssl_context(registry: str):
     return ctx
 
 
+def _not_tls(exc) -> bool:
+    """A TLS attempt the peer answered, but not in TLS (plain HTTP there)."""
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, ssl.SSLError) and \
+        not isinstance(exc, ssl.SSLCertVerificationError) and exc.reason in _NOT_TLS
+
+
+def _tls_spoken(exc) -> bool:
+    """A TLS attempt that got as far as the peer's certificate."""
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, ssl.SSLCertVerificationError)
+
+
 class Response:
     __slots__ = ("status", "headers", "body", "stream", "tries", "foreign")
 
@@ -71,11 +83,22 @@ def _origin(scheme: str, netloc: str) -> Tuple[str, str, int]:
 def keeps_credentials(initial: str, dest: str) -> bool:
     """Whether a redirect from URL ``initial`` to URL ``dest`` may carry ``Authorization``:
     only to the same origin (scheme, host, port; a default port is the same as none)."""
+    import urllib.parse     # start-up: urllib.parse loads only when a registry redirects
+
     a, b = urllib.parse.urlsplit(initial), urllib.parse.urlsplit(dest)
     try:
         return _origin(a.scheme, a.netloc) == _origin(b.scheme, b.netloc)
     except (UnsafeRequest, ValueError):
         return False
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def quote(text: str) -> str:
+    """Percent-encoding of every byte but RFC 3986's unreserved ones (``urllib.parse.quote``
+    with ``safe=''``), without importing urllib on the warm path."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in text.encode("utf-8"))
 
 
 def tries_text(n: int) -> str:
@@ -92,8 +115,15 @@ class Registry:
         self.host = ref.api_host
         self.retries = retries
         self.env = os.environ if env is None else env
-        self.scheme = "http" if plain_http else "https"
-        self._may_downgrade = ref.loopback and not plain_http
+        # the scheme: the user's (--plain-http), HTTPS for any other registry, and for a
+        # loopback one what it answered on last time, else plain HTTP first (spec/oci.md)
+        self._picks_scheme = ref.loopback and not plain_http
+        self._recalled = schemes.recall(ref.registry) if self._picks_scheme else None
+        self.scheme = "http" if plain_http else self._recalled or ("http" if self._picks_scheme else "https")
+        self._may_switch = self._picks_scheme     # the other scheme, once, before the first answer
+        # without a port the two schemes are two ports (80, 443): a refused one says nothing
+        self._two_ports = self._picks_scheme and split_registry(ref.registry)[1] is None
+        self._plain_answer = None                 # trying TLS after plain HTTP: what HTTP got
         self._notice = WaitNotice(ref.registry)
         self.deadline = deadline if deadline is not None else Deadline(timeout)
         self.timeout = self.deadline.seconds
@@ -105,11 +135,15 @@ class Registry:
         self._creds_loaded = False
         self._creds: Optional[auth.Credentials] = None
         self.requests = 0          # HTTP responses received: for tests and the benchmark
+        self._no_referrers_api = False      # the referrers API answered 404: this registry has none
 
     # -- transport --------------------------------------------------------------------------
     def _connection(self, scheme: str, netloc: str) -> Connection:
         https = scheme == "https"
-        return Connection(netloc, https, self.timeout, _ssl_context(netloc) if https else None)
+        conn = Connection(netloc, https, self.timeout, _ssl_context(netloc) if https else None)
+        if self._plain_answer is not None:      # TLS tried after a plain answer: briefly
+            conn.handshake_s = limits.TLS_PROBE_S
+        return conn
 
     def close(self) -> None:
         if self._conn is not None:
@@ -146,32 +180,105 @@ class Registry:
 
     def _exchange(self, method: str, path: str, headers: Dict[str, str], body: Optional[bytes],
                   limit: int, stream: bool) -> Response:
-        """A request and the redirects it is answered with (GET and HEAD only). Credentials
-        go only to the registry's own origin: a redirect to another scheme, host or port is
-        followed without ``Authorization``, and never gets it back (spec/oci.md, Auth)."""
+        """A request (``path``: absolute, with its query) and the redirects it is answered
+        with (GET and HEAD only). Credentials go only to the registry's own origin: a
+        redirect to another scheme, host or port is followed without ``Authorization``, and
+        never gets it back (spec/oci.md, Auth)."""
         base = f"{self.scheme}://{self.host}/"
-        url = urllib.parse.urljoin(base, path)
+        url, scheme, netloc, target = base + path.lstrip("/"), self.scheme, self.host, path
         trusted = True
         for hop in range(limits.HTTP_REDIRECTS + 1):
+            h = dict(headers) if trusted else {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            resp = self._send(scheme, netloc, method, target, h, body, limit, stream)
+            resp.foreign = not trusted
+            if resp.status not in (301, 302, 303, 307, 308) or method not in ("GET", "HEAD") \
+                    or not resp.headers.get("location"):
+                return resp
+            # start-up: urllib.parse loads only when a registry redirects (to blob storage)
+            import urllib.parse
+
+            url = urllib.parse.urljoin(url, resp.headers["location"])
             parsed = urllib.parse.urlsplit(url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc or "@" in parsed.netloc:
                 raise RegistryError(f"{self.ref.registry}: redirected to a URL that is not http(s): "
                                     f"{printable(url, 80)}")
             trusted = trusted and keeps_credentials(base, url)
-            h = dict(headers) if trusted else {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            scheme, netloc = parsed.scheme, parsed.netloc
             target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
-            resp = self._send(parsed.scheme, parsed.netloc, method, target, h, body, limit, stream)
-            resp.foreign = not trusted
-            if resp.status not in (301, 302, 303, 307, 308) or method not in ("GET", "HEAD") \
-                    or not resp.headers.get("location"):
-                return resp
-            url = urllib.parse.urljoin(url, resp.headers["location"])
         raise RegistryError(f"{self.ref.registry}: more than {limits.HTTP_REDIRECTS} redirects")
+
+    # -- the scheme of a loopback registry ----------------------------------------------------
+    def _answer(self, method, path, headers, body, limit, stream) -> Response:
+        """One exchange over the scheme in force. For a loopback registry whose scheme compat
+        picks, before its first answer: an answer that says the peer speaks the other scheme
+        gets the same request over that scheme, once (spec/oci.md, Transport)."""
+        while True:
+            try:
+                resp = self._exchange(method, path, headers, body, limit, stream)
+            except (OSError, ProtocolError) as exc:
+                self.close()
+                if self._switch(exc):
+                    continue
+                plain = self._back_to_plain(exc)
+                if plain is None:
+                    raise
+                if isinstance(plain, Response):
+                    resp = plain
+                else:
+                    raise plain from None
+            else:
+                self.requests += 1      # answers from the registry: for tests and the benchmark
+                if resp.status == 400 and not resp.foreign and self._switch(resp):
+                    continue
+            self._settle()
+            return resp
+
+    def _switch(self, answer) -> bool:
+        """Whether ``answer`` (an exception or a Response) sends this request to the other
+        scheme: plain HTTP that got a 400 (what Go's TLS servers say to plain HTTP), a
+        broken or non-HTTP answer, or a reset (other TLS servers) tries TLS; TLS to a peer
+        that does not speak TLS at all tries plain HTTP. A refused connection switches only
+        when the registry names no port (the other scheme's port may be open); a timeout
+        and a certificate that fails verification never switch."""
+        if not self._may_switch:
+            return False
+        refused = isinstance(answer, ConnectionRefusedError)
+        if refused and not self._two_ports:
+            return False
+        if self.scheme == "http":
+            if not isinstance(answer, (Response, ProtocolError, ConnectionError)):
+                return False
+            self.scheme, self._plain_answer = "https", answer
+        elif refused or _not_tls(answer):
+            self.scheme = "http"
+        else:
+            return False
+        self._may_switch = False
+        self.close()            # the kept-alive connection is the other scheme's
+        return True
+
+    def _back_to_plain(self, exc: Exception):
+        """TLS tried after plain HTTP failed with ``exc``: unless the peer showed it speaks TLS
+        (a certificate, good or not), plain HTTP it is, and what it answered stands (a
+        Response or the exception). None: ``exc`` stands."""
+        plain, self._plain_answer = self._plain_answer, None
+        if plain is None or _tls_spoken(exc):
+            return None
+        self.scheme = "http"
+        return plain
+
+    def _settle(self) -> None:
+        """The registry answered: no more switching; a loopback registry's scheme is
+        remembered when it is not what was remembered."""
+        self._may_switch, self._plain_answer = False, None
+        if self._picks_scheme and self.scheme != self._recalled:
+            schemes.remember(self.ref.registry, self.scheme)
+            self._recalled = self.scheme
 
     def request(self, method: str, path: str, headers: Optional[Dict[str, str]] = None,
                 body: Optional[bytes] = None, limit: int = limits.ERROR_BODY_BYTES,
                 stream: bool = False) -> Response:
-        """One logical request: redirects, retries, auth challenges, HTTPS->HTTP on loopback,
+        """One logical request: redirects, retries, auth challenges, a loopback registry's scheme,
         all within the client's deadline. ``limit`` bounds a 2xx body (error bodies:
         limits.ERROR_BODY_BYTES); ``stream``: a 2xx body is left open in ``resp.stream``."""
         self.deadline.on_wait = self._notice.on_wait
@@ -190,8 +297,7 @@ class Registry:
                 h["Authorization"] = self._auth_header
             h.setdefault("User-Agent", "compat/0.1")
             try:
-                resp = self._exchange(method, path, h, body, limit, stream)
-                self.requests += 1      # requests answered by the registry
+                resp = self._answer(method, path, h, body, limit, stream)
             except UnsafeRequest as exc:
                 raise RegistryError(f"{self.ref.registry}: refused to send a request ({exc})") from None
             except BodyTooLarge as exc:
@@ -200,8 +306,6 @@ class Registry:
             except (OSError, ProtocolError) as exc:
                 self.close()
                 failure = self._transport_failure(exc, method, path)
-                if failure is None:          # plain HTTP on loopback: ask again over HTTP
-                    continue
                 delay = min(0.2 * 2 ** tries, 2.0)
                 if failure.status == -1 and tries <= self.retries and delay < self.deadline.remaining():
                     self._notice.retrying(str(failure).split(": ", 1)[-1].split(" (")[0], delay, tries + 1)
@@ -230,9 +334,9 @@ class Registry:
                 continue
             return resp
 
-    def _transport_failure(self, exc: Exception, method: str, path: str) -> Optional[RegistryError]:
-        """What a transport error means: None (fell back to HTTP: retry at once), a transient
-        failure (status -1, worth a retry) or a final one (status 0)."""
+    def _transport_failure(self, exc: Exception, method: str, path: str) -> RegistryError:
+        """What a transport error means: a transient failure (status -1, worth a retry) or a
+        final one (status 0)."""
         if isinstance(exc, (socket.timeout, TimeoutError)):
             return RegistryError(f"{self.ref.registry}: timed out after {self.timeout:g} s (--timeout) waiting "
                                  f"for an answer to {method} {printable(path, 80)} ({{tries}})", 0)
@@ -241,12 +345,6 @@ class Registry:
                                  "{tries})", -1)
         ssl = sys.modules.get("ssl")
         if ssl is not None and isinstance(exc, ssl.SSLError):
-            # only a server that does not speak TLS at all (plain HTTP on loopback) lets us
-            # fall back; a certificate that fails verification never does
-            if self._may_downgrade and self.scheme == "https" and \
-                    not isinstance(exc, ssl.SSLCertVerificationError) and exc.reason in _NOT_TLS:
-                self.scheme, self._may_downgrade = "http", False
-                return None
             detail = getattr(exc, "verify_message", "") or ""
             return RegistryError(f"{self.ref.registry}: TLS failed ({exc.reason or exc}"
                                  + (f": {detail}" if detail else "") + ")", 0)
@@ -302,6 +400,8 @@ class Registry:
 
     def _fetch_token(self, realm: str, service: str, scope: str,
                      creds: Optional[auth.Credentials]) -> str:
+        import urllib.parse     # start-up: urllib.parse loads only for a token service
+
         query = urllib.parse.urlencode([("service", service)] + [("scope", s) for s in scope.split(" ")])
         parsed = urllib.parse.urlsplit(realm)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -422,17 +522,22 @@ class Registry:
         """Descriptors of the manifests whose subject is ``digest``: the referrers API, else
         the ``sha256-<hex>`` referrers tag (distribution 2.8 has no referrers API). The
         ``artifactType`` filter is applied here when the registry did not apply it.
-        Descriptors without a well-formed digest are left out."""
+        Descriptors without a well-formed digest are left out. Once the API has answered
+        404 (a registry with the API never does: distribution-spec), this client asks the
+        tag schema only."""
         algorithm, _, hexpart = D.check(digest, f"{self.ref.registry}/{self.ref.repository}").partition(":")
         what = f"{self.ref.registry}/{self.ref.repository} referrers of {digest[:19]}"
-        query = f"?artifactType={urllib.parse.quote(artifact_type, safe='')}" if artifact_type else ""
-        resp = self.request("GET", f"/v2/{self.ref.repository}/referrers/{digest}{query}",
-                            {"Accept": media.OCI_INDEX}, limit=limits.MANIFEST_BYTES)
         filtered = False
-        if resp.status == 200 and "json" in resp.headers.get("content-type", ""):
+        resp = None
+        if not self._no_referrers_api:
+            query = f"?artifactType={quote(artifact_type)}" if artifact_type else ""
+            resp = self.request("GET", f"/v2/{self.ref.repository}/referrers/{digest}{query}",
+                                {"Accept": media.OCI_INDEX}, limit=limits.MANIFEST_BYTES)
+            self._no_referrers_api = resp.status == 404
+        if resp is not None and resp.status == 200 and "json" in resp.headers.get("content-type", ""):
             body = resp.body
             filtered = "artifacttype" in resp.headers.get("oci-filters-applied", "").lower()
-        elif resp.status in (200, 400, 404, 405):   # no referrers API: the tag schema
+        elif resp is None or resp.status in (200, 400, 404, 405):   # no referrers API: the tag schema
             tag = f"{algorithm}-{hexpart}"
             resp = self.request("GET", f"/v2/{self.ref.repository}/manifests/{tag}", {"Accept": media.ACCEPT},
                                 limit=limits.MANIFEST_BYTES)
