@@ -196,3 +196,15 @@ def test_validate_reads_the_runtime_keys(tmp_path):
     proc = run_compat("validate", str(f))
     assert proc.returncode == 1
     assert f"{P}runtime.needs: 'root' is not one of userns, fakeroot, fuse, setuid" in proc.stdout
+
+
+def test_a_variants_file_takes_the_runtime_keys_as_lists():
+    from compat.author.variants import check
+    variants, _, _, problems = check({"index": "oci:/tmp/x:1", "variants": [
+        {"ref": "oci:/tmp/src:generic"},
+        {"ref": "oci:/tmp/src:sif", "annotations": {"runtime": ["apptainer>=1.3,<2", "singularity-ce"],
+                                                    "runtime.needs": ["fuse", "userns"]}}]})
+    assert problems == []
+    ann = variants[1].annotations
+    assert ann[P + "runtime"] == "apptainer>=1.3,<2,singularity-ce" and ann[P + "runtime.needs"] == "fuse,userns"
+    assert compat.vocab.annotations.parse(ann).values["runtime"] == (("apptainer", ">=1.3,<2"), ("singularity", ""))
