@@ -12,7 +12,8 @@ found); :func:`running` puts the one ``--runtime`` (or the ``--format``) names f
   is not counted: installing packages as fake root then fails);
 * ``fuse``: ``/dev/fuse`` usable and the FUSE helpers the runtime mounts with found
   (``compat/data/runtimes.json`` ``fuse``: squashfuse_ll or squashfuse for Apptainer and
-  SingularityCE, squashfuse and fuse-overlayfs for Enroot, fuse-overlayfs for Podman);
+  SingularityCE, squashfuse and fuse-overlayfs for Enroot, fuse-overlayfs for Podman); helpers
+  nobody looked for (a profile that states only ``fuse``) leave the device to decide;
 * ``setuid``: the runtime's setuid starter is installed setuid root and its configuration
   allows it (``allow setuid`` in apptainer.conf / singularity.conf).
 
@@ -25,7 +26,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from compat.errors import BadInput, ValueProblem
 from compat.host.profile import Host, Rootless, Runtime
-from compat.match.check import Check, fail, ok, undecided, unknown
+from compat.match.check import Check, fail, ok, unknown
 from compat.vocab import values as V
 from compat.vocab.annotations import Requirements
 from compat.vocab.data import runtimes as runtime_table
@@ -119,7 +120,7 @@ def _listed(wanted: Tuple[Tuple[str, str], ...], rt: Runtime) -> Check:
         return ok("runtime", f"runs with {rt.name}")
     version = V.kernel_version(rt.version or "")       # the leading X.Y.Z PEP 440 compares
     if version is None:
-        return unknown("runtime", "runtime.version")
+        return unknown("runtime", "runtime.version", f"state it with --assume runtime={rt.name}@X.Y")
     # start-up: packaging (~20 ms) loads only for a runtime version range
     from packaging.specifiers import SpecifierSet
     for spec in ranges:
@@ -171,10 +172,8 @@ def _fuse(rt: Runtime, r: Rootless) -> Check:
     ways = runtime_table().get(rt.name, {}).get("fuse")
     if not ways:
         return ok("runtime", "FUSE")
-    if r.fuse_helpers is None:
-        return undecided("runtime", f"unknown: fuse ({rt.name} mounts with "
-                                    f"{_alternatives(ways)}, and whether they are installed is unknown: "
-                                    f"state it with --assume fuse=...)")
+    if r.fuse_helpers is None:      # not probed (a stated --assume fuse=yes): the device decides
+        return ok("runtime", f"FUSE ({rt.name}'s {_alternatives(ways)} not looked for)")
     for helpers in ways:
         if set(helpers) <= set(r.fuse_helpers):
             return ok("runtime", f"FUSE ({' and '.join(helpers)})")
