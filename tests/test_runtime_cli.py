@@ -161,10 +161,12 @@ def test_nothing_runs_lists_the_runtime_reasons(capsys, tmp_path, laptop):
     (["--runtime", "podman", "--format", "apptainer"],
      "--runtime podman does not pull what --format apptainer prints"),
     (["--runtime", "apptainer", "--format", "enroot"], "--runtime apptainer does not pull what --format enroot prints"),
+    (["--runtime", "\x1b[31mapp\ntainer"], "'\\x1b[31mapp\\ntainer' is not a container runtime"),
 ])
 def test_runtime_slips_are_usage_errors(capsys, layout, argv, message):
     code, _, err = cli(capsys, "select", layout, *argv, "--sysroot", os.path.join(HOSTS, "laptop-tigerlake"))
     assert code == 2 and message in err, err
+    assert "\x1b" not in err
 
 
 def test_check_takes_the_runtime_too(capsys, tmp_path, laptop, layout):

@@ -259,6 +259,7 @@ def test_runtime_values(value, parsed):
     ("apptainer~=1", "apptainer~=1 is not a PEP 440 version range"),
     ("apptainer>=1.3.*", "is not a PEP 440 version range"),
     (" , ", "empty list"),
+    ("apptainer" + ",<9" * 64, "more than 64 names and version clauses (limits.RUNTIME_ITEMS)"),
     ("apptainer>=\u0661.3", "is not a runtime name"),
 ])
 def test_malformed_runtime_values_name_the_key_and_the_digest(value, message):

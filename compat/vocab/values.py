@@ -249,10 +249,11 @@ def runtime_list(value: str, where: str = "runtime") -> Tuple[Tuple[str, str], .
     with the PEP 440 specifier its version must satisfy ("" = any version). A comma followed
     by an operator continues the runtime before it; a name starts the next one."""
     items: List[Tuple[str, List[str]]] = []
-    for part in str(value).split(","):
-        part = part.strip()
-        if not part:
-            continue
+    parts = [p for p in (p.strip() for p in str(value).split(",")) if p]
+    if len(parts) > limits.RUNTIME_ITEMS:
+        raise ValueProblem(f"{where}: more than {limits.RUNTIME_ITEMS} names and version clauses "
+                           f"(limits.RUNTIME_ITEMS)")
+    for part in parts:
         m = _RUNTIME_ITEM.fullmatch(part)
         if not m or not (m.group(1) or m.group(2)):
             raise ValueProblem(f"{where}: {part[:60]!r} is not a runtime name with an optional version "
