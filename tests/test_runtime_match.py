@@ -132,27 +132,27 @@ SIF = {"mediaType": media.OCI_MANIFEST, "artifactType": media.SIF_CONFIG, "diges
        "size": 10, "platform": {"os": "linux", "architecture": "amd64"}}
 
 
-@pytest.mark.parametrize("sif, h, state, fragment", [
-    (True, host(APPT), State.OK, "apptainer runs the SIF"),
-    (True, host(Runtime("singularity", "4.1.0")), State.OK, "singularity runs the SIF"),
-    (True, host(PODMAN, APPT), State.FAIL, "a SIF image runs with apptainer or singularity; the image would run "
-                                           "with podman"),
-    (True, host(ENROOT), State.FAIL, "the image would run with enroot"),
-    (True, Host(), State.UNKNOWN, "unknown: runtime (a SIF runs with apptainer or singularity"),
-    (False, host(PODMAN), State.OK, ""),
-    (False, host(APPT), State.OK, ""),
-    (False, Host(), State.OK, ""),
+@pytest.mark.parametrize("h, state, fragment", [
+    (host(APPT), State.OK, "apptainer runs the SIF"),
+    (host(Runtime("singularity", "4.1.0")), State.OK, "singularity runs the SIF"),
+    (host(PODMAN, APPT), State.FAIL, "a SIF runs with apptainer or singularity; the image would run with podman"),
+    (host(ENROOT), State.FAIL, "the image would run with enroot"),
+    (Host(), State.UNKNOWN, "unknown: runtime (a SIF runs with apptainer or singularity: name it with --runtime"),
 ])
-def test_a_sif_runs_only_with_a_runtime_that_runs_sif(sif, h, state, fragment):
-    c = runtime_m.with_format(runtime_m.check(req(), h), sif, h)
+def test_a_sif_runs_only_with_a_runtime_that_runs_sif(h, state, fragment):
+    c = runtime_m.for_sif(runtime_m.check(req(), h), h)
     assert c.verdict is state and fragment in c.reason, c
+
+
+def test_every_runtime_runs_oci_images():
+    """Why rank asks only about SIF artifacts: an OCI image runs with every runtime."""
+    assert all("oci" in info["runs"] for info in data.runtimes().values())
 
 
 def test_the_format_does_not_hide_a_failing_key():
     h = host(APPT)
     keys = runtime_m.check(req(runtime="apptainer>=9"), h)
-    assert runtime_m.with_format(keys, True, h) == keys and not keys.ok
-    assert "needs apptainer>=9" in runtime_m.with_format(keys, False, h).reason
+    assert runtime_m.for_sif(keys, h) == keys and not keys.ok
 
 
 def test_sif_descriptors_are_what_media_names_sif():
@@ -169,7 +169,7 @@ def test_a_mixed_index_ranks_the_sif_for_apptainer_only():
     assert rank_m.rank(index, h, runtime="apptainer").best.digest == SIF["digest"]
     podman = rank_m.rank(index, h, runtime="podman")
     assert podman.best.digest == oci["digest"]
-    assert "runtime: a SIF image runs with apptainer or singularity" in podman.candidates[1].reason
+    assert "runtime: a SIF runs with apptainer or singularity" in podman.candidates[1].reason
 
 
 # -- which runtime runs the image -----------------------------------------------------------------

@@ -229,7 +229,8 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     plat_doc = desc.get("platform") or {}
     checks = [pcheck] + _checks(req, host, memo)
     checks[1] = cpu_m.with_variant(checks[1], cand.arch, cand.variant, host)
-    checks[-1] = runtime_m.with_format(checks[-1], media.is_sif(desc), host)     # the last matcher's
+    if media.is_sif(desc):      # a SIF runs only with some runtimes (every one runs an OCI image)
+        checks[-1] = runtime_m.for_sif(checks[-1], host)        # the last matcher's check
     # the index-level formats and NFD artifacts: most descriptors have none of them
     checks.append(platform_m.check_features(plat_doc, plat.arch, set(host.cpu.features)
                                             if host.cpu.features is not None else None)

@@ -92,21 +92,21 @@ def check(req: Requirements, host: Host) -> Check:
     return ok("runtime", "; ".join(reasons))
 
 
-def with_format(c: Check, sif: bool, host: Host) -> Check:
-    """``c`` (the keys' verdict) for a SIF artifact (``sif``) or an OCI image: the runtime must
-    run that kind of image."""
+def for_sif(c: Check, host: Host) -> Check:
+    """``c`` (the keys' verdict) for a SIF artifact: the runtime must run SIF. (Every runtime
+    runs OCI images: compat/data/runtimes.json ``runs``, checked by the tests.)"""
     rt = current(host)
     if rt is None:
-        return unknown("runtime", "runtime", "a SIF runs with apptainer or singularity: " + _NAME_IT) if sif else c
-    runs = runtime_table().get(rt.name, {}).get("runs", ("oci",))
-    kind = "sif" if sif else "oci"
-    if kind not in runs:
-        able = [n for n, info in runtime_table().items() if kind in info["runs"]]
-        return fail("runtime", f"a {kind.upper()} image runs with {' or '.join(able)}; the image would run "
-                               f"with {rt.name}")
-    if not sif or not c.ok:
+        return unknown("runtime", "runtime", f"a SIF runs with {_sif_runtimes()}: {_NAME_IT}")
+    if "sif" not in runtime_table().get(rt.name, {}).get("runs", ()):
+        return fail("runtime", f"a SIF runs with {_sif_runtimes()}; the image would run with {rt.name}")
+    if not c.ok:
         return c
     return c._replace(reason="; ".join(r for r in (f"{rt.name} runs the SIF", c.reason) if r))
+
+
+def _sif_runtimes() -> str:
+    return " or ".join(name for name, info in runtime_table().items() if "sif" in info["runs"])
 
 
 # -- the runtime and its version ------------------------------------------------------------
