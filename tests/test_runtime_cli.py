@@ -210,3 +210,21 @@ def test_a_variants_file_takes_the_runtime_keys_as_lists():
     ann = variants[1].annotations
     assert ann[P + "runtime"] == "apptainer>=1.3,<2,singularity-ce" and ann[P + "runtime.needs"] == "fuse,userns"
     assert compat.vocab.annotations.parse(ann).values["runtime"] == (("apptainer", ">=1.3,<2"), ("singularity", ""))
+
+
+CAPTURE = os.path.join(HOSTS, "apptainer-ubuntu2404")
+
+
+@pytest.mark.skipif(not os.path.isdir(CAPTURE), reason="the runtime-facts capture (Apptainer 1.3.4, Podman, Enroot, "
+                                                      "AppArmor-restricted userns) lands with that work")
+def test_a_captured_node_selects_per_runtime(capsys, layout):
+    """Facts read from a capture (nothing run) decide: AppArmor restricts user namespaces and the
+    starter is not setuid, so only the baseline runs, until the site states that Apptainer's own
+    AppArmor profile allows namespaces."""
+    args = ["--sysroot", CAPTURE]
+    code, out, err = cli(capsys, "select", layout, *args, "--format", "apptainer", "--explain", "--no-referrers")
+    assert code == 0 and out.strip().endswith(digest_of("generic"))
+    assert "AppArmor restricts them (kernel.apparmor_restrict_unprivileged_userns = 1)" in err
+    assert "needs apptainer installed setuid root; its starter is not" in err
+    assert chosen(capsys, layout, *args, "--runtime", "apptainer", "--assume", "userns=yes") == "apptainer"
+    assert chosen(capsys, layout, *args, "--runtime", "enroot", "--assume", "userns=yes") == "generic"
