@@ -32,6 +32,9 @@ DOC_NODES = 200_000                 # scalars + collections, YAML aliases counte
 HOST_GPUS = 64                      # GPUs in one host (the largest nodes have 8-16; --assume gpu.count)
 ASSUME_VALUE_CHARS = 1024           # one --assume value
 
+# Annotation values.
+RUNTIME_ITEMS = 64                  # names and version clauses in one org.hpc-compat.runtime (8 runtimes)
+
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one
 CANDIDATES = 10_000                 # descriptors considered, after de-duplication by digest

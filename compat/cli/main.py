@@ -13,7 +13,7 @@ import os
 import sys
 from typing import List, Optional
 
-from compat.cli.options import conflicts, plain_http, timeout_from_env, timeout_value
+from compat.cli.options import conflicts, plain_http, runtime_value, timeout_from_env, timeout_value
 from compat.errors import CompatError, printable
 
 #: site-wide settings an administrator sets once (spec/cli.md, "Environment"), shown in --help
@@ -170,6 +170,12 @@ def _ranking_options(p: argparse.ArgumentParser, platform_help: str, unknown_hel
     p.add_argument("--allow-unknown", action="store_true", help=unknown_help)
     _network_options(p, 10.0)
     if one_host:
+        # start-up: the runtime table (completion's choices) loads only for the select and check parsers
+        from compat.vocab.data import runtimes
+        p.add_argument("--runtime", type=runtime_value, choices=tuple(runtimes()), metavar="NAME",
+                       help=f"the container runtime that will run the image ({', '.join(runtimes())}; or an "
+                            f"alias): judges the runtime keys and SIF variants (default: the one --format "
+                            f"names, else the first found on the host)")
         _nfd_options(p)
         _host_options(p)
 

@@ -15,7 +15,7 @@ from compat import limits
 from compat.errors import BadInput, RegistryError, printable
 from compat.host.profile import Host
 from compat.match import compatibilities as compat_sets, cpu as cpu_m, fabric as fabric_m, gpu as gpu_m, \
-    kernel as kernel_m, mpi as mpi_m, nfd as nfd_m, platform as platform_m
+    kernel as kernel_m, mpi as mpi_m, nfd as nfd_m, platform as platform_m, runtime as runtime_m
 from compat.match.check import Check
 from compat.nfd.rules import RuleError
 from compat.oci import media
@@ -159,7 +159,7 @@ _NO_NFD = Check("nfd", True, "", (0, 0))
 
 #: which requirement keys each matcher reads: its verdict is memoised on their values
 _MATCHERS = ((cpu_m, ("cpu.",)), (gpu_m, ("gpu.",)), (fabric_m, ("fabric",)),
-             (mpi_m, ("mpi.", "libc.glibc")), (kernel_m, ("os.kernel",)))
+             (mpi_m, ("mpi.", "libc.glibc")), (kernel_m, ("os.kernel",)), (runtime_m, ("runtime",)))
 _DIMENSION = {k: m.__name__ for k in A.KEYS for m, prefixes in _MATCHERS if k.startswith(prefixes)}
 
 
@@ -234,6 +234,8 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     plat_doc = desc.get("platform") or {}
     checks = [pcheck] + _checks(req, host, memo)
     checks[1] = cpu_m.with_variant(checks[1], cand.arch, cand.variant, host)
+    if media.is_sif(desc):      # a SIF runs only with some runtimes (every one runs an OCI image)
+        checks[-1] = runtime_m.for_sif(checks[-1], host)        # the last matcher's check
     # the index-level formats and NFD artifacts: most descriptors have none of them
     checks.append(platform_m.check_features(plat_doc, plat.arch, set(host.cpu.features)
                                             if host.cpu.features is not None else None)
@@ -364,18 +366,20 @@ def walk_notes(entries: List[Tuple[str, Mapping]]) -> Tuple[str, ...]:
 
 def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unknown: bool = False,
          fetch: Optional[Fetch] = None, nfd: Optional[nfd_m.NfdContext] = None,
-         entries: Optional[List[Tuple[str, Mapping]]] = None) -> Ranking:
+         entries: Optional[List[Tuple[str, Mapping]]] = None, runtime: Optional[str] = None) -> Ranking:
     """Rank the descriptors of a parsed image index for ``host``.
 
     ``index`` is the index JSON as a dict; a malformed descriptor is excluded with its reason
     (verdict ``error``), only a malformed index itself is bad input. ``fetch`` resolves nested
     indexes (``entries``: the walk :func:`flatten` already made); ``nfd`` carries the NFD
     artifacts found for candidates and the host's NFD features. ``platform`` (``--platform``)
-    replaces the host's platform and bounds its CPU (:func:`seen_host`).
+    replaces the host's platform and bounds its CPU (:func:`seen_host`); ``runtime``
+    (``--runtime``) names the runtime that will run the image (default: the host's first).
     """
     if not isinstance(index, Mapping) or not isinstance(index.get("manifests", []), list):
         raise BadInput("index: expected a JSON object whose 'manifests' is a list")
     host, plat = seen_host(host, platform)
+    host = runtime_m.running(host, runtime)
     memo: dict = {}      # per call: the host is fixed, so a verdict depends on the values alone
     if entries is None:
         entries = flatten(index, fetch)
