@@ -215,8 +215,6 @@ def test_a_variants_file_takes_the_runtime_keys_as_lists():
 CAPTURE = os.path.join(HOSTS, "apptainer-ubuntu2404")
 
 
-@pytest.mark.skipif(not os.path.isdir(CAPTURE), reason="the runtime-facts capture (Apptainer 1.3.4, Podman, Enroot, "
-                                                      "AppArmor-restricted userns) lands with that work")
 def test_a_captured_node_selects_per_runtime(capsys, layout):
     """Facts read from a capture (nothing run) decide: AppArmor restricts user namespaces and the
     starter is not setuid, so only the baseline runs, until the site states that Apptainer's own

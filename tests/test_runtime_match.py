@@ -14,7 +14,6 @@ from compat.host.profile import OS, Host, Rootless, Runtime
 from compat.match import rank as rank_m, runtime as runtime_m
 from compat.match.check import State
 from compat.oci import media
-from compat.oci.manifest import not_image_reason
 from compat.schema import full_errors, load_schema
 from compat.vocab import annotations as A, data, values as V
 
@@ -159,8 +158,6 @@ def test_sif_descriptors_are_what_media_names_sif():
     assert media.is_sif(SIF) and not media.is_sif(dict(SIF, artifactType=None))
 
 
-@pytest.mark.skipif(not_image_reason(SIF) is not None,
-                    reason="SIF children become candidates with the SIF work (compat.oci.manifest)")
 def test_a_mixed_index_ranks_the_sif_for_apptainer_only():
     oci = {"mediaType": media.OCI_MANIFEST, "digest": "sha256:" + "1" * 64, "size": 10,
            "platform": {"os": "linux", "architecture": "amd64"}}
