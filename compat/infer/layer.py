@@ -95,7 +95,7 @@ class _Gunzip(io.RawIOBase):
     def __init__(self, raw, zmod=None):
         self.raw, self.zmod = raw, zmod or inflate_module()
         self.z = self.zmod.decompressobj(wbits=47)
-        self.pending = b""
+        self.pending, self.done = b"", False
 
     def readable(self):
         return True
@@ -107,23 +107,26 @@ class _Gunzip(io.RawIOBase):
             raise CorruptLayer(f"gzip: {exc}") from None
 
     def _readinto(self, b):
-        while True:
+        while not self.done:
             if self.z.eof:                       # concatenated gzip members
                 self.pending = self.z.unused_data + self.pending
                 self.z = self.zmod.decompressobj(wbits=47)
                 if not self.pending:
                     self.pending = self.raw.read(STEP)
-                    if not self.pending:
-                        return 0
+                    self.done = not self.pending     # the last member ended with the blob
+                    continue
+            ended = False
             if not self.pending:
                 self.pending = self.raw.read(STEP)
-                if not self.pending:
-                    raise EOFError("compressed layer ends early")
+                ended = not self.pending         # still ask: a long match may hold output back
             out = self.z.decompress(self.pending, len(b))
             self.pending = self.z.unconsumed_tail
             if out:
                 b[:len(out)] = out
                 return len(out)
+            if ended and not self.z.eof:
+                raise EOFError("compressed layer ends early")
+        return 0
 
 
 def _zstd_reader(raw):
