@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -219,17 +220,18 @@ def test_any_members_read_in_any_steps_give_the_bytes_back(name, compress, zmod,
     blob = b"".join(compress(p) for p in parts)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(L, "inflate_module", lambda: zmod)
-        stream = L.open_tar(io.BytesIO(blob), len(blob))
-        assert _read_all(stream, sizes) == b"".join(parts)
+        with L.open_tar(io.BytesIO(blob), len(blob)) as stream:
+            assert _read_all(stream, sizes) == b"".join(parts)
 
 
 def test_plain_tar_passes_through_and_skips_forward():
     data = bytes(range(256)) * 9000
-    stream = L.open_tar(io.BytesIO(data), len(data))
-    assert stream.read(10) == data[:10] and stream.seek(1_500_000) == 1_500_000
-    assert stream.read(5) == data[1_500_000:1_500_005] and stream.tell() == 1_500_005
-    with pytest.raises(OSError):
-        stream.seek(0)
+    with L.open_tar(io.BytesIO(data), len(data)) as stream:
+        assert stream.read(10) == data[:10] and stream.seek(1_500_000) == 1_500_000
+        assert stream.read(5) == data[1_500_000:1_500_005] and stream.tell() == 1_500_005
+        with pytest.raises(OSError):
+            stream.seek(0)
+        assert stream.read() == data[1_500_005:] and stream.read(1) == b""
 
 
 @need_zstd_cli
@@ -240,8 +242,24 @@ def test_the_stdlib_zstd_reads_frames_and_bounds_the_window(monkeypatch):
     monkeypatch.setitem(sys.modules, "zstandard", None)
     data = b"".join(_tar_of_zeros(3 << 20))
     blob = zstd_cli(data[:5000]) + zstd_cli(data[5000:], "-19")
-    assert _read_all(L.open_tar(io.BytesIO(blob), len(blob)), [70_000, 3]) == data
+    with L.open_tar(io.BytesIO(blob), len(blob)) as stream:
+        assert _read_all(stream, [70_000, 3]) == data
     frame = bytearray(zstd_cli(data))
     frame[5] = (31 - 10) << 3
-    with pytest.raises(L.CorruptLayer, match="zstd"):
-        _read_all(L.open_tar(io.BytesIO(bytes(frame)), len(frame)), [1 << 20])
+    with pytest.raises(L.CorruptLayer, match="zstd"), L.open_tar(io.BytesIO(bytes(frame)), len(frame)) as stream:
+        _read_all(stream, [1 << 20])
+
+
+def test_the_reader_thread_stops_when_the_reader_stops_early():
+    """Closed after one read of a 16 MiB stream: the thread ends having read at most a few
+    chunks ahead, and an error on it (here a layer cut short) reaches the reader as the reader's own."""
+    data = random.Random(13).randbytes(16 << 20)             # incompressible: the blob is 16 MiB
+    blob = gzip.compress(data, compresslevel=1, mtime=0)
+    raw = io.BytesIO(blob)
+    with L.open_tar(raw, len(blob)) as stream:
+        assert stream.read(3) == data[:3]
+    assert not stream.thread.is_alive() and raw.tell() <= (L.AHEAD + 3) * L.BUFFER < len(blob)
+    cut = blob[:len(blob) // 2]
+    with pytest.raises(EOFError, match="ends early"), L.open_tar(io.BytesIO(cut), len(cut)) as stream:
+        stream.seek(len(data))
+    assert stream.pos < len(data) // 2 + L.BUFFER

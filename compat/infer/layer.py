@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
+import sys
+import threading
 import zlib
 from typing import Callable
 
@@ -24,6 +27,8 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: compressed bytes handed to the decompressor per step
 STEP = 1 << 16
 BUFFER = 1 << 20
+#: decompressed chunks (BUFFER bytes at most) read ahead of the tar reader
+AHEAD = 4
 ZSTD_INSTALL = "pip install 'hpc-compat[zstd]' (the zstandard package)"
 
 
@@ -87,7 +92,7 @@ def inflate_module():
     return isal_zlib
 
 
-class _Gunzip(io.RawIOBase):
+class _Gunzip:
     """gzip members (concatenated ones too) inflated in bounded steps (tarfile's own stream
     inflates a whole compressed block at once and then copies the rest of it on every small
     read, quadratic on the highly compressible layers images are made of)."""
@@ -97,16 +102,14 @@ class _Gunzip(io.RawIOBase):
         self.z = self.zmod.decompressobj(wbits=47)
         self.pending, self.done = b"", False
 
-    def readable(self):
-        return True
-
-    def readinto(self, b):
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes (b"" at the end), as inflated: never copied here."""
         try:
-            return self._readinto(b)
+            return self._read(n)
         except self.zmod.error as exc:
             raise CorruptLayer(f"gzip: {exc}") from None
 
-    def _readinto(self, b):
+    def _read(self, n: int) -> bytes:
         while not self.done:
             if self.z.eof:                       # concatenated gzip members
                 self.pending = self.z.unused_data + self.pending
@@ -119,14 +122,13 @@ class _Gunzip(io.RawIOBase):
             if not self.pending:
                 self.pending = self.raw.read(STEP)
                 ended = not self.pending         # still ask: a long match may hold output back
-            out = self.z.decompress(self.pending, len(b))
+            out = self.z.decompress(self.pending, n)
             self.pending = self.z.unconsumed_tail
             if out:
-                b[:len(out)] = out
-                return len(out)
+                return out
             if ended and not self.z.eof:
                 raise EOFError("compressed layer ends early")
-        return 0
+        return b""
 
 
 def _zstd_reader(raw):
@@ -159,41 +161,35 @@ def _stdlib_zstd():
         return None
 
 
-class _Unzstd(io.RawIOBase):
+class _Unzstd:
     def __init__(self, raw):
         self.reader, self.error = _zstd_reader(raw)
 
-    def readable(self):
-        return True
-
-    def readinto(self, b):
+    def read(self, n: int) -> bytes:
         try:
-            return self.reader.readinto(b)
+            return self.reader.read(n)
         except self.error as exc:
             raise CorruptLayer(f"zstd: {exc}") from None
 
 
-class _Bounded(io.RawIOBase):
+class _Bounded:
     """Decompressed bytes, at most ``limit`` of them (a decompression bomb stops here)."""
 
-    def __init__(self, raw, limit: int):
-        self.raw, self.left, self.limit = raw, limit, limit
+    def __init__(self, source, limit: int):
+        self.source, self.left, self.limit = source, limit, limit
 
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        n = self.raw.readinto(b)
-        self.left -= n
+    def read(self, n: int) -> bytes:
+        data = self.source.read(n)
+        self.left -= len(data)
         if self.left < 0:
             raise CorruptLayer(f"decompresses to more than {self.limit >> 20} MiB, over "
                                f"{limits.INFER_INFLATE_RATIO}x its size (a decompression bomb)")
-        return n
+        return data
 
 
-def tar_bytes(raw: io.BufferedReader, size: int) -> io.RawIOBase:
-    """The layer's tar bytes from ``raw`` (its blob, ``size`` bytes): gzip or zstd
-    decompressed, plain tar passed through."""
+def tar_bytes(raw: io.BufferedReader, size: int):
+    """The layer's tar bytes from ``raw`` (its blob, ``size`` bytes), as an object with
+    ``read(n)``: gzip or zstd decompressed, plain tar passed through."""
     magic = raw.peek(4)[:4]
     limit = max(limits.INFER_INFLATE_FLOOR_BYTES, limits.INFER_INFLATE_RATIO * size)
     if magic.startswith(GZIP_MAGIC):
@@ -204,19 +200,68 @@ def tar_bytes(raw: io.BufferedReader, size: int) -> io.RawIOBase:
 
 
 class Forward:
-    """A stream that tarfile may ``seek`` forward on (skipping is reading): tarfile's
-    random-access mode reads member data and headers straight from here in large reads,
-    where its stream mode copies its buffer on every small read."""
+    """The layer's tar bytes for tarfile's random-access mode, which reads member data and
+    headers from here in large reads and may ``seek`` forward (skipping is reading; its
+    stream mode copies its buffer on every small read).
 
-    def __init__(self, raw):
-        self.raw, self.pos = io.BufferedReader(raw, BUFFER), 0
-        self.scratch = memoryview(bytearray(BUFFER))
+    A second thread reads and decompresses up to AHEAD chunks ahead of the reader: inflating
+    and hashing release the GIL, so on two cores they overlap the reading of the ELF files.
+    Chunks are handed over as the decompressor made them; a whole-chunk read is not copied,
+    skipped bytes never are. An error on that thread is raised to the reader. ``close`` (or
+    leaving ``with``) stops the thread before anything else reads the blob."""
+
+    def __init__(self, source):
+        self.source, self.pos = source, 0
+        self.chunk, self.at, self.ended = b"", 0, False
+        self.queue: "queue.Queue" = queue.Queue(AHEAD)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._fill, name="compat-layer-reader", daemon=True)
+        self.thread.start()
+
+    def _fill(self):
+        try:
+            while not self.stop.is_set():
+                data = self.source.read(BUFFER)
+                self._put(data)
+                if not data:
+                    return
+        except Exception as exc:                 # handed to the reader, raised there
+            self._put(exc)
+
+    def _put(self, item):
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _next(self) -> bool:
+        """The next chunk in ``self.chunk``; False at the end."""
+        if self.ended:
+            return False
+        item = self.queue.get()
+        if isinstance(item, Exception):
+            self.ended = True
+            raise item
+        if not item:
+            self.ended = True
+            return False
+        self.chunk, self.at = item, 0
+        return True
 
     def tell(self):
         return self.pos
 
     def read(self, n=-1):
-        data = self.raw.read(n)
+        want = n if n is not None and n >= 0 else sys.maxsize
+        parts = []
+        while want > 0 and (self.at < len(self.chunk) or self._next()):
+            piece = self.chunk[self.at:self.at + want] if self.at or want < len(self.chunk) else self.chunk
+            parts.append(piece)
+            self.at += len(piece)
+            want -= len(piece)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         self.pos += len(data)
         return data
 
@@ -225,15 +270,28 @@ class Forward:
             pos += self.pos
         if whence == 2 or pos < self.pos:
             raise OSError("a layer is read once, forward only")
-        while self.pos < pos:                    # skipped bytes land in one reused buffer
-            n = self.raw.readinto(self.scratch[:min(pos - self.pos, BUFFER)])
-            if not n:
-                break
-            self.pos += n
+        while self.pos < pos and (self.at < len(self.chunk) or self._next()):
+            step = min(pos - self.pos, len(self.chunk) - self.at)
+            self.at += step
+            self.pos += step
         return self.pos
 
+    def close(self):
+        self.stop.set()
+        self.thread.join()
 
-def open_tar(blob: io.RawIOBase, size: int) -> Forward:
-    """The forward-only tar byte stream of a layer blob of ``size`` bytes (``blob``: its
-    :class:`Hashing` stream)."""
-    return Forward(tar_bytes(io.BufferedReader(blob, BUFFER), size))
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_tar(blob: io.RawIOBase, size: int, what: str = "layer") -> Forward:
+    """The forward-only tar byte stream of ``what``, a layer blob of ``size`` bytes
+    (``blob``: its :class:`Hashing` stream), read ahead on a second thread: use it in ``with``."""
+    try:
+        source = tar_bytes(io.BufferedReader(blob, BUFFER), size)
+    except BadInput as exc:                      # a compression this installation cannot read
+        raise BadInput(f"{what}: {exc}") from None
+    return Forward(source)

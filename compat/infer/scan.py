@@ -114,11 +114,8 @@ def _scan_layer(source, layer: Layer, tree: Tree, scopes, progress) -> None:
     raw = _open_layer(source, layer)
     stream = Hashing(raw, layer.digest, progress)
     try:
-        try:
-            tar_stream = open_tar(stream, layer.size)
-        except BadInput as exc:          # a compression compat cannot read here (zstd not installed)
-            raise BadInput(f"layer {layer.digest}: {exc}") from None
-        with tarfile.open(fileobj=tar_stream, mode="r:") as tar:
+        with open_tar(stream, layer.size, f"layer {layer.digest}") as data, \
+                tarfile.open(fileobj=data, mode="r:") as tar:
             for member in tar:
                 _apply(tar, member, tree, scopes)
         stream.finish()
