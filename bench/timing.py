@@ -6,7 +6,7 @@ import re
 import statistics
 import subprocess
 import time
-from typing import Dict, List, NamedTuple
+from typing import Dict, List, NamedTuple, Tuple
 
 
 class Timed(NamedTuple):
@@ -41,12 +41,11 @@ def interleaved(commands: Dict[str, List[str]], runs: int, env: Dict[str, str], 
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
-def slowest_imports(argv: List[str], env: Dict[str, str], top: int = 4) -> List[tuple]:
-    """(module, cumulative ms) of the top-level imports that cost most in one run of ``argv``
-    (``python -X importtime``, through PYTHONPROFILEIMPORTTIME)."""
+def imports(argv: List[str], env: Dict[str, str], skip=frozenset()) -> List[Tuple[str, float]]:
+    """[(module, cumulative ms)], costliest first, of the modules the program itself imports
+    (not those in ``skip``), in one run of ``argv`` (``-X importtime`` through
+    PYTHONPROFILEIMPORTTIME)."""
     proc = subprocess.run(argv, capture_output=True, text=True, env=dict(env, PYTHONPROFILEIMPORTTIME="1"))
-    found = []
-    for m in _IMPORT_LINE.finditer(proc.stderr):
-        if len(m.group(3)) == 1:                 # one space: imported by the program itself
-            found.append((m.group(4), int(m.group(2)) / 1000))
-    return sorted(found, key=lambda f: -f[1])[:top]
+    found = [(m.group(4), int(m.group(2)) / 1000) for m in _IMPORT_LINE.finditer(proc.stderr)
+             if len(m.group(3)) == 1 and m.group(4) not in skip]   # one space: imported by the program
+    return sorted(found, key=lambda f: -f[1])
