@@ -1,7 +1,8 @@
 """A layer blob as the stream of its tar bytes: verified against its digest while it is read,
 decompressed in bounded steps (gzip with isal's inflate where installed, else zlib; zstd with
-the ``zstandard`` package, or the stdlib's ``compression.zstd`` / ``backports.zstd``), and
-read forward only. The compression is told by the blob's first bytes, not by its media type.
+the ``zstandard`` package, or the stdlib's ``compression.zstd`` / ``backports.zstd``) on a
+second thread a few chunks ahead of the tar reader, and read forward only. The compression is
+told by the blob's first bytes, not by its media type.
 
 Every compressed layer is bounded alike: at most ``INFER_INFLATE_RATIO`` bytes out per byte
 in (deflate's own ceiling, so no gzip layer can reach it) past a floor of

@@ -1,7 +1,7 @@
 """Read an image's layers as streams and collect evidence from its files.
 
-Layers are read in order through ``tarfile``'s stream mode (gzip or plain), each verified
-against its digest as it streams, from a layout's blob file or from the registry
+Layers are read in order through ``tarfile`` (gzip, zstd or plain: :mod:`compat.infer.layer`), each
+verified against its digest as it streams, from a layout's blob file or from the registry
 (``Registry.open_blob``); nothing is unpacked. Whiteouts (``.wh.<name>``, ``.wh..wh..opq``)
 remove what earlier layers put there (:mod:`compat.infer.tree`, linear in the layer), so the
 evidence describes the final filesystem. Only ELF files (and pkg-config files) are read: an
