@@ -29,10 +29,10 @@ def build(reuse: bool = False) -> None:
     dependencies, reinstall only compat)."""
     pip = [PYTHON, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     if reuse and os.path.exists(PYTHON):
-        subprocess.run(pip + ["--no-deps", "--force-reinstall", REPO], check=True, env=user_env())
+        _quiet(pip + ["--no-deps", "--force-reinstall", REPO])
     else:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
-        subprocess.run(pip + [REPO + "[fast]"], check=True, env=user_env())
+        _quiet([sys.executable, "-m", "venv", "--clear", VENV])
+        _quiet(pip + [REPO + "[fast]"])
     where = subprocess.run([PYTHON, "-c", "import compat, sys; sys.stdout.write(compat.__file__)"],
                            capture_output=True, text=True, check=True, env=user_env(), cwd=VENV).stdout
     if not where.startswith(VENV):
@@ -45,3 +45,10 @@ def version(module: str) -> str:
             f"try: sys.stdout.write(m.version({module!r}))\n"
             "except m.PackageNotFoundError: sys.stdout.write('not installed')")
     return subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=user_env()).stdout
+
+
+def _quiet(argv) -> None:
+    """Run ``argv``; its output is shown only when it fails."""
+    proc = subprocess.run(argv, capture_output=True, text=True, env=user_env())
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")

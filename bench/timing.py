@@ -41,11 +41,13 @@ def interleaved(commands: Dict[str, List[str]], runs: int, env: Dict[str, str], 
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
-def imports(argv: List[str], env: Dict[str, str], skip=frozenset()) -> List[Tuple[str, float]]:
-    """[(module, cumulative ms)], costliest first, of the modules the program itself imports
-    (not those in ``skip``), in one run of ``argv`` (``-X importtime`` through
-    PYTHONPROFILEIMPORTTIME)."""
+def imports(argv: List[str], env: Dict[str, str], skip=frozenset()) -> Tuple[float, List[Tuple[str, float]]]:
+    """(wall ms of the run, [(module, cumulative ms)] costliest first) of the modules the
+    program itself imports (not those in ``skip``), in one run of ``argv`` with ``-X importtime``
+    (through PYTHONPROFILEIMPORTTIME)."""
+    t = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=dict(env, PYTHONPROFILEIMPORTTIME="1"))
+    wall = (time.perf_counter() - t) * 1000
     found = [(m.group(4), int(m.group(2)) / 1000) for m in _IMPORT_LINE.finditer(proc.stderr)
              if len(m.group(3)) == 1 and m.group(4) not in skip]   # one space: imported by the program
-    return sorted(found, key=lambda f: -f[1])
+    return wall, sorted(found, key=lambda f: -f[1])
