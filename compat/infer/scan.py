@@ -17,7 +17,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional
+from typing import Dict, Iterable, List, NamedTuple, Optional
 
 from compat import limits
 from compat.errors import BadInput, printable
