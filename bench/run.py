@@ -61,6 +61,11 @@ class Bench:
         assert doc["compat"].startswith(installed.VENV), doc["compat"]
         return doc
 
+    def fails(self, argv: List[str]) -> str:
+        """'' when ``argv`` succeeds here, else its last line on stderr (a row says so)."""
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env)
+        return "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+
     def floor(self) -> float:
         """The installed python's start-up alone (median ms): what no command can go under."""
         return interleaved({"python": [installed.PYTHON, "-c", "pass"]}, self.runs, self.env)["python"].median
@@ -105,11 +110,17 @@ def rows_select_registry(b: Bench) -> List[Row]:
         ref = f"{reg.host}/hpc/lammps:bench"
         cmds = {"skopeo": ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
                 "select": b.compat("select", ref), "plain": b.compat("select", ref, "--plain-http")}
-        t = interleaved(cmds, b.runs, b.env)
-        return [ratio_row(f"`compat select {label}` (warm caches, loopback registry) / `skopeo inspect --raw`",
-                          t[name], "skopeo", t["skopeo"], 2.0,
-                          process_left(b, cmds[name], t[name], 2.0 * t["skopeo"].median))
-                for name, label in (("select", "REF"), ("plain", "REF --plain-http"))]
+        failed = {name: b.fails(argv) for name, argv in cmds.items()}
+        t = interleaved({n: argv for n, argv in cmds.items() if not failed[n]}, b.runs, b.env)
+        rows = []
+        for name, label in (("select", "REF"), ("plain", "REF --plain-http")):
+            what = f"`compat select {label}` (warm caches, loopback registry) / `skopeo inspect --raw`"
+            if failed[name] or failed["skopeo"]:
+                rows.append(Row(what, "-", "-", "-", "<= 2.0x", f"missed: fails: {failed[name] or failed['skopeo']}"))
+                continue
+            rows.append(ratio_row(what, t[name], "skopeo", t["skopeo"], 2.0,
+                                  process_left(b, cmds[name], t[name], 2.0 * t["skopeo"].median)))
+        return rows
     finally:
         reg.stop()
 
