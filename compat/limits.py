@@ -65,6 +65,9 @@ COPY_BLOB_BYTES = 1 << 30           # a layer copied by annotate (read whole, at
 INFER_FILE_BYTES = 1 << 30          # an ELF file read from a layer (larger ones are reported, skipped)
 INFER_MEMORY_BYTES = 8 * MiB        # an ELF member held in memory; a larger one is spooled to a temporary file
 INFER_SCAN_BYTES = 256 * MiB        # a whole-file string search (version strings of libc, MPI, libcudart)
+INFER_INFLATE_RATIO = 1032          # bytes out per compressed byte of a layer: deflate's own ceiling (zstd can go far past it)
+INFER_INFLATE_FLOOR_BYTES = 256 * MiB  # a small layer may decompress to this much whatever its ratio
+INFER_ZSTD_WINDOW_BYTES = 128 * MiB  # the window a zstd frame may ask the decoder for (zstd's own default limit)
 
 # NFD rule templates (varsTemplate) and regular expressions.
 TEMPLATE_BYTES = 64 * 1024          # NFD's own MaxTemplateSize: it refuses larger templates
