@@ -26,8 +26,8 @@ def detect(sysroot: Optional[str] = None,
     ``probe_tools`` also asks ``fi_info`` for libfabric providers (adds 100-300 ms).
     """
     # start-up: a profile file, or compat.rank with a Host, loads no probe, cache or sysroot reader
-    from compat.host.detection import detect as run_probes
-    return run_probes(sysroot, assume, probe_tools, env)
+    from compat.host.profile_cache import detect as cached_or_probed
+    return cached_or_probed(sysroot, assume, probe_tools, env)
 
 
 def load(path, assume: Union[None, Mapping[str, str], Iterable[str]] = None,

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
-import subprocess
 import zlib
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -35,6 +33,7 @@ class Root:
             self.env: Mapping[str, str] = env
         else:
             self.env = {} if self.sysroot else os.environ
+        self._environ = self.env          # what a child gets (``env`` may be wrapped to record look-ups)
 
     @property
     def live(self) -> bool:
@@ -133,6 +132,17 @@ class Root:
         """Entries of directory ``p``, [] when absent or unreadable (see :meth:`scan`)."""
         return self.scan(p) or []
 
+    def glob(self, pattern: str) -> List[str]:
+        """The paths matching ``pattern``, whose components are names or ``*`` (any name not
+        starting with a dot), each listed and tested like any read: inside the sysroot."""
+        found = [""]
+        for part in (x for x in pattern.split("/") if x):
+            if part == "*":
+                found = [f"{d}/{n}" for d in found for n in self.listdir(d or "/") if not n.startswith(".")]
+            else:
+                found = [f"{d}/{part}" for d in found if self.exists(f"{d}/{part}")]
+        return sorted(found)
+
     def exists(self, p: str) -> bool:
         real = self.confined(p, follow_last=False)
         return real is not None and os.path.lexists(real)
@@ -147,18 +157,31 @@ class Root:
         except OSError:
             return None
 
-    # -- processes (live only) -----------------------------------------------------------
+    # -- processes and libraries (live only) ----------------------------------------------
     def which(self, name: str) -> Optional[str]:
         if not self.live:
             return None
+        import shutil  # start-up: a warm detect (the profile cache) looks nothing up on PATH
         return shutil.which(name, path=self.env.get("PATH", os.defpath))
+
+    def load_library(self, name: str):
+        """``ctypes.CDLL(name)`` as the loader finds it, or None when it cannot load (live
+        only: below a sysroot nothing is loaded)."""
+        if not self.live:
+            return None
+        import ctypes  # start-up: only a GPU probe loads a library
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            return None
 
     def run(self, argv: Sequence[str], timeout: float = PROBE_TIMEOUT_S,
             extra_env: Optional[Dict[str, str]] = None) -> Optional[str]:
         """stdout+stderr of a bounded child process, or None if it could not answer."""
         if not self.live:
             return None
-        env = dict(self.env)
+        import subprocess  # start-up: a warm detect (the profile cache) starts no process
+        env = dict(self._environ)
         env["LC_ALL"] = "C"
         if extra_env:
             env.update(extra_env)
@@ -169,3 +192,25 @@ class Root:
             return None
         out = proc.stdout.decode("utf-8", "replace")
         return out if out.strip() else None
+
+    # -- metadata (added for the runtime facts: starter-suid, /dev/fuse, executables) -----
+    def stat(self, p: str, follow_last: bool = True) -> Optional[os.stat_result]:
+        """``os.stat`` of ``p`` confined like a read (``follow_last=False``: ``lstat``); None if
+        absent or unreachable. Nothing is opened, so a FIFO or a device is safe to stat."""
+        real = self.confined(p, follow_last)
+        if real is None:
+            return None
+        try:
+            return os.stat(real) if follow_last else os.lstat(real)
+        except (OSError, ValueError):
+            return None
+
+    def access(self, p: str, mode: int) -> Optional[bool]:
+        """May this process open ``p`` with ``mode`` (``os.R_OK | os.W_OK``)? Live only: below
+        a sysroot the answer is another machine's, so None (unknown)."""
+        if not self.live:
+            return None
+        try:
+            return os.access(p, mode)
+        except (OSError, ValueError):
+            return None
