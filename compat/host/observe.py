@@ -74,36 +74,52 @@ def _listing(names: Optional[Sequence[str]]) -> Optional[str]:
 
 
 def _content(real: str, st: os.stat_result) -> str:
-    """A racily changed file or directory by content (a file larger than the read bound can
-    never match: its entry is a miss until the file has been left alone for a moment)."""
-    if stat.S_ISDIR(st.st_mode):
-        try:
-            return _listing(sorted(os.listdir(real))) or "?"
-        except OSError:
-            return "?"
-    if not stat.S_ISREG(st.st_mode) or st.st_size > limits.SYSROOT_FILE_BYTES:
-        return "c:unreadable"
+    """A racily changed file or directory by its owner, mode and content (a file larger than
+    the read bound never matches: its entry is a miss until the file has been left alone)."""
+    meta = f"c:{st.st_mode:o}:{st.st_uid}:{st.st_gid}:"
     try:
-        return _digest(read_file(real, limits.SYSROOT_FILE_BYTES, real)) or "?"
-    except BadInput:
-        return "c:unreadable"
+        if stat.S_ISDIR(st.st_mode):
+            body = _listing(sorted(os.listdir(real)))
+        elif stat.S_ISREG(st.st_mode) and st.st_size <= limits.SYSROOT_FILE_BYTES:
+            body = _digest(read_file(real, limits.SYSROOT_FILE_BYTES, real))
+        else:
+            return meta + "unreadable"
+    except (OSError, BadInput):
+        return meta + "unreadable"
+    return meta + (body or "?")
 
 
 def identity(real: Optional[str], follow: bool = True, like: Any = None) -> str:
     """``i:ino:size:mtime:ctime:mode`` of a path on an ordinary filesystem, ``-`` when absent,
     ``?`` when it cannot be looked at, ``c:...`` (content) when it changed a moment ago or when
     ``like`` (the stored value it is compared with) was kept by content."""
+    st = _stat(real, follow)
+    if isinstance(st, str):
+        return st
+    by_content = isinstance(like, str) and like.startswith("c:")
+    if by_content or time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
+        return _content(real, st)
+    return _identity(st)
+
+
+def file_identity(path: str) -> str:
+    """``identity`` without the content rule, for files no probe reads (the code's own)."""
+    st = _stat(path, True)
+    return st if isinstance(st, str) else _identity(st)
+
+
+def _stat(real: Optional[str], follow: bool):
     if real is None:
         return "?"
     try:
-        st = os.stat(real) if follow else os.lstat(real)
+        return os.stat(real) if follow else os.lstat(real)
     except OSError as exc:
         return "-" if exc.errno in (errno.ENOENT, errno.ENOTDIR) else "?"
     except ValueError:
         return "?"
-    by_content = isinstance(like, str) and like.startswith("c:")
-    if by_content or time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
-        return _content(real, st)
+
+
+def _identity(st: os.stat_result) -> str:
     return f"i:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_mode:o}"
 
 
@@ -192,6 +208,17 @@ class Observer:
         return getattr(self, KINDS[kind])(p, arg, like)
 
 
+def _none(arg: Any) -> bool:
+    return arg is None
+
+
+#: what each kind's argument may be (a read's size bound, a stat's follow_last, access's mode)
+_ARGUMENTS = {
+    "read": lambda a: type(a) is int and 0 <= a <= limits.SYSROOT_FILE_BYTES,
+    "stat": lambda a: type(a) is bool,
+    "access": lambda a: type(a) is int and 0 <= a <= 7,
+}
+
 #: observation kind -> the Observer method computing its value
 KINDS = {"read": "read", "list": "list", "node": "node", "stat": "stat", "access": "access",
          "which": "which", "exe": "exe", "env": "env_var"}
@@ -235,7 +262,7 @@ class RecordingRoot(Root):
         self._seen: Dict[Tuple[str, str, str], Observation] = {}
         self._observer = Observer(self, self._environ, boot_known=False)
         boot = Root.read_bytes(self, BOOT_ID, 256)          # first: a reboot misses at once
-        self._note("read", BOOT_ID, 256, _digest(boot))
+        self._note("read", BOOT_ID, 256, self._observer.read(BOOT_ID, 256, data=boot))
         self._observer.boot_known = boot is not None
         self.env = _RecordingEnv(self._environ, self._note)
 
@@ -321,6 +348,8 @@ def unchanged(root: Root, observed: Sequence[Observation]) -> bool:
         if not (isinstance(obs, list) and len(obs) == 4 and obs[0] in KINDS and isinstance(obs[1], str)):
             return False
         kind, p, arg, stored = obs
+        if not _ARGUMENTS.get(kind, _none)(arg):
+            return False
         try:
             if observer.value(kind, p, arg, like=stored) != stored:
                 return False

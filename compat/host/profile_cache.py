@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 from compat import io, limits
 from compat.errors import BadInput
-from compat.host.observe import identity, unchanged
+from compat.host.observe import file_identity, unchanged
 from compat.host.profile import Host
 from compat.host.root import Root
 
@@ -97,7 +97,7 @@ def code_identity(name: str, parts) -> Optional[str]:
         return None
     dirs = list(spec.submodule_search_locations or ())
     if not dirs:
-        return f"{spec.origin}|{identity(spec.origin)}"
+        return f"{spec.origin}|{file_identity(spec.origin)}"
     out = []
     for part in parts:
         d = os.path.join(dirs[0], part)
@@ -106,7 +106,7 @@ def code_identity(name: str, parts) -> Optional[str]:
         except OSError:
             out.append(f"{part}:-")
             continue
-        out += [f"{part}/{n}={identity(os.path.join(d, n))}" for n in names]
+        out += [f"{part}/{n}={file_identity(os.path.join(d, n))}" for n in names]
     return f"{dirs[0]}|" + ";".join(out)
 
 
