@@ -4,7 +4,7 @@
 metadata look-up, ``PATH`` search, process, library and environment variable the probes go
 through, each as an *observation*: ``[kind, path, argument, value]``, where ``value`` is what
 identifies the answer.  The whole-profile cache (``profile_cache.py``) stores those with the
-profile; a warm run recomputes each value with :func:`still` (stat calls, environment look-ups,
+profile; a warm run recomputes each value with :func:`unchanged` (stat calls, environment look-ups,
 a few small reads) and reuses the profile only if every one is unchanged.  A probe added later
 is keyed without any change here, as long as it reads through its ``Root``.
 
@@ -199,7 +199,8 @@ class Observer:
         return out
 
     def exe(self, p: str, _arg: Any = None, like: Any = None) -> Any:
-        return identity(p if os.sep in p else None, like=like)
+        """The program a probe ran (a bare name: where PATH finds it)."""
+        return identity(p, like=like) if os.sep in p else self.which(p, None, like)
 
     def env_var(self, name: str, _arg: Any = None, like: Any = None) -> Any:
         return self.env.get(name)
