@@ -451,3 +451,12 @@ def test_a_warm_detect_imports_no_probe_and_no_archspec(tmp_path):
              "compat.host.cpu", "compat.host.gpu", "compat.host.mpi", "compat.host.fabric",
              "compat.host.system", "compat.host.cache", "compat.host.assume"}
     assert sorted(heavy & loaded) == []
+
+
+def test_an_unwritable_cache_directory_is_only_slower(probes, fakebin, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("COMPAT_CACHE_DIR", str(blocker / "cache"))
+    assert compat.host.detect(env=_live(fakebin)).mpi[0].version == "4.1.5"
+    compat.host.detect(env=_live(fakebin))
+    assert len(probes) == 2
