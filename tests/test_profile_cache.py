@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import compat
 import compat.host
@@ -460,3 +461,57 @@ def test_an_unwritable_cache_directory_is_only_slower(probes, fakebin, tmp_path,
     assert compat.host.detect(env=_live(fakebin)).mpi[0].version == "4.1.5"
     compat.host.detect(env=_live(fakebin))
     assert len(probes) == 2
+
+
+# -- the cache file's parser, property-based --------------------------------------------------------
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     max_leaves=12)
+_PATHS = st.sampled_from(["/proc/sys/kernel/random/boot_id", "/proc/cpuinfo", "/sys/class", "/etc/os-release",
+                          "/dev/null", "/dev/zero", "/proc/self/status", "", "/", "a\x00b", "../../etc", "mpirun"])
+_OBSERVATION = st.one_of(
+    st.tuples(st.sampled_from(list(observe.KINDS)), _PATHS, _JSON, _JSON).map(list),
+    _JSON)
+
+
+@pytest.fixture(scope="module")
+def real_entry(tmp_path_factory):
+    root = tmp_path_factory.mktemp("capture")
+    shutil.copytree(os.path.join(HOSTS, "ib-hdr-zen4"), root / "c", symlinks=True)
+    cache = profile_cache.ProfileCache(path=str(root / "profile.json"))
+    recording = RecordingRoot(str(root / "c"))
+    host = detection.probe(recording)
+    cache.store({"sysroot": "x"}, recording.observed, host)
+    return str(root / "c"), cache.entries()[0]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_cache_content_is_a_hit_or_a_miss(real_entry, data, tmp_path_factory):
+    """Observations and profiles of any shape, alone or spliced into a real entry: checking
+    them answers yes or no (never raises), and what a hit returns is a valid profile."""
+    sysroot, entry = real_entry
+    observed = list(entry["observed"])
+    at = data.draw(st.integers(0, len(observed)))
+    observed[at:at + data.draw(st.integers(0, 1))] = data.draw(st.lists(_OBSERVATION, max_size=3))
+    profile = data.draw(st.one_of(st.just(entry["profile"]), _JSON,
+                                  st.builds(lambda k, v: {**entry["profile"], k: v},
+                                            st.sampled_from(sorted(entry["profile"])), _JSON)))
+    doc = data.draw(st.one_of(st.just({"format": 1, "entries": [{"args": {"sysroot": "x"}, "observed": observed,
+                                                                   "profile": profile}]}), _JSON))
+    path = tmp_path_factory.mktemp("file") / "profile.json"
+    path.write_text(json.dumps(doc))
+    host = profile_cache.ProfileCache(path=str(path)).lookup({"sysroot": "x"}, Root(sysroot))
+    assert host is None or isinstance(host, compat.host.Host)
+    if host is not None:
+        assert compat.schema.validate_host(host.to_dict()) is None
+
+
+def test_the_real_entry_alone_is_a_hit(real_entry, tmp_path):
+    """The property above can answer both ways: its unspliced entry is a hit."""
+    sysroot, entry = real_entry
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps({"format": 1, "entries": [{**entry, "args": {"sysroot": "x"}}]}))
+    host = profile_cache.ProfileCache(path=str(path)).lookup({"sysroot": "x"}, Root(sysroot))
+    assert host is not None and host.fabrics[0].type == "infiniband"

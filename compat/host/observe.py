@@ -342,18 +342,22 @@ def unchanged(root: Root, observed: Sequence[Observation]) -> bool:
     """Does every observation still hold below ``root`` (a plain Root: nothing recorded)?
     Stops at the first change; a malformed observation is a change. The first one must be
     the boot id: it also says whether boot-constant files were keyed by it."""
-    if not observed or not isinstance(observed[0], list) or observed[0][:3] != ["read", BOOT_ID, 256]:
+    if not observed or not _well_formed(observed[0]) or observed[0][:3] != ["read", BOOT_ID, 256]:
         return False
     observer = Observer(root, root.env, boot_known=observed[0][3] is not None)
     for obs in observed:
-        if not (isinstance(obs, list) and len(obs) == 4 and obs[0] in KINDS and isinstance(obs[1], str)):
+        if not _well_formed(obs):
             return False
         kind, p, arg, stored = obs
-        if not _ARGUMENTS.get(kind, _none)(arg):
-            return False
         try:
             if observer.value(kind, p, arg, like=stored) != stored:
                 return False
         except (OSError, ValueError, TypeError):
             return False
     return True
+
+
+def _well_formed(obs: Any) -> bool:
+    """``[kind, path, argument, value]`` with a known kind, a path, and an argument that kind takes."""
+    return isinstance(obs, list) and len(obs) == 4 and isinstance(obs[0], str) and obs[0] in KINDS \
+        and isinstance(obs[1], str) and _ARGUMENTS.get(obs[0], _none)(obs[2])
