@@ -1,7 +1,8 @@
 """Host probes: what machine are we on (or what machine do these files describe)?
 
 ``detect()`` runs every probe below one :class:`~compat.host.root.Root`, records where
-each fact came from, then applies ``--assume`` overrides.  No probe may crash detection:
+each fact came from, then applies ``--assume`` overrides; a warm ``detect()`` returns the
+cached profile instead when nothing that decides it has changed (``profile_cache.py``).  No probe may crash detection:
 a probe that fails leaves its fact unknown and says why in ``sources``.
 """
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 from compat import io, limits
 from compat.errors import BadInput
-from compat.host.observe import file_identity, unchanged
+from compat.host.observe import RecordingRoot, file_identity, unchanged
 from compat.host.profile import Host
 from compat.host.root import Root
 
@@ -65,7 +65,6 @@ def profile(sysroot: Optional[str], env: Optional[Mapping[str, str]], probe_tool
             return host
     # start-up: the probes (and archspec, pynvml) load only when the cache cannot answer
     from compat.host.detection import probe
-    from compat.host.observe import RecordingRoot
     root = RecordingRoot(sysroot, env=env) if cache.enabled else Root(sysroot, env=env)
     host = probe(root, probe_tools, {"os.arch": arch} if arch else {})
     if cache.enabled:
@@ -83,7 +82,7 @@ def arguments(sysroot: Optional[str], probe_tools: bool, arch: Optional[str]) ->
         libc = None
     version = getattr(sys.modules.get("compat"), "__version__", None)    # loaded before any of its modules
     return {"sysroot": os.path.realpath(sysroot) if sysroot else None, "probe_tools": bool(probe_tools),
-            "arch": arch, "compat": version, "python": sys.hexversion, "libc": libc,
+            "arch": arch, "compat": version, "python": sys.hexversion, "prefix": sys.prefix, "libc": libc,
             "machine": os.uname().machine, "uid": os.getuid(), "groups": sorted(os.getgroups()),
             "code": {name: code_identity(name, parts) for name, parts in CODE}}
 
@@ -127,7 +126,8 @@ def _node_name() -> str:
 
 class ProfileCache:
     """``$COMPAT_CACHE_DIR/profile-<node>.json``: at most ``limits.PROFILE_CACHE_ENTRIES``
-    entries (one per sysroot, ``--probe-tools`` and assumed ``os.arch``), newest first."""
+    entries (one per sysroot, ``--probe-tools``, assumed ``os.arch`` and Python environment),
+    newest first."""
 
     def __init__(self, enabled: Optional[bool] = None, path: Optional[str] = None):
         if enabled is None:
@@ -176,7 +176,9 @@ class ProfileCache:
 
 
 def _slot(args: Mapping[str, Any]):
-    return args.get("sysroot"), args.get("probe_tools"), args.get("arch")
+    """Entries replace each other per options and Python environment (two virtual
+    environments on one node do not evict each other's profile on every run)."""
+    return args.get("sysroot"), args.get("probe_tools"), args.get("arch"), args.get("prefix")
 
 
 def _host(data: dict) -> Optional[Host]:
