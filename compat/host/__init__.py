@@ -2,8 +2,9 @@
 
 ``detect()`` runs every probe below one :class:`~compat.host.root.Root`, records where
 each fact came from, then applies ``--assume`` overrides; a warm ``detect()`` returns the
-cached profile instead when nothing that decides it has changed (``profile_cache.py``).  No probe may crash detection:
-a probe that fails leaves its fact unknown and says why in ``sources``.
+cached profile instead when nothing that decides it has changed (``profile_cache.py``).
+No probe may crash detection: a probe that fails leaves its fact unknown and says why in
+``sources``.
 """
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
 """Where probes look: the running machine, or another machine's files below a sysroot.
 
-Every probe goes through a :class:`Root`.  Reading never raises: a missing, empty or
-unreadable file is ``None`` (unknown), as NFD treats its host path.  Under a sysroot
+Every probe goes through a :class:`Root`, for files, listings, metadata, ``PATH`` look-ups,
+processes, libraries and the environment (``Root.env``): on a cold detection a
+:class:`~compat.host.observe.RecordingRoot` notes what identifies each answer, and that is
+what the whole-profile cache is keyed by; what a probe reads around its Root is not a key.
+Reading never raises: a missing, empty or unreadable file is ``None`` (unknown), as NFD
+treats its host path.  Under a sysroot
 nothing is executed and the environment is not read: a sysroot is another machine's files.
 
 A sysroot is hostile input.  Only regular files are read (a FIFO or a device where
