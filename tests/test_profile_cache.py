@@ -515,3 +515,13 @@ def test_the_real_entry_alone_is_a_hit(real_entry, tmp_path):
     path.write_text(json.dumps({"format": 1, "entries": [{**entry, "args": {"sysroot": "x"}}]}))
     host = profile_cache.ProfileCache(path=str(path)).lookup({"sysroot": "x"}, Root(sysroot))
     assert host is not None and host.fabrics[0].type == "infiniband"
+
+
+def test_every_way_root_reads_is_recorded():
+    """A Root method added later that reads the machine without RecordingRoot noting it would
+    make the cache serve stale profiles: each public method is either recorded or built only
+    on recorded ones (this list says which)."""
+    built_on_others = {"path", "confined", "live", "read", "read_gzip", "listdir", "glob"}
+    public = {n for n in vars(Root) if not n.startswith("_")}
+    recorded = {n for n in vars(RecordingRoot) if not n.startswith("_")} - {"observed"}
+    assert public - built_on_others == recorded, "record the new Root method in RecordingRoot"
