@@ -525,3 +525,43 @@ def test_every_way_root_reads_is_recorded():
     public = {n for n in vars(Root) if not n.startswith("_")}
     recorded = {n for n in vars(RecordingRoot) if not n.startswith("_")} - {"observed"}
     assert public - built_on_others == recorded, "record the new Root method in RecordingRoot"
+
+
+def test_nvml_answers_are_keyed_by_the_driver_and_the_cgroup(tmp_path):
+    """With NVML loaded (the stand-in of test_nvml.py), the driver's files and this process's
+    cgroup (which limits the GPUs NVML may open) are keys, and a second run is still a hit."""
+    from test_nvml import STUB
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler to build the NVML stand-in")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (tmp_path / "nvml.c").write_text(STUB)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib / "libnvidia-ml.so.1"), str(tmp_path / "nvml.c")],
+                   check=True)
+    cache = tmp_path / "cache"
+    env = {"COMPAT_CACHE_DIR": str(cache), "LD_LIBRARY_PATH": str(lib)}
+    inodes = []
+    for _ in range(2):
+        proc = run_hostile("detect", "--json", env=env)
+        assert json.loads(proc.stdout)["sources"]["gpus.nvidia"].startswith("NVML")
+        inodes.append(os.stat(cache / f"profile-{profile_cache._node_name()}.json").st_ino)
+    assert inodes[0] == inodes[1]                                     # the second run was a hit
+    keys = [o[:2] for o in profile_cache.ProfileCache(path=str(cache / os.listdir(cache)[0])).entries()[0]["observed"]
+            if o[0] in ("read", "list")]
+    assert ["read", "/proc/self/cgroup"] in keys and ["list", "/proc/driver/nvidia/gpus"] in keys
+    assert ["list", str(lib)] in keys                                 # LD_LIBRARY_PATH's directory
+
+
+def test_a_miss_answered_by_the_probe_cache_keeps_every_key(probes, fakebin):
+    """After a miss, probes whose inputs did not change answer from probes.json without
+    running: the new entry must still be keyed by what those answers depend on (the
+    executable, the loader's cache), or a later change to them would go unseen."""
+    compat.host.detect(env=_live(fakebin))
+    first = {tuple(o[:2]) for o in profile_cache.ProfileCache().entries()[0]["observed"]}
+    compat.host.detect(env=_live(fakebin, CRAY_MPICH_VERSION="8.1.27"))        # a miss; no child runs
+    second = {tuple(o[:2]) for o in profile_cache.ProfileCache().entries()[0]["observed"]}
+    assert len(probes) == 2
+    assert ("exe", os.path.realpath(fakebin / "mpirun")) in first and ("stat", "/etc/ld.so.cache") in first
+    children = {o for o in first if o[0] in ("exe", "stat")}             # what the children depended on
+    assert children and children - second == set()

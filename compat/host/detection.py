@@ -25,7 +25,7 @@ def probe(root: Root, probe_tools: bool = False, assumptions: Optional[Mapping[s
     """Every probe below ``root``: the profile before ``--assume`` (only ``os.arch`` steers
     probing). ``compat.host.detect`` calls it when the whole-profile cache cannot answer."""
     assumptions = assumptions or {}
-    cache = ProbeCache()
+    cache = ProbeCache(root=root)
     sources: Dict[str, str] = {}
     arch = _arch(root, assumptions, sources)
     cpu = _cpu(root, arch, cache, sources)

@@ -70,15 +70,17 @@ def _text(value) -> str:
 
 def nvidia_nvml(sources: Dict[str, str], root: Optional[Root] = None) -> Optional[Tuple[GPU, ...]]:
     """NVML's view, or None when NVML cannot answer (no library, no driver, no permission).
-    The loaded driver's version file and GPU list are read through ``root`` too: what NVML
-    says follows from them, so a driver reload or a GPU coming or going changes what a cached
-    profile is keyed by (spec/host.md, "What is cached")."""
+    What NVML says follows from files it reads around ``root``: the loaded driver's version,
+    its GPU list, and this process's cgroup (a Slurm job's or a container's device cgroup
+    limits the GPUs NVML can open). They are read through ``root`` so that a cached profile
+    is keyed by them (spec/host.md, "What is cached")."""
     root = root or Root()
     # the library pynvml would load; absent on most hosts, and 0.2 ms to find out
     if root.load_library("libnvidia-ml.so.1") is None:
         sources["gpu.nvml"] = "unavailable: libnvidia-ml.so.1 not found"
         return None
-    root.read("/proc/driver/nvidia/version")
+    for path in ("/proc/driver/nvidia/version", "/proc/self/cgroup"):
+        root.read(path)
     root.scan("/proc/driver/nvidia/gpus")
     try:
         # start-up: pynvml loads only after libnvidia-ml.so.1 did

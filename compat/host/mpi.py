@@ -116,7 +116,7 @@ def _library_probe(root: Root, cache: ProbeCache) -> List[dict]:
             return []
 
     key = "mpi-libs|" + root.env.get("LD_LIBRARY_PATH", "")
-    return cache.get(key, ["/etc/ld.so.cache"], compute, is_library_answers)
+    return cache.get(key, [sys.executable, "/etc/ld.so.cache"], compute, is_library_answers)
 
 
 def _launchers(root: Root, cache: ProbeCache) -> List[Tuple[str, str]]:

@@ -199,7 +199,8 @@ class Observer:
         return out
 
     def exe(self, p: str, _arg: Any = None, like: Any = None) -> Any:
-        """The program a probe ran (a bare name: where PATH finds it)."""
+        """The program a probe ran, or a file its answer depends on (a bare name: where PATH
+        finds it)."""
         return identity(p, like=like) if os.sep in p else self.which(p, None, like)
 
     def env_var(self, name: str, _arg: Any = None, like: Any = None) -> Any:
@@ -317,12 +318,20 @@ class RecordingRoot(Root):
 
     def run(self, argv: Sequence[str], timeout: float = PROBE_TIMEOUT_S,
             extra_env: Optional[Dict[str, str]] = None) -> Optional[str]:
-        if self.live and argv:
-            self._look("exe", argv[0])
-            self._loader_keys()
-            for name in CHILD_ENV:
-                self.env.get(name)
+        if argv:
+            self.note_child([argv[0]])
         return super().run(argv, timeout, extra_env)
+
+    def note_child(self, depends_on: Sequence[str]) -> None:
+        """What a child's answer depends on, whether it runs or the probe cache answers for it:
+        the files it names (the executable), the loader's inputs, :data:`CHILD_ENV`."""
+        if not self.live:
+            return
+        for p in depends_on:
+            self._look("exe", p)
+        self._loader_keys()
+        for name in CHILD_ENV:
+            self.env.get(name)
 
     def load_library(self, name: str):
         if self.live:

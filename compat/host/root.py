@@ -179,6 +179,10 @@ class Root:
         except OSError:
             return None
 
+    def note_child(self, depends_on: Sequence[str]) -> None:
+        """A child process's answer, maybe from the probe cache, depends on these files (its
+        executable first). Nothing to do here; a recording root keys them as if it ran."""
+
     def run(self, argv: Sequence[str], timeout: float = PROBE_TIMEOUT_S,
             extra_env: Optional[Dict[str, str]] = None) -> Optional[str]:
         """stdout+stderr of a bounded child process, or None if it could not answer."""
