@@ -18,10 +18,10 @@ HOST_FILE_BYTES = 16 * MiB          # --host profile / NodeFeature document
 VARIANTS_FILE_BYTES = 4 * MiB       # annotate --variants FILE
 SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os-release, ...)
 PROBE_CACHE_BYTES = 1 * MiB          # ~/.cache/compat/probes.json (a few KB in practice)
-PROFILE_CACHE_BYTES = 1 * MiB        # ~/.cache/compat/profile-<node>.json (tens of KB on a large node)
-PROFILE_CACHE_ENTRIES = 8           # cached profiles per node (one per sysroot / --probe-tools / os.arch / venv)
 CONFIG_GZ_BYTES = 64 * MiB          # a decompressed /proc/config.gz
 SYMLINK_HOPS = 40                   # symlinks followed resolving one sysroot path (Linux's MAXSYMLINKS)
+PROFILE_CACHE_BYTES = 1 * MiB        # ~/.cache/compat/profile-<node>.json (tens of KB on a large node)
+PROFILE_CACHE_ENTRIES = 8           # cached profiles per node (one per sysroot / --probe-tools / os.arch / venv)
 
 # Structured documents (JSON or YAML) once parsed.
 DOC_DEPTH = 64                      # nesting of objects and lists
