@@ -23,6 +23,8 @@ RUNTIME_CONFIG_BYTES = 1 * MiB      # apptainer.conf / singularity.conf (the shi
 RUNTIME_SCRIPT_BYTES = 256 * 1024   # a script runtime read for its version variable (enroot: ~20 KB)
 CONFIG_GZ_BYTES = 64 * MiB          # a decompressed /proc/config.gz
 SYMLINK_HOPS = 40                   # symlinks followed resolving one sysroot path (Linux's MAXSYMLINKS)
+PROFILE_CACHE_BYTES = 1 * MiB        # ~/.cache/compat/profile-<node>.json (tens of KB on a large node)
+PROFILE_CACHE_ENTRIES = 8           # cached profiles per node (one per sysroot / --probe-tools / os.arch / venv)
 
 # Structured documents (JSON or YAML) once parsed.
 DOC_DEPTH = 64                      # nesting of objects and lists
