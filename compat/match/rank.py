@@ -159,7 +159,19 @@ _MATCHERS = ((cpu_m, ("cpu.",)), (gpu_m, ("gpu.",)), (fabric_m, ("fabric",)),
 _DIMENSION = {k: m.__name__ for k in A.KEYS for m, prefixes in _MATCHERS if k.startswith(prefixes)}
 
 
-def _checks(req: A.Requirements, host: Host, memo: Optional[dict]) -> List[Check]:
+class _Memo:
+    """What one ranking call learns once and reuses: the host is fixed, so a decision depends
+    on a descriptor's requirement-bearing annotations and its platform alone (spec/selection.md,
+    "Performance"). ``host_flags``: the host's CPU features as a set, built once."""
+
+    def __init__(self, host: Host):
+        self.decisions: Dict[tuple, _Decision] = {}
+        self.checks: Dict[tuple, Check] = {}
+        self.platforms: Dict[str, tuple] = {}
+        self.host_flags = set(host.cpu.features) if host.cpu.features is not None else None
+
+
+def _checks(req: A.Requirements, host: Host, memo: Optional[_Memo]) -> List[Check]:
     if memo is None:
         return [m.check(req, host) for m, _ in _MATCHERS]
     groups: Dict[str, list] = {}
@@ -171,26 +183,25 @@ def _checks(req: A.Requirements, host: Host, memo: Optional[dict]) -> List[Check
     for matcher, _ in _MATCHERS:
         name = matcher.__name__
         key = (name, tuple(sorted(groups[name])) if name in groups else ())
-        hit = memo.get(key)
+        hit = memo.checks.get(key)
         if hit is None:
-            hit = memo[key] = matcher.check(req, host)
+            hit = memo.checks[key] = matcher.check(req, host)
         out.append(hit)
     return out
 
 
-def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) \
+def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[_Memo]) \
         -> Tuple[Check, Optional[platform_m.Platform]]:
     """(platform check, the candidate's normalised platform when it matches), memoised per platform."""
-    key = None
-    if memo is not None and isinstance(desc_platform, Mapping):
-        key = ("platform",) + tuple(sorted((k, str(v)) for k, v in desc_platform.items()))
-        hit = memo.get(key)
+    key = repr(desc_platform) if memo is not None else None
+    if key is not None:
+        hit = memo.platforms.get(key)
         if hit is not None:
             return hit
     pcheck = platform_m.check(desc_platform, plat)
     hit = (pcheck, platform_m.checked(desc_platform) if pcheck.ok else None)
     if key is not None:
-        memo[key] = hit
+        memo.platforms[key] = hit
     return hit
 
 
@@ -203,46 +214,82 @@ def _malformed(desc, position: int, path: str, problems: List[str]) -> Candidate
                      reason=f"malformed descriptor: {problems[0]}", notes=tuple(problems[1:]))
 
 
+class _Decision(NamedTuple):
+    """What a well-formed image descriptor's annotations and platform decide for the host: the
+    candidate less where it sits (position, path) and what names it (digest, media type)."""
+    verdict: str
+    reason: str
+    checks: Tuple[Check, ...] = ()
+    fit: Tuple = ()                     # the RankKey's fields but ``order`` (compatible only)
+    notes: Tuple[str, ...] = ()
+    located: bool = False               # reason and notes are annotation errors, each to name the digest
+
+    def candidate(self, desc: Mapping, position: int, path: str) -> Candidate:
+        digest = desc["digest"]
+        reason, notes = self.reason, self.notes
+        if self.located:
+            reason, notes = A.locate(reason, digest), tuple(A.locate(n, digest) for n in notes)
+        key = RankKey(*self.fit, -position) if self.fit else ()
+        return Candidate(position, digest, desc["mediaType"], desc.get("platform"), desc.get("annotations") or {},
+                         self.verdict, reason, self.checks, key, notes, path)
+
+
 def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform_m.Platform,
-             allow_unknown: bool = False, memo: Optional[dict] = None,
+             allow_unknown: bool = False, memo: Optional[_Memo] = None,
              nfd: Optional[nfd_m.NfdContext] = None) -> Candidate:
+    """One descriptor's candidate. With ``memo`` (one per ranking call) each distinct pair of
+    requirement-bearing annotations and platform is decided once; without it, every time (the
+    reference the memoised path is tested against)."""
     problems = descriptor_problems(desc)
     if problems:
         return _malformed(desc, position, path, problems)
-    digest = desc.get("digest", "")
-    ann = desc.get("annotations") or {}
-    base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
-                platform=desc.get("platform"), annotations=ann, path=path)
     skip = not_image_reason(desc)
     if skip:
-        return Candidate(verdict=SKIPPED, reason=skip, **base)
-    req = A.parse(ann, where=digest)
+        return _Decision(SKIPPED, skip).candidate(desc, position, path)
+    ann = desc.get("annotations") or {}
+    if memo is None or (nfd is not None and nfd.artifacts.get(desc["digest"]) is not None):
+        decision = _decide(ann, desc.get("platform"), desc["digest"], host, plat, allow_unknown, memo, nfd)
+    else:
+        key = (A.decisive_items(ann), repr(desc.get("platform")))
+        decision = memo.decisions.get(key)
+        if decision is None:
+            decision = memo.decisions[key] = _decide(ann, desc.get("platform"), "", host, plat, allow_unknown,
+                                                     memo, nfd)
+    return decision.candidate(desc, position, path)
+
+
+def _decide(ann: Mapping, desc_platform, digest: str, host: Host, plat: platform_m.Platform, allow_unknown: bool,
+            memo: Optional[_Memo], nfd: Optional[nfd_m.NfdContext]) -> _Decision:
+    """The verdict of the annotations and platform; ``digest`` names an NFD artifact (none
+    when memoised: the same answer for every digest without one)."""
+    req = A.parse(ann)
     if req.errors:
-        return Candidate(verdict=ERROR, reason=req.errors[0], notes=req.errors[1:], **base)
-    pcheck, cand = _platform(desc.get("platform"), plat, memo)
+        return _Decision(ERROR, req.errors[0], notes=req.errors[1:], located=True)
+    pcheck, cand = _platform(desc_platform, plat, memo)
     if not pcheck.ok:
-        return Candidate(verdict=INCOMPATIBLE, reason=pcheck.reason, checks=(pcheck,), **base)
+        return _Decision(INCOMPATIBLE, pcheck.reason, (pcheck,))
     if req.unknown and not allow_unknown:
-        return Candidate(verdict=UNKNOWN, checks=(pcheck,), **base,
-                         reason=f"unknown key{'s' if len(req.unknown) > 1 else ''} "
-                                f"{', '.join(req.unknown)} (--allow-unknown to rank without)")
-    plat_doc = desc.get("platform") or {}
+        return _Decision(UNKNOWN, f"unknown key{'s' if len(req.unknown) > 1 else ''} "
+                                  f"{', '.join(req.unknown)} (--allow-unknown to rank without)", (pcheck,))
+    plat_doc = desc_platform or {}
     checks = [pcheck] + _checks(req, host, memo)
     checks[1] = cpu_m.with_variant(checks[1], cand.arch, cand.variant, host)
     # the index-level formats and NFD artifacts: most descriptors have none of them
-    checks.append(platform_m.check_features(plat_doc, plat.arch, set(host.cpu.features)
-                                            if host.cpu.features is not None else None)
-                  if plat_doc.get("features") else _NO_FEATURES)
+    if plat_doc.get("features"):
+        flags = memo.host_flags if memo is not None else \
+            set(host.cpu.features) if host.cpu.features is not None else None
+        checks.append(platform_m.check_features(plat_doc, plat.arch, flags))
+    else:
+        checks.append(_NO_FEATURES)
     checks.append(compat_sets.check(plat_doc, host, nfd.features if nfd is not None else None)
                   if plat_doc.get("compatibilities") else _NO_SETS)
     try:
         checks.append(nfd_m.check(digest, nfd) if nfd is not None else _NO_NFD)
     except RuleError as exc:
-        return Candidate(verdict=ERROR, reason=f"nfd: {exc}", checks=tuple(checks), **base)
+        return _Decision(ERROR, f"nfd: {exc}", tuple(checks))
     for c in checks:
         if not c.ok:
-            return Candidate(verdict=INCOMPATIBLE, reason=f"{c.dimension}: {c.reason}",
-                             checks=tuple(checks), **base)
+            return _Decision(INCOMPATIBLE, f"{c.dimension}: {c.reason}", tuple(checks))
     by = {c.dimension: c for c in checks}
     rung, os_features = pcheck.fit
     # CPU specificity: archspec depth (the annotation's target or the variant's level), then
@@ -252,13 +299,12 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     weight = req.get("weight", 0) + by["nfd"].fit[0] + by["compatibilities"].fit[0]
     satisfied = req.requirement_count + by["platform.features"].fit[0] + by["nfd"].fit[1] + \
         by["compatibilities"].fit[1]
-    key = RankKey(gpu=by["gpu"].fit, fabric=by["fabric"].fit[0], mpi=by["mpi"].fit[0], cpu=cpu_spec,
-                  requirements=satisfied, weight=weight, order=-position)
+    fit = (by["gpu"].fit, by["fabric"].fit[0], by["mpi"].fit[0], cpu_spec, satisfied, weight)
     notes = tuple(c.note for c in checks if c.note)
     if req.unknown:
         notes += (f"ignored unknown keys {', '.join(req.unknown)}",)
     summary = "; ".join(f"{c.reason}" for c in checks[1:] if c.reason) or "generic: platform match only"
-    return Candidate(verdict=COMPATIBLE, reason=summary, checks=tuple(checks), key=key, notes=notes, **base)
+    return _Decision(COMPATIBLE, summary, tuple(checks), fit, notes)
 
 
 class _Full(Exception):
@@ -371,7 +417,7 @@ def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unkno
     if not isinstance(index, Mapping) or not isinstance(index.get("manifests", []), list):
         raise BadInput("index: expected a JSON object whose 'manifests' is a list")
     host, plat = seen_host(host, platform)
-    memo: dict = {}      # per call: the host is fixed, so a verdict depends on the values alone
+    memo = _Memo(host)
     if entries is None:
         entries = flatten(index, fetch)
     cands = []
