@@ -168,6 +168,7 @@ class _Memo:
         self.decisions: Dict[tuple, _Decision] = {}
         self.checks: Dict[tuple, Check] = {}
         self.platforms: Dict[str, tuple] = {}
+        self.platform_problems: Dict[str, List[str]] = {}
         self.host_flags = set(host.cpu.features) if host.cpu.features is not None else None
 
 
@@ -240,7 +241,7 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     """One descriptor's candidate. With ``memo`` (one per ranking call) each distinct pair of
     requirement-bearing annotations and platform is decided once; without it, every time (the
     reference the memoised path is tested against)."""
-    problems = descriptor_problems(desc)
+    problems = descriptor_problems(desc, memo.platform_problems if memo is not None else None)
     if problems:
         return _malformed(desc, position, path, problems)
     skip = not_image_reason(desc)
@@ -326,6 +327,7 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
     out: List[Tuple[str, Mapping]] = []
     walked: Dict[str, str] = {}            # nested index digest -> where it was walked
     leaves: Dict[str, str] = {}            # identical descriptor -> where it was listed
+    first: Dict[str, Optional[Tuple[Mapping, str]]] = {}   # digest -> its first leaf, until another has it
 
     def walk(doc, path: str, depth: int) -> None:
         for i, desc in enumerate(doc.get("manifests") or ()):
@@ -342,14 +344,26 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
                 _leaf(desc, p)
 
     def _leaf(desc, p: str) -> None:
-        if isinstance(desc, dict) and isinstance(desc.get("digest"), str):
-            ident = repr((desc.get("digest"), desc.get("platform"), desc.get("annotations")))
+        if isinstance(desc, dict) and isinstance(desc.get("digest"), str) and not _unseen(desc, p):
+            ident = _identity(desc)
             if ident in leaves:
                 out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, platform "
                                                       "and annotations)")))
                 return
             leaves[ident] = p
         out.append((p, desc))
+
+    def _unseen(desc, p: str) -> bool:
+        """No leaf before had this digest (so none is identical; the identity is built only
+        for digests listed more than once)."""
+        digest = desc["digest"]
+        if digest not in first:
+            first[digest] = (desc, p)
+            return True
+        if first[digest] is not None:
+            leaves[_identity(first[digest][0])] = first[digest][1]
+            first[digest] = None
+        return False
 
     def _nested(desc, p: str, depth: int) -> None:
         digest = desc["digest"]
@@ -373,6 +387,11 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
     except _Full:
         pass
     return out
+
+
+def _identity(desc: Mapping) -> str:
+    """What makes two leaves the same candidate: digest, platform and annotations."""
+    return repr((desc.get("digest"), desc.get("platform"), desc.get("annotations")))
 
 
 def _fetch_index(fetch: Fetch, digest: str, media_type: str) -> Tuple[Optional[Mapping], str]:

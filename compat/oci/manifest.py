@@ -59,10 +59,12 @@ def check_index(doc: Dict[str, Any], what: str, descriptors: bool = True) -> Non
                 raise BadInput(f"{what}: manifests[{i}]: {problems[0]}")
 
 
-def descriptor_problems(desc: Any) -> List[str]:
+def descriptor_problems(desc: Any, platforms: Optional[Dict[str, List[str]]] = None) -> List[str]:
     """Every structural problem of one descriptor of an index (types, digest, size, platform
     grammar, annotations): [] when it is well formed. The one check both the ranking (which
-    excludes such a candidate with the first problem as its reason) and ``compat validate`` use."""
+    excludes such a candidate with the first problem as its reason) and ``compat validate`` use.
+    ``platforms``: a memo of the platform's problems by its ``repr`` (exact for JSON values),
+    for a caller that checks many descriptors of one index."""
     if not isinstance(desc, dict):
         return [f"is not an object ({type(desc).__name__})"]
     out = []
@@ -77,12 +79,22 @@ def descriptor_problems(desc: Any) -> List[str]:
     if "artifactType" in desc and desc["artifactType"].__class__ is not str:
         out.append("artifactType must be a string")
     if "platform" in desc:
-        out += platform_problems(desc["platform"])
+        out += _platform_problems(desc["platform"], platforms)
     if "annotations" in desc:
         ann = desc["annotations"]
         if ann.__class__ is not dict or any(k.__class__ is not str or v.__class__ is not str for k, v in ann.items()):
             out.append("annotations must be an object of strings")
     return out
+
+
+def _platform_problems(platform: Any, memo: Optional[Dict[str, List[str]]]) -> List[str]:
+    if memo is None:
+        return platform_problems(platform)
+    key = repr(platform)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = platform_problems(platform)
+    return hit
 
 
 def not_image_reason(desc: Any) -> Optional[str]:
