@@ -38,41 +38,53 @@ MALFORMED = [
 ]
 
 
+#: the values each key takes (tests draw from these too)
+POOL = {
+    P + "cpu.target": TARGETS,
+    P + "cpu.features": ["avx2", "avx512f,avx512bw", "sve", "avx2,fma", "sse4.1"],
+    P + "cpu.vendor": ["AuthenticAMD", "intel", "ARM"],
+    P + "gpu.cuda.version": ["11.8", "12.2", "12.4", "12.6", "13.0"],
+    P + "gpu.cuda.arch": ["sm_80,sm_90", "sm_90", "compute_80", "sm_70,sm_80", "sm_90a", "sm_100f,compute_90"],
+    P + "gpu.amd.arch": ["gfx90a", "gfx942,gfx90a"],
+    P + "gpu.vendor": ["none", "nvidia", "amd"],
+    P + "mpi.implementation": ["openmpi", "mpich", "intel-mpi"],
+    P + "mpi.version": ["4.1", "5.0", "3.4", "2021.10"],
+    P + "mpi.mode": ["hybrid", "bind", "pmi", "none"],
+    P + "mpi.pmi": ["pmix", "pmi2,pmix"],
+    P + "libc.glibc": ["2.28", "2.34", "2.39"],
+    P + "fabric": ["infiniband", "tcp", "slingshot,infiniband", "efa"],
+    P + "fabric.providers": ["verbs", "cxi", "tcp", "efa;ofi_rxm"],
+    P + "os.kernel": [">=5.10", ">=6.8", "<5"],
+    P + "weight": ["-3", "0", "2", "3"],
+    "org.supercontainers.hardware.gpu.cuda.version": ["12.2", "11.8"],
+}
+
+
 def _annotations(rnd: random.Random, i: int) -> dict:
     ann = {P + "description": f"variant {i}"}
-    if rnd.random() < 0.8:
-        ann[P + "cpu.target"] = rnd.choice(TARGETS)
-    if rnd.random() < 0.1:
-        ann[P + "cpu.features"] = rnd.choice(["avx2", "avx512f,avx512bw", "sve", "avx2,fma"])
-    if rnd.random() < 0.1:
-        ann[P + "cpu.vendor"] = rnd.choice(["AuthenticAMD", "intel", "ARM"])
+
+    def maybe(p: float, *keys: str) -> None:
+        if rnd.random() < p:
+            full = [k if k in POOL else P + k for k in keys]
+            ann.update((k, rnd.choice(POOL[k])) for k in full)
+
+    maybe(0.8, "cpu.target")
+    maybe(0.1, "cpu.features")
+    maybe(0.1, "cpu.vendor")
     if rnd.random() < 0.35:
-        ann[P + "gpu.cuda.version"] = rnd.choice(["11.8", "12.2", "12.4", "12.6", "13.0"])
-        ann[P + "gpu.cuda.arch"] = rnd.choice(["sm_80,sm_90", "sm_90", "compute_80", "sm_70,sm_80", "sm_90a",
-                                               "sm_100f,compute_90"])
-    elif rnd.random() < 0.05:
-        ann[P + "gpu.amd.arch"] = rnd.choice(["gfx90a", "gfx942,gfx90a"])
-    elif rnd.random() < 0.05:
-        ann[P + "gpu.vendor"] = "none"
+        maybe(1, "gpu.cuda.version", "gpu.cuda.arch")
+    else:
+        maybe(0.05, "gpu.amd.arch")
+    maybe(0.03, "gpu.vendor")
     if rnd.random() < 0.25:
-        mode = rnd.choice(["hybrid", "bind", "pmi", None])
-        ann[P + "mpi.implementation"] = rnd.choice(["openmpi", "mpich", "intel-mpi"])
-        ann[P + "mpi.version"] = rnd.choice(["4.1", "5.0", "3.4", "2021.10"])
-        if mode:
-            ann[P + "mpi.mode"] = mode
-        if mode == "pmi":
-            ann[P + "mpi.pmi"] = rnd.choice(["pmix", "pmi2,pmix"])
-        if rnd.random() < 0.5:
-            ann[P + "libc.glibc"] = rnd.choice(["2.28", "2.34", "2.39"])
-    if rnd.random() < 0.2:
-        ann[P + "fabric"] = rnd.choice(["infiniband", "tcp", "slingshot,infiniband", "efa"])
-        ann[P + "fabric.providers"] = rnd.choice(["verbs", "cxi", "tcp", "efa;ofi_rxm"])
-    if rnd.random() < 0.05:
-        ann[P + "os.kernel"] = rnd.choice([">=5.10", ">=6.8", "<5"])
-    if rnd.random() < 0.1:
-        ann[P + "weight"] = str(rnd.randint(-3, 3))
-    if rnd.random() < 0.03:
-        ann["org.supercontainers.hardware.gpu.cuda.version"] = rnd.choice(["12.2", "11.8"])
+        maybe(1, "mpi.implementation", "mpi.version")
+        maybe(0.7, "mpi.mode")
+        maybe(0.5, "mpi.pmi")
+        maybe(0.5, "libc.glibc")
+    maybe(0.2, "fabric", "fabric.providers")
+    maybe(0.05, "os.kernel")
+    maybe(0.1, "weight")
+    maybe(0.03, "org.supercontainers.hardware.gpu.cuda.version")
     return ann
 
 
