@@ -168,8 +168,15 @@ class _Memo:
         self.decisions: Dict[tuple, _Decision] = {}
         self.checks: Dict[tuple, Check] = {}
         self.platforms: Dict[str, tuple] = {}
-        self.platform_problems: Dict[str, List[str]] = {}
+        self.problems: Dict[str, List[str]] = {}
         self.host_flags = set(host.cpu.features) if host.cpu.features is not None else None
+
+    def platform_problems(self, key: str, desc_platform) -> List[str]:
+        """``platform.problems`` of a descriptor's platform, by its ``repr`` (exact for JSON)."""
+        hit = self.problems.get(key)
+        if hit is None:
+            hit = self.problems[key] = platform_m.problems(desc_platform)
+        return hit
 
 
 def _checks(req: A.Requirements, host: Host, memo: Optional[_Memo]) -> List[Check]:
@@ -239,19 +246,20 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
              allow_unknown: bool = False, memo: Optional[_Memo] = None,
              nfd: Optional[nfd_m.NfdContext] = None) -> Candidate:
     """One descriptor's candidate. With ``memo`` (one per ranking call) each distinct pair of
-    requirement-bearing annotations and platform is decided once; without it, every time (the
+    platform and requirement-bearing annotations is decided once; without it, every time (the
     reference the memoised path is tested against)."""
-    problems = descriptor_problems(desc, memo.platform_problems if memo is not None else None)
+    pkey = repr(desc.get("platform")) if memo is not None and desc.__class__ is dict else None
+    problems = descriptor_problems(desc, memo.platform_problems(pkey, desc.get("platform")) if pkey else None)
     if problems:
         return _malformed(desc, position, path, problems)
     skip = not_image_reason(desc)
     if skip:
         return _Decision(SKIPPED, skip).candidate(desc, position, path)
     ann = desc.get("annotations") or {}
-    if memo is None or (nfd is not None and nfd.artifacts.get(desc["digest"]) is not None):
+    if pkey is None or (nfd is not None and nfd.artifacts.get(desc["digest"]) is not None):
         decision = _decide(ann, desc.get("platform"), desc["digest"], host, plat, allow_unknown, memo, nfd)
     else:
-        key = (A.decisive_items(ann), repr(desc.get("platform")))
+        key = (pkey, A.decisive_items(ann))
         decision = memo.decisions.get(key)
         if decision is None:
             decision = memo.decisions[key] = _decide(ann, desc.get("platform"), "", host, plat, allow_unknown,
