@@ -352,26 +352,21 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
                 _leaf(desc, p)
 
     def _leaf(desc, p: str) -> None:
-        if isinstance(desc, dict) and isinstance(desc.get("digest"), str) and not _unseen(desc, p):
-            ident = _identity(desc)
-            if ident in leaves:
-                out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, platform "
-                                                      "and annotations)")))
-                return
-            leaves[ident] = p
+        digest = desc.get("digest") if isinstance(desc, dict) else None
+        if isinstance(digest, str):
+            if digest not in first:             # no leaf before had it: none is identical
+                first[digest] = (desc, p)
+            else:
+                if first[digest] is not None:   # a second leaf with it: identities from now on
+                    leaves[_identity(first[digest][0])] = first[digest][1]
+                    first[digest] = None
+                ident = _identity(desc)
+                if ident in leaves:
+                    out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, "
+                                                          "platform and annotations)")))
+                    return
+                leaves[ident] = p
         out.append((p, desc))
-
-    def _unseen(desc, p: str) -> bool:
-        """No leaf before had this digest (so none is identical; the identity is built only
-        for digests listed more than once)."""
-        digest = desc["digest"]
-        if digest not in first:
-            first[digest] = (desc, p)
-            return True
-        if first[digest] is not None:
-            leaves[_identity(first[digest][0])] = first[digest][1]
-            first[digest] = None
-        return False
 
     def _nested(desc, p: str, depth: int) -> None:
         digest = desc["digest"]
@@ -422,7 +417,9 @@ def walk_notes(entries: List[Tuple[str, Mapping]]) -> Tuple[str, ...]:
     """What a bound on the walk left out, once per bound (for the ranking's notes)."""
     notes = []
     for _, d in entries:
-        reason = d.get("_walk", ("", ""))[1] if isinstance(d, dict) else ""
+        if not isinstance(d, dict) or "_walk" not in d:
+            continue
+        reason = d["_walk"][1]
         if "limits." in reason:
             note = reason.split(":", 1)[1].strip() if reason.startswith("not considered") else reason
             if note not in notes:

@@ -103,7 +103,6 @@ def _alias_keys() -> frozenset:
 
 
 _ALIAS_KEYS = _alias_keys()
-_DECISIVE = (PREFIX,) + tuple(sorted(_ALIAS_KEYS))      # the keys parse reads (str.startswith)
 
 
 _LONG_NUMBER = re.compile(r"[0-9]{19}", re.ASCII)     # no version part, count or weight is this long
@@ -134,7 +133,8 @@ def decisive_items(annotations: Mapping[str, str]) -> tuple:
     """The (key, value) pairs of string-valued annotations that :func:`parse` can act on but
     the description (free text, never a requirement), in their order: two descriptors with
     equal items get equal requirements, errors and unknown keys, and so equal verdicts."""
-    return tuple([kv for kv in annotations.items() if kv[0].startswith(_DECISIVE) and kv[0] != _DESCRIPTION])
+    return tuple([kv for kv in annotations.items()
+                  if (kv[0].startswith(PREFIX) and kv[0] != _DESCRIPTION) or kv[0] in _ALIAS_KEYS])
 
 
 def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirements:
