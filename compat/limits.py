@@ -18,7 +18,7 @@ HOST_FILE_BYTES = 16 * MiB          # --host profile / NodeFeature document
 VARIANTS_FILE_BYTES = 4 * MiB       # annotate --variants FILE
 SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os-release, ...)
 PROBE_CACHE_BYTES = 1 * MiB          # ~/.cache/compat/probes.json (a few KB in practice)
-ARCHSPEC_TABLE_BYTES = 2 * MiB      # ~/.cache/compat/archspec-targets.json (about 60 KB for archspec 0.2.7)
+ARCHSPEC_TABLE_BYTES = 2 * MiB      # ~/.cache/compat/archspec-targets-*.json (about 25 KB for archspec 0.2.7)
 CONFIG_GZ_BYTES = 64 * MiB          # a decompressed /proc/config.gz
 SYMLINK_HOPS = 40                   # symlinks followed resolving one sysroot path (Linux's MAXSYMLINKS)
 

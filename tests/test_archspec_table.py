@@ -4,6 +4,7 @@ every pair of targets, be rebuilt when archspec's version or data file changes, 
 damaged cache file as a miss, and spare a warm process the archspec import."""
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def test_any_set_of_flags_reads_as_archspec(flags, feature):
 
 def test_the_table_is_cached_and_reused(cache, monkeypatch):
     first = T.targets()
-    assert json.loads((cache / T.FILE).read_text())["identity"] == T.identity() == first.identity
+    assert json.loads(open(T.cache_file(T.identity())).read())["identity"] == T.identity() == first.identity
     T.forget()
     monkeypatch.setattr(T, "build", lambda ident: pytest.fail("rebuilt although archspec did not change"))
     assert T.targets() == first
@@ -84,7 +85,8 @@ def test_a_new_archspec_version_rebuilds_the_table(cache, monkeypatch):
     monkeypatch.setattr(T, "build", lambda ident: built.append(ident) or real_build(ident))
     table = T.targets()
     assert built == ["archspec 9.9.9|format 1|elsewhere:1:2"] and table.identity == built[0]
-    assert json.loads((cache / T.FILE).read_text())["identity"] == built[0]
+    assert json.loads(open(T.cache_file(built[0])).read())["identity"] == built[0]
+    assert len(list(cache.iterdir())) == 2                   # the other archspec's table stays
 
 
 def test_the_identity_follows_archspec_version_and_data_files(tmp_path, monkeypatch):
@@ -153,7 +155,7 @@ CORRUPT = {
 @pytest.mark.parametrize("damage", sorted(CORRUPT))
 def test_a_damaged_cache_file_is_a_miss(cache, damage):
     good = T.targets()
-    path = cache / T.FILE
+    path = pathlib.Path(T.cache_file(T.identity()))
     how = CORRUPT[damage]
     path.write_bytes(how if isinstance(how, bytes) else json.dumps(how(json.loads(path.read_text()))).encode())
     T.forget()

@@ -4,7 +4,7 @@ Matching asks archspec five things of a target: whether it exists, its vendor, i
 its ancestors (``target <= host`` is ``target == host or target in host.ancestors``) and its
 features, and, of a host's flags, whether a feature (or a feature alias such as ``sse4.1`` or
 ``avx512``) is among them. :func:`targets` answers from a table built from archspec once and
-kept in the cache directory (``archspec-targets.json``), keyed by archspec's identity: its
+kept in the cache directory (``archspec-targets-<crc32>.json``), keyed by archspec's identity: its
 version and the path, size and mtime of every ``microarchitectures.json`` it reads (its own,
 or ``ARCHSPEC_CPU_DIR``'s, and ``ARCHSPEC_EXTENSION_CPU_DIR``'s). A new archspec, an edited
 data file or a cache file that does not validate is a miss: archspec is imported, the table
@@ -16,12 +16,13 @@ import json
 import os
 import re
 import sys
+import zlib
 from typing import FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import io, limits
 from compat.errors import BadInput
 
-FILE = "archspec-targets.json"
+FILE = "archspec-targets-{}.json"     # one per archspec identity: two environments do not take turns
 FORMAT = 1                          # what a table holds; a change makes every cached table a miss
 
 _VERSION = re.compile(rb"""^__version__\s*=\s*["']([^"']{1,64})["']""", re.M)
@@ -136,7 +137,7 @@ def forget() -> None:
 
 def _cached(ident: str) -> Targets:
     enabled = os.environ.get("COMPAT_NO_CACHE", "") in ("", "0")
-    path = os.path.join(io.cache_dir(), FILE)
+    path = cache_file(ident)
     if enabled:
         table = read(path, ident)
         if table is not None:
@@ -149,6 +150,11 @@ def _cached(ident: str) -> Targets:
         except OSError:
             pass                    # a read-only cache directory: build again next time
     return from_doc(doc)
+
+
+def cache_file(ident: str) -> str:
+    """Where the table for ``ident`` is kept (a checksum of the identity names it)."""
+    return os.path.join(io.cache_dir(), FILE.format(f"{zlib.crc32(ident.encode()):08x}"))
 
 
 def read(path: str, ident: str) -> Optional[Targets]:
