@@ -169,7 +169,15 @@ class _Memo:
         self.checks: Dict[tuple, Check] = {}
         self.platforms: Dict[str, tuple] = {}
         self.problems: Dict[str, List[str]] = {}
+        self.parsed: Dict[tuple, A.Requirements] = {}
         self.host_flags = set(host.cpu.features) if host.cpu.features is not None else None
+
+    def requirements(self, items: tuple, ann: Mapping) -> A.Requirements:
+        """``annotations.parse`` of ``ann``, by its :func:`~compat.vocab.annotations.decisive_items`."""
+        hit = self.parsed.get(items)
+        if hit is None:
+            hit = self.parsed[items] = A.parse(ann)
+        return hit
 
     def platform_problems(self, key: str, desc_platform) -> List[str]:
         """``platform.problems`` of a descriptor's platform, by its ``repr`` (exact for JSON)."""
@@ -257,21 +265,20 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
         return _Decision(SKIPPED, skip).candidate(desc, position, path)
     ann = desc.get("annotations") or {}
     if pkey is None or (nfd is not None and nfd.artifacts.get(desc["digest"]) is not None):
-        decision = _decide(ann, desc.get("platform"), desc["digest"], host, plat, allow_unknown, memo, nfd)
+        decision = _decide(A.parse(ann), desc.get("platform"), desc["digest"], host, plat, allow_unknown, memo, nfd)
     else:
-        key = (pkey, A.decisive_items(ann))
-        decision = memo.decisions.get(key)
+        items = A.decisive_items(ann)
+        decision = memo.decisions.get((pkey, items))
         if decision is None:
-            decision = memo.decisions[key] = _decide(ann, desc.get("platform"), "", host, plat, allow_unknown,
-                                                     memo, nfd)
+            decision = memo.decisions[pkey, items] = _decide(memo.requirements(items, ann), desc.get("platform"), "",
+                                                             host, plat, allow_unknown, memo, nfd)
     return decision.candidate(desc, position, path)
 
 
-def _decide(ann: Mapping, desc_platform, digest: str, host: Host, plat: platform_m.Platform, allow_unknown: bool,
-            memo: Optional[_Memo], nfd: Optional[nfd_m.NfdContext]) -> _Decision:
-    """The verdict of the annotations and platform; ``digest`` names an NFD artifact (none
-    when memoised: the same answer for every digest without one)."""
-    req = A.parse(ann)
+def _decide(req: A.Requirements, desc_platform, digest: str, host: Host, plat: platform_m.Platform,
+            allow_unknown: bool, memo: Optional[_Memo], nfd: Optional[nfd_m.NfdContext]) -> _Decision:
+    """The verdict of the parsed annotations and the platform; ``digest`` names an NFD
+    artifact (none when memoised: the same answer for every digest without one)."""
     if req.errors:
         return _Decision(ERROR, req.errors[0], notes=req.errors[1:], located=True)
     pcheck, cand = _platform(desc_platform, plat, memo)

@@ -127,14 +127,15 @@ def locate(problem: str, where: str) -> str:
 
 
 _DESCRIPTION = PREFIX + "description"
+_PREFIX_LENGTH = len(PREFIX)
 
 
 def decisive_items(annotations: Mapping[str, str]) -> tuple:
     """The (key, value) pairs of string-valued annotations that :func:`parse` can act on but
     the description (free text, never a requirement), in their order: two descriptors with
     equal items get equal requirements, errors and unknown keys, and so equal verdicts."""
-    return tuple([kv for kv in annotations.items()
-                  if (kv[0].startswith(PREFIX) and kv[0] != _DESCRIPTION) or kv[0] in _ALIAS_KEYS])
+    return tuple([(k, v) for k, v in annotations.items()        # k[:n] == PREFIX: startswith, cheaper
+                  if (k[:_PREFIX_LENGTH] == PREFIX and k != _DESCRIPTION) or k in _ALIAS_KEYS])
 
 
 def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirements:
