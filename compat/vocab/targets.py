@@ -160,8 +160,10 @@ def cache_file(ident: str) -> str:
 def read(path: str, ident: str) -> Optional[Targets]:
     """The cached table when it is one for ``ident`` and well formed; None otherwise (a miss)."""
     try:
-        doc = io.load_json(io.read_file(path, limits.ARCHSPEC_TABLE_BYTES, "archspec table"), "archspec table")
-    except BadInput:
+        # json.loads, not io.load_json: its node walk would cost more than the table saves; the
+        # file is bounded (ARCHSPEC_TABLE_BYTES), and a damaged one raises or fails problems()
+        doc = json.loads(io.read_file(path, limits.ARCHSPEC_TABLE_BYTES, "archspec table"))
+    except (BadInput, ValueError, RecursionError):
         return None
     if not isinstance(doc, dict) or doc.get("identity") != ident or problems(doc):
         return None
