@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sys
-import zlib
 from typing import FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import io, limits
@@ -154,6 +153,9 @@ def _cached(ident: str) -> Targets:
 
 def cache_file(ident: str) -> str:
     """Where the table for ``ident`` is kept (a checksum of the identity names it)."""
+    # start-up: zlib (a shared library) only when the table is looked for
+    import zlib
+
     return os.path.join(io.cache_dir(), FILE.format(f"{zlib.crc32(ident.encode()):08x}"))
 
 
