@@ -127,15 +127,17 @@ def locate(problem: str, where: str) -> str:
 
 
 _DESCRIPTION = PREFIX + "description"
-_PREFIX_LENGTH = len(PREFIX)
 
 
 def decisive_items(annotations: Mapping[str, str]) -> tuple:
-    """The (key, value) pairs of string-valued annotations that :func:`parse` can act on but
-    the description (free text, never a requirement), in their order: two descriptors with
-    equal items get equal requirements, errors and unknown keys, and so equal verdicts."""
-    return tuple([(k, v) for k, v in annotations.items()        # k[:n] == PREFIX: startswith, cheaper
-                  if (k[:_PREFIX_LENGTH] == PREFIX and k != _DESCRIPTION) or k in _ALIAS_KEYS])
+    """The (key, value) pairs of string-valued annotations but the description (free text,
+    never a requirement), in their order: two descriptors with equal items get equal
+    requirements, errors and unknown keys from :func:`parse`, and so equal verdicts. Other
+    keys stay (exact, and cheaper than filtering them: C-level copies only)."""
+    if _DESCRIPTION in annotations:
+        annotations = dict(annotations)
+        del annotations[_DESCRIPTION]
+    return tuple(annotations.items())
 
 
 def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirements:
