@@ -396,6 +396,9 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
         walk(index, "", 0)
     except _Full:
         pass
+    finally:
+        del walk        # walk and _nested refer to each other: without this the cycle (and all the
+        #                 walk holds) would wait for the next full garbage collection
     return out
 
 
