@@ -170,8 +170,9 @@ def test_matching_a_cpu_requirement_imports_no_archspec_when_warm(tmp_path):
     from big_index import bench_host, big_index
     (tmp_path / "host.json").write_text(json.dumps(bench_host().to_dict()))
     (tmp_path / "index.json").write_text(json.dumps(big_index(600)))
+    index, host = str(tmp_path / "index.json"), str(tmp_path / "host.json")
     code = ("import compat, json, sys; from compat.match.rank import rank; "
-            f"r = rank(json.load(open({str(tmp_path / 'index.json')!r})), compat.load_host({str(tmp_path / 'host.json')!r})); "
+            f"r = rank(json.load(open({index!r})), compat.load_host({host!r})); "
             "print(len(r.compatible), sorted(m for m in sys.modules if m.startswith('archspec')))")
     env = dict(os.environ, COMPAT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=REPO)
     env.pop("COMPAT_NO_CACHE", None)

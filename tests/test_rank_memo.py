@@ -21,8 +21,9 @@ HOSTS = {
     "arm64-unknowns": Host(os=OS(arch="arm64", variant="v9"), cpu=cpu_from_target("neoverse_v2")),
     "nothing-known": Host(os=OS(arch="amd64"), cpu=CPU(), gpus=None, fabrics=None, mpi=None, pmi=None),
     "icelake-mpich": Host(os=OS(arch="amd64", variant="v4", kernel="6.8.0", glibc="2.39"),
-                          cpu=cpu_from_target("icelake"), gpus=(GPU("nvidia", 0, cc="8.0", driver="535.1", cuda="12.2"),
-                                                                GPU("nvidia", 1, cc="9.0", driver="535.1", cuda="12.2")),
+                          cpu=cpu_from_target("icelake"),
+                          gpus=(GPU("nvidia", 0, cc="8.0", driver="535.1", cuda="12.2"),
+                                GPU("nvidia", 1, cc="9.0", driver="535.1", cuda="12.2")),
                           fabrics=(Fabric("slingshot"),), mpi=(MPI("mpich", "4.1", "mpich"),), pmi=("pmi2",)),
 }
 OPTIONS = [{}, {"allow_unknown": True}, {"platform": "linux/amd64/v2"}, {"platform": "linux/arm64/v8.2"},

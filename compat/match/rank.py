@@ -339,12 +339,27 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
     once (by digest), at most ``limits.INDEX_DEPTH`` levels below the top, at most
     ``limits.CANDIDATES`` entries in all. Entries the walk decided carry ``_walk``:
     (verdict, reason); :func:`walk_notes` says which bounds were hit."""
-    out: List[Tuple[str, Mapping]] = []
-    walked: Dict[str, str] = {}            # nested index digest -> where it was walked
-    leaves: Dict[str, str] = {}            # identical descriptor -> where it was listed
-    first: Dict[str, Optional[Tuple[Mapping, str]]] = {}   # digest -> its first leaf, until another has it
+    walk = _Walk(fetch)
+    try:
+        walk.index(index, "", 0)
+    except _Full:
+        pass
+    return walk.out
 
-    def walk(doc, path: str, depth: int) -> None:
+
+class _Walk:
+    """One :func:`flatten` (an object, not nested functions: those would refer to each other,
+    and the cycle keep all the walk holds alive until the next full garbage collection)."""
+
+    def __init__(self, fetch: Optional[Fetch]):
+        self.fetch = fetch
+        self.out: List[Tuple[str, Mapping]] = []
+        self.walked: Dict[str, str] = {}            # nested index digest -> where it was walked
+        self.leaves: Dict[str, str] = {}            # identical descriptor -> where it was listed
+        self.first: Dict[str, Optional[Tuple[Mapping, str]]] = {}   # digest -> its first leaf, until another has it
+
+    def index(self, doc, path: str, depth: int) -> None:
+        out = self.out
         for i, desc in enumerate(doc.get("manifests") or ()):
             p = f"{path}manifests[{i}]"
             if len(out) >= limits.CANDIDATES:
@@ -354,13 +369,14 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
                 raise _Full
             if isinstance(desc, dict) and desc.get("mediaType") in media.INDEXES \
                     and not descriptor_problems(desc) and not not_image_reason(dict(desc, mediaType="")):
-                _nested(desc, p, depth)
+                self.nested(desc, p, depth)
             else:
-                _leaf(desc, p)
+                self.leaf(desc, p)
 
-    def _leaf(desc, p: str) -> None:
+    def leaf(self, desc, p: str) -> None:
         digest = desc.get("digest") if isinstance(desc, dict) else None
         if isinstance(digest, str):
+            first, leaves = self.first, self.leaves
             if digest not in first:             # no leaf before had it: none is identical
                 first[digest] = (desc, p)
             else:
@@ -369,37 +385,28 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
                     first[digest] = None
                 ident = _identity(desc)
                 if ident in leaves:
-                    out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, "
-                                                          "platform and annotations)")))
+                    self.out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, "
+                                                               "platform and annotations)")))
                     return
                 leaves[ident] = p
-        out.append((p, desc))
+        self.out.append((p, desc))
 
-    def _nested(desc, p: str, depth: int) -> None:
-        digest = desc["digest"]
-        if digest in walked:
-            out.append((p, _marker(desc, SKIPPED, f"nested index already walked at {walked[digest]}")))
-        elif fetch is None:
+    def nested(self, desc, p: str, depth: int) -> None:
+        digest, out = desc["digest"], self.out
+        if digest in self.walked:
+            out.append((p, _marker(desc, SKIPPED, f"nested index already walked at {self.walked[digest]}")))
+        elif self.fetch is None:
             out.append((p, _marker(desc, ERROR, "nested index not walked (no way to fetch it)")))
         elif depth >= limits.INDEX_DEPTH:
             out.append((p, _marker(desc, ERROR, f"nested index not walked: deeper than {limits.INDEX_DEPTH} "
                                                 "levels (limits.INDEX_DEPTH)")))
         else:
-            walked[digest] = p
-            child, problem = _fetch_index(fetch, digest, desc["mediaType"])
+            self.walked[digest] = p
+            child, problem = _fetch_index(self.fetch, digest, desc["mediaType"])
             if problem:
                 out.append((p, _marker(desc, ERROR, problem)))
             else:
-                walk(child, p + ".", depth + 1)
-
-    try:
-        walk(index, "", 0)
-    except _Full:
-        pass
-    finally:
-        del walk        # walk and _nested refer to each other: without this the cycle (and all the
-        #                 walk holds) would wait for the next full garbage collection
-    return out
+                self.index(child, p + ".", depth + 1)
 
 
 def _identity(desc: Mapping) -> str:
