@@ -165,7 +165,7 @@ class _Memo:
     "Performance"). ``host_flags``: the host's CPU features as a set, built once."""
 
     def __init__(self, host: Host):
-        self.decisions: Dict[tuple, _Decision] = {}
+        self.decisions: Dict[str, Dict[tuple, _Decision]] = {}     # platform repr -> annotations key -> ...
         self.checks: Dict[tuple, Check] = {}
         self.platforms: Dict[str, tuple] = {}
         self.problems: Dict[str, List[str]] = {}
@@ -173,7 +173,7 @@ class _Memo:
         self.host_flags = set(host.cpu.features) if host.cpu.features is not None else None
 
     def requirements(self, items: tuple, ann: Mapping) -> A.Requirements:
-        """``annotations.parse`` of ``ann``, by its :func:`~compat.vocab.annotations.decisive_items`."""
+        """``annotations.parse`` of ``ann``, by its :func:`~compat.vocab.annotations.decision_key`."""
         hit = self.parsed.get(items)
         if hit is None:
             hit = self.parsed[items] = A.parse(ann)
@@ -267,11 +267,12 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     if pkey is None or (nfd is not None and nfd.artifacts.get(desc["digest"]) is not None):
         decision = _decide(A.parse(ann), desc.get("platform"), desc["digest"], host, plat, allow_unknown, memo, nfd)
     else:
-        items = A.decisive_items(ann)
-        decision = memo.decisions.get((pkey, items))
+        items = A.decision_key(ann)
+        decisions = memo.decisions.get(pkey) or memo.decisions.setdefault(pkey, {})
+        decision = decisions.get(items)
         if decision is None:
-            decision = memo.decisions[pkey, items] = _decide(memo.requirements(items, ann), desc.get("platform"), "",
-                                                             host, plat, allow_unknown, memo, nfd)
+            decision = decisions[items] = _decide(memo.requirements(items, ann), desc.get("platform"), "", host,
+                                                  plat, allow_unknown, memo, nfd)
     return decision.candidate(desc, position, path)
 
 

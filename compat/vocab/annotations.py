@@ -129,15 +129,16 @@ def locate(problem: str, where: str) -> str:
 _DESCRIPTION = PREFIX + "description"
 
 
-def decisive_items(annotations: Mapping[str, str]) -> tuple:
-    """The (key, value) pairs of string-valued annotations but the description (free text,
-    never a requirement), in their order: two descriptors with equal items get equal
-    requirements, errors and unknown keys from :func:`parse`, and so equal verdicts. Other
-    keys stay (exact, and cheaper than filtering them: C-level copies only)."""
+def decision_key(annotations: Mapping[str, str]) -> tuple:
+    """An exact, hashable key of string-valued annotations but the description (free text,
+    never a requirement): the keys, then the values, in their order. Two descriptors with
+    equal keys get equal requirements, errors and unknown keys from :func:`parse` (errors
+    follow the order), and so equal verdicts. Other keys stay in it (exact and cheap: one
+    tuple, built in C, which a ranking memo keeps per distinct set)."""
     if _DESCRIPTION in annotations:
         annotations = dict(annotations)
         del annotations[_DESCRIPTION]
-    return tuple(annotations.items())
+    return (*annotations, *annotations.values())
 
 
 def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirements:
