@@ -21,6 +21,7 @@ SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os
 PROBE_CACHE_BYTES = 1 * MiB          # ~/.cache/compat/probes.json (a few KB in practice)
 RUNTIME_CONFIG_BYTES = 1 * MiB      # apptainer.conf / singularity.conf (the shipped file is ~12 KB)
 RUNTIME_SCRIPT_BYTES = 256 * 1024   # a script runtime read for its version variable (enroot: ~20 KB)
+ARCHSPEC_TABLE_BYTES = 2 * MiB      # ~/.cache/compat/archspec-targets-*.json (about 25 KB for archspec 0.2.7)
 CONFIG_GZ_BYTES = 64 * MiB          # a decompressed /proc/config.gz
 SYMLINK_HOPS = 40                   # symlinks followed resolving one sysroot path (Linux's MAXSYMLINKS)
 PROFILE_CACHE_BYTES = 1 * MiB        # ~/.cache/compat/profile-<node>.json (tens of KB on a large node)
