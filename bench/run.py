@@ -1,300 +1,260 @@
 #!/usr/bin/env python3
-"""compat's benchmarks: print the figures and write them to BENCHMARKS.md.
+"""compat's benchmarks (issue 13), on the installed build: print the rows and write them to
+BENCHMARKS.md (everything above its "kept below" line).
 
-1. ``compat detect --json`` wall time (median) next to ``python -c "import archspec.cpu;
-   archspec.cpu.host()"`` in the same run.  Target: at most 3x.
-2. ``compat select`` end to end against a real registry (distribution on 127.0.0.1), warm
-   probe and manifest caches, next to ``skopeo inspect --raw`` of the same index.  Target: 3x.
-3. ``compat.rank`` on a 1,000-descriptor index (in process).  Target: 20 ms.
-4. ``compat plan`` end to end (a process): 10,000 node profiles in a directory (50 node
-   classes) x a 100-variant index in an OCI layout.  Target: 1 s.
+Every process row runs the ``compat`` console script of a venv with ``pip install .[fast]``
+(bytecode compiled; not ``./dev``'s editable install), without PYTHONDONTWRITEBYTECODE,
+interleaved with its peer command (A B, B A, ... after warm-up rounds): medians, and the
+ratio of the medians. The in-process rows run in that venv's python (bench/inproc.py).
 
-Run: ./dev bench   (or python bench/run.py [--runs N])
+Run: ./dev bench [--runs N] [--reuse-venv] [--no-write] [--only detect,select,oci,rank,infer,plan (prints only)]
 """
+from __future__ import annotations
+
 import argparse
-import hashlib
 import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from typing import Callable, Dict, List, NamedTuple
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "tests"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
+import installed  # noqa: E402
+import layers  # noqa: E402
+from timing import Timed, imports, interleaved  # noqa: E402
 
-def wall(argv, runs, env=None, warmup=2):
-    full = dict(os.environ, **(env or {}))
-    for _ in range(warmup):
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=full, check=True)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=full, check=True)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), min(times)
+REPO = installed.REPO
+DEMO = os.path.join(REPO, "fixtures", "demo")
+KEPT = "<!-- bench/run.py writes everything above this line; what follows is kept as it is -->"
 
 
-def verdict(value, target, unit):
-    state = "target met" if value <= target else "**target missed**"
-    return f"{value:.2f}{unit}; target <= {target}{unit.strip() if unit.startswith(' ') else unit}: {state}"
+class Row(NamedTuple):
+    what: str
+    value: str
+    peer: str
+    ratio: str
+    goal: str
+    result: str
 
 
-def bench_detect(runs, env):
-    base = wall([sys.executable, "-c", "import archspec.cpu; archspec.cpu.host()"], runs)
-    det = wall([sys.executable, "-m", "compat", "detect", "--json"], runs, env)
-    return base, det
+class Bench:
+    """What every row needs: the run count, a cache directory, a scratch directory."""
+
+    def __init__(self, runs: int, work: str):
+        self.runs, self.work = runs, work
+        self.env = installed.user_env(COMPAT_CACHE_DIR=os.path.join(work, "cache"))
+
+    def compat(self, *args: str) -> List[str]:
+        return [installed.COMPAT, *args]
+
+    def inproc(self, *args: str) -> Dict:
+        out = subprocess.run([installed.PYTHON, os.path.join(HERE, "inproc.py"), *args], capture_output=True,
+                             text=True, env=self.env, cwd=self.work)
+        if out.returncode != 0:
+            raise SystemExit(f"bench: inproc.py {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+        doc = json.loads(out.stdout)
+        assert doc["compat"].startswith(installed.VENV), doc["compat"]
+        return doc
+
+    def fails(self, argv: List[str]) -> str:
+        """'' when ``argv`` succeeds here, else its last line on stderr (a row says so)."""
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env)
+        return "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+
+    def floor(self) -> float:
+        """The installed python's start-up alone (median ms): what no command can go under."""
+        return interleaved({"python": [installed.PYTHON, "-c", "pass"]}, self.runs, self.env)["python"].median
 
 
-def bench_select(runs, env):
+def ratio_row(what: str, mine: Timed, peer_name: str, peer: Timed, goal: float, left: Callable[[], str]) -> Row:
+    r = mine.median / peer.median
+    result = "met" if r <= goal else "missed: " + left()
+    return Row(what, f"{mine.median:.1f} ms", f"{peer_name} {peer.median:.1f} ms", f"{r:.2f}x", f"<= {goal}x", result)
+
+
+def process_left(b: Bench, argv: List[str], mine: Timed, allowed_ms: float) -> Callable[[], str]:
+    """What is left of a process row: how far over, the python start-up floor, and the
+    imports of the fastest of three ``-X importtime`` runs (the costliest named)."""
+    def say() -> str:
+        startup = {m for m, _ in imports([installed.PYTHON, "-c", "pass"], b.env)[1]}   # in the floor already
+        wall, found = min((imports(argv, b.env, skip=startup) for _ in range(3)), key=lambda r: r[0])
+        named = ", ".join(f"{m} {ms:.0f}" for m, ms in found[:4])
+        return (f"{mine.median - allowed_ms:.0f} ms over; python start-up alone {b.floor():.0f} ms; in a {wall:.0f} ms "
+                f"run, imports took {sum(ms for _, ms in found):.0f} ms ({named})")
+    return say
+
+
+def rows_detect(b: Bench) -> List[Row]:
+    argv = b.compat("detect", "--json")
+    peer = [installed.PYTHON, "-c", "import archspec.cpu; archspec.cpu.host()"]
+    t = interleaved({"compat": argv, "archspec": peer}, b.runs, b.env)
+    return [ratio_row("`compat detect --json` (warm caches) / `python -c \"import archspec.cpu; archspec.cpu.host()\"`",
+                      t["compat"], "archspec", t["archspec"], 1.0,
+                      process_left(b, argv, t["compat"], t["archspec"].median))]
+
+
+def rows_select_registry(b: Bench) -> List[Row]:
+    sys.path.insert(0, os.path.join(REPO, "tests"))
     from registry_harness import DISTRIBUTION, RunningRegistry, push_layout
     if not DISTRIBUTION or not shutil.which("skopeo"):
-        return None
-    tmp = tempfile.mkdtemp(prefix="compat-bench-")
-    reg = RunningRegistry(os.path.join(tmp, "reg"))
+        return [Row("`compat select REF` / `skopeo inspect --raw`", "-", "-", "-", "<= 2x",
+                    "not run: needs Debian's docker-registry and skopeo")]
+    reg = RunningRegistry(os.path.join(b.work, "registry"))
     try:
-        push_layout(os.path.join(REPO, "fixtures", "demo"), reg.host, "hpc/lammps", "bench")
+        push_layout(DEMO, reg.host, "hpc/lammps", "bench")
         ref = f"{reg.host}/hpc/lammps:bench"
-        host_file = os.path.join(tmp, "node.json")
-        with open(host_file, "w") as fh:
-            fh.write(subprocess.run([sys.executable, "-m", "compat", "detect", "--json"], env=dict(os.environ, **env),
-                                    capture_output=True, text=True, check=True).stdout)
-        skopeo = wall(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"], runs)
-        sel = wall([sys.executable, "-m", "compat", "select", ref, "--plain-http"], runs, env)
-        sel_host = wall([sys.executable, "-m", "compat", "select", ref, "--plain-http", "--host", host_file], runs, env)
-        sel_bare = wall([sys.executable, "-m", "compat", "select", ref, "--plain-http", "--host", host_file,
-                         "--no-referrers"], runs, env)
-        return skopeo, sel, sel_host, sel_bare
+        cmds = {"skopeo": ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+                "select": b.compat("select", ref), "plain": b.compat("select", ref, "--plain-http")}
+        failed = {name: b.fails(argv) for name, argv in cmds.items()}
+        t = interleaved({n: argv for n, argv in cmds.items() if not failed[n]}, b.runs, b.env)
+        rows = []
+        for name, label in (("select", "REF"), ("plain", "REF --plain-http")):
+            what = f"`compat select {label}` (warm caches, loopback registry) / `skopeo inspect --raw`"
+            if failed[name] or failed["skopeo"]:
+                rows.append(Row(what, "-", "-", "-", "<= 2.0x", f"missed: fails: {failed[name] or failed['skopeo']}"))
+                continue
+            rows.append(ratio_row(what, t[name], "skopeo", t["skopeo"], 2.0,
+                                  process_left(b, cmds[name], t[name], 2.0 * t["skopeo"].median)))
+        return rows
     finally:
         reg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def bench_rank(runs):
-    from compat.host.assume import cpu_from_target
-    from compat.host.profile import GPU, MPI, OS, Fabric, Host
-    from compat.match.rank import rank
-
-    cpu = cpu_from_target("zen4")
-    host = Host(os=OS(arch="amd64", variant="v4", kernel="5.14.0", glibc="2.34"), cpu=cpu,
-                gpus=(GPU("nvidia", 0, cc="9.0", driver="550.54.14", cuda="12.4"),),
-                fabrics=(Fabric("infiniband"),), mpi=(MPI("openmpi", "4.1.6", "openmpi"),), pmi=("pmix",))
-    targets = ["x86_64_v2", "x86_64_v3", "x86_64_v4", "zen2", "zen3", "zen4", "icelake", "sapphirerapids",
-               "skylake_avx512", "haswell"]
-    manifests = []
-    for i in range(1000):
-        ann = {"org.hpc-compat.cpu.target": targets[i % len(targets)],
-               "org.hpc-compat.description": f"variant {i}"}
-        if i % 3 == 0:
-            ann["org.hpc-compat.gpu.cuda.version"] = ["11.8", "12.2", "12.4", "12.6"][i % 4]
-            ann["org.hpc-compat.gpu.cuda.arch"] = ["sm_80,sm_90", "sm_90", "compute_80", "sm_70,sm_80"][i % 4]
-        if i % 5 == 0:
-            ann.update({"org.hpc-compat.mpi.implementation": "openmpi", "org.hpc-compat.mpi.version": "4.1",
-                        "org.hpc-compat.mpi.mode": "hybrid", "org.hpc-compat.fabric": "infiniband",
-                        "org.hpc-compat.fabric.providers": "verbs"})
-        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                          "digest": "sha256:" + hashlib.sha256(str(i).encode()).hexdigest(), "size": 500,
-                          "platform": {"os": "linux", "architecture": ["amd64", "arm64"][i % 7 == 0]},
-                          "annotations": ann})
-    index = {"schemaVersion": 2, "manifests": manifests}
-    rank(index, host)  # warm: archspec and data tables loaded once per process
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        r = rank(index, host)
-        times.append((time.perf_counter() - t) * 1000)
-    assert r.best is not None
-    return statistics.median(times), min(times), len(r.compatible)
+def node_json(b: Bench) -> str:
+    path = os.path.join(b.work, "node.json")
+    with open(path, "w") as fh:
+        subprocess.run(b.compat("detect", "--json"), stdout=fh, env=b.env, check=True)
+    return path
 
 
-def plan_site(root):
-    """10,000 node profiles (50 node types: CPU target x GPU x MPI) in a directory and an OCI
-    layout whose index has 100 variants, for ``compat plan``."""
-    import json
-    from compat.host.assume import cpu_from_target
-    from compat.host.profile import GPU, MPI, OS, Fabric, Host
-
-    targets = ["haswell", "skylake_avx512", "icelake", "sapphirerapids", "zen2", "zen3", "zen4", "cascadelake",
-               "broadwell", "x86_64_v3"]
-    gpus = [(), (GPU("nvidia", 0, cc="8.0", driver="535.104.05", cuda="12.2"),),
-            (GPU("nvidia", 0, cc="9.0", driver="550.54.14", cuda="12.4"),), (GPU("nvidia", 0, cc="7.0", driver="470.1", cuda="11.4"),),
-            (GPU("nvidia", 0, cc="9.0", driver="560.28.03", cuda="12.6"),)]
-    nodes = os.path.join(root, "nodes")
-    os.makedirs(nodes)
-    for t in range(50):
-        cpu = cpu_from_target(targets[t % 10])
-        host = Host(os=OS(arch="amd64", variant=f"v{cpu.x86_64_level}", kernel="5.14.0", glibc="2.34"), cpu=cpu,
-                    gpus=gpus[t // 10], fabrics=(Fabric("infiniband"),), mpi=(MPI("openmpi", "4.1.6", "openmpi"),),
-                    pmi=("pmix",), sources={"host": "bench"})
-        text = json.dumps(host.to_dict())
-        for n in range(200):
-            with open(os.path.join(nodes, f"n{t:02d}{n:03d}.json"), "w") as f:
-                f.write(text)
-    manifests = []
-    for i in range(100):
-        ann = {"org.hpc-compat.cpu.target": targets[i % 10], "org.hpc-compat.description": f"variant {i}"}
-        if i % 3 == 0:
-            ann["org.hpc-compat.gpu.cuda.version"] = ["11.8", "12.2", "12.4", "12.6"][i % 4]
-            ann["org.hpc-compat.gpu.cuda.arch"] = ["sm_80,sm_90", "sm_90", "compute_80", "sm_70,sm_80"][i % 4]
-        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                          "digest": "sha256:" + hashlib.sha256(str(i).encode()).hexdigest(), "size": 500,
-                          "platform": {"os": "linux", "architecture": "amd64"}, "annotations": ann})
-    blob = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                       "manifests": manifests}).encode()
-    digest = hashlib.sha256(blob).hexdigest()
-    layout = os.path.join(root, "layout")
-    os.makedirs(os.path.join(layout, "blobs", "sha256"))
-    with open(os.path.join(layout, "blobs", "sha256", digest), "wb") as f:
-        f.write(blob)
-    with open(os.path.join(layout, "oci-layout"), "w") as f:
-        f.write('{"imageLayoutVersion": "1.0.0"}')
-    with open(os.path.join(layout, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
-                                                      "digest": "sha256:" + digest, "size": len(blob),
-                                                      "annotations": {"org.opencontainers.image.ref.name": "1"}}]}, f)
-    return nodes, "oci:" + layout + ":1"
+def rows_select_oci(b: Bench) -> List[Row]:
+    if not shutil.which("skopeo"):
+        return [Row("`compat select oci:DIR` / `skopeo inspect --raw oci:DIR`", "-", "-", "-", "<= 1.5x",
+                    "not run: needs skopeo")]
+    argv = b.compat("select", f"oci:{DEMO}", "--host", node_json(b), "--no-referrers")
+    t = interleaved({"select": argv, "skopeo": ["skopeo", "inspect", "--raw", f"oci:{DEMO}"]}, b.runs, b.env)
+    return [ratio_row("`compat select oci:DIR --host node.json --no-referrers` / `skopeo inspect --raw oci:DIR`",
+                      t["select"], "skopeo", t["skopeo"], 1.5,
+                      process_left(b, argv, t["select"], 1.5 * t["skopeo"].median))]
 
 
-def bench_plan(runs, env):
-    """``compat plan`` end to end (a process): 10,000 nodes in 50 classes x 100 variants."""
-    root = tempfile.mkdtemp(prefix="compat-bench-plan-")
-    try:
-        nodes, ref = plan_site(root)
-        argv = [sys.executable, "-m", "compat", "plan", ref, "--nodes", nodes, "--json"]
-        out = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, **env))
-        assert out.returncode == 0 and out.stdout.count('"id": "c') == 50, out.stderr
-        return wall(argv, runs, env)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+def rows_rank(b: Bench) -> List[Row]:
+    doc = b.inproc("rank", str(max(b.runs, 31)))
+    goal = 60.0
+    left = "; ".join(f"{f} {ms} ms" for f, ms in doc["top"])
+    result = "met" if doc["median_ms"] <= goal else \
+        f"missed: {doc['median_ms'] - goal:.0f} ms over; most time (one cProfile run) in: {left}"
+    return [Row(f"`compat.rank`, 10,000 descriptors ({doc['compatible']} compatible), in process",
+                f"{doc['median_ms']:.1f} ms (best {doc['best_ms']:.1f})", "-", "-", f"<= {goal:.0f} ms", result)]
 
 
-def bench_infer():
-    """compat annotate --infer's scanner on a real-sized image: the shared libraries of this
-    machine's /usr/lib/x86_64-linux-gnu (ELF files, about 150 MB) in one gzip layer."""
-    import gzip
-    import io
-    import tarfile
-    from compat.infer import infer_image
-    from compat.oci.reference import parse
-    from compat.oci.source import Source
-
-    libdir = "/usr/lib/x86_64-linux-gnu"
-    if not os.path.isdir(libdir):
-        return None
-    tmp = tempfile.mkdtemp(prefix="compat-bench-infer-")
-    try:
-        raw = io.BytesIO()
-        total = 0
-        with tarfile.open(fileobj=raw, mode="w") as tar:
-            for name in sorted(os.listdir(libdir)):
-                p = os.path.join(libdir, name)
-                if not os.path.isfile(p) or os.path.islink(p) or ".so" not in name:
-                    continue
-                size = os.path.getsize(p)
-                if total + size > 150 << 20:
-                    continue
-                tar.add(p, arcname="usr/lib/x86_64-linux-gnu/" + name)
-                total += size
-        layer = gzip.compress(raw.getvalue(), compresslevel=1, mtime=0)
-        os.makedirs(os.path.join(tmp, "blobs", "sha256"))
-        d = "sha256:" + hashlib.sha256(layer).hexdigest()
-        with open(os.path.join(tmp, "blobs", "sha256", d[7:]), "wb") as fh:
-            fh.write(layer)
-        with open(os.path.join(tmp, "oci-layout"), "w") as fh:
-            json.dump({"imageLayoutVersion": "1.0.0"}, fh)
-        with open(os.path.join(tmp, "index.json"), "w") as fh:
-            json.dump({"schemaVersion": 2, "manifests": []}, fh)
-        manifest = {"layers": [{"digest": d, "size": len(layer),
-                                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}]}
-        src = Source(parse(f"oci:{tmp}"))
-        t = time.perf_counter()
-        result = infer_image(src, "sha256:" + "0" * 64, manifest)
-        secs = time.perf_counter() - t
-        return total / 1e6, len(layer) / 1e6, secs, result["files"]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=21)
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
-    cache = tempfile.mkdtemp(prefix="compat-bench-cache-")
-    env = {"COMPAT_CACHE_DIR": cache, "PYTHONPATH": REPO}
+def rows_infer(b: Bench) -> List[Row]:
+    made = layers.library_tar()
+    if made is None:
+        return [Row("`annotate --infer` scan", "-", "-", "-", ">= 300 MB/s", f"not run: no {layers.LIBDIR}")]
+    tar, content = made
+    root = os.path.join(b.work, "layers")
+    made_for = {how: layers.layout(root, how, tar, content) for how in ("gzip", "zstd")}
     rows = []
-    r_med, r_min, n_ok = bench_rank(max(args.runs, 101))   # first, before the process-heavy runs; cheap, so more samples
-    (b_med, b_min), (d_med, d_min) = bench_detect(args.runs, env)
-    rows.append(("`python -c \"import archspec.cpu; archspec.cpu.host()\"`", b_med, b_min, ""))
-    rows.append(("`compat detect --json` (warm probe cache)", d_med, d_min,
-                 verdict(d_med / b_med, 3, "x archspec")))
-    sel = bench_select(args.runs, env)
-    if sel:
-        (s_med, s_min), (c_med, c_min), (h_med, h_min), (n_med, n_min) = sel
-        rows.append(("`skopeo inspect --raw` of the demo index (loopback registry)", s_med, s_min, ""))
-        rows.append(("`compat select REF --plain-http` (detects the host; warm caches)", c_med, c_min,
-                     verdict(c_med / s_med, 3, "x skopeo")))
-        rows.append(("`compat select REF --plain-http --host node.json`", h_med, h_min,
-                     verdict(h_med / s_med, 3, "x skopeo")))
-        rows.append(("`compat select REF --plain-http --host node.json --no-referrers`", n_med, n_min,
-                     verdict(n_med / s_med, 3, "x skopeo")))
-    rows.append((f"`compat.rank` on a 1,000-descriptor index ({n_ok} compatible), in process", r_med, r_min,
-                 verdict(r_med, 20, " ms")))
-    p_med, p_min = bench_plan(max(3, args.runs // 3), env)
-    rows.append(("`compat plan REF --nodes DIR --json`: 10,000 nodes (50 classes) x 100 variants", p_med,
-                 p_min, verdict(p_med, 1000, " ms")))
-    shutil.rmtree(cache, ignore_errors=True)
-    inf = bench_infer()
+    for how, zlib_only, label in (("gzip", True, "gzip layer, zlib inflate (`pip install .`)"),
+                                  ("gzip", False, "gzip layer, isal inflate (`pip install .[fast]`)"),
+                                  ("zstd", False, "zstd layer (zstandard)")):
+        if made_for[how] is None:
+            rows.append(Row(f"`annotate --infer`, {label}", "-", "-", "-", ">= 300 MB/s", "not run: no zstd here"))
+            continue
+        doc = b.inproc("infer", made_for[how], "5", *(["--zlib"] if zlib_only else []))
+        rate, best = doc["content_mb"] / doc["median_s"], doc["content_mb"] / doc["best_s"]
+        per_cpu = doc["content_mb"] / doc["cpu_s"]
+        alone = doc["content_mb"] / doc["decompress_s"]
+        result = "met" if rate >= 300 else (
+            f"missed: decompression alone ({doc['codec']}, digest included) runs at {alone:.0f} MB/s; "
+            f"tar, ELF reading and copies take the rest")
+        rows.append(Row(f"`annotate --infer`, {doc['content_mb']:.0f} MB of shared libraries ({doc['files']} ELF "
+                        f"files), {label}, {doc['layer_mb']:.0f} MB layer",
+                        f"{rate:.0f} MB/s (best {best:.0f}; {per_cpu:.0f} per CPU second)", "-", "-", ">= 300 MB/s",
+                        result))
+    return rows
 
-    lines = ["| what | median ms | min ms | note |", "|---|---:|---:|---|"]
-    lines += [f"| {w} | {m:.1f} | {n:.1f} | {note} |" for w, m, n, note in rows]
-    table = "\n".join(lines)
-    if inf:
-        mb, gz_mb, secs, files = inf
-        table += (f"\n\nInference scan (`compat annotate --infer`, one run): {mb:.0f} MB of shared libraries "
-                  f"({gz_mb:.0f} MB gzip layer, {files} ELF files) in {secs:.1f} s: "
-                  f"**{mb / secs:.0f} MB/s** of layer content ({gz_mb / secs:.0f} MB/s compressed).")
-    print(table)
-    if args.no_write:
-        return
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}"
-    doc = f"""# Benchmarks
 
-Written by `bench/run.py` (`./dev bench`); every figure comes from one run of that script on
-the machine named below, {args.runs} runs per command after 2 warm-up runs ({max(args.runs, 101)} for the
-in-process `compat.rank`), wall-clock medians.
-Process timings include interpreter start-up. The registry is Debian's `docker-registry`
-(CNCF distribution) on 127.0.0.1, started by the script; the index is `fixtures/demo`.
+def rows_plan(b: Bench) -> List[Row]:
+    site = b.inproc("plan-site", os.path.join(b.work, "plan"))
+    argv = b.compat("plan", site["ref"], "--nodes", site["nodes"], "--json")
+    t = interleaved({"plan": argv}, max(3, b.runs // 3), b.env, warmup=1)["plan"]
+    result = "met" if t.median <= 1000 else "missed: " + process_left(b, argv, t, 1000)()
+    return [Row("`compat plan REF --nodes DIR --json`: 10,000 nodes (50 classes) x 100 variants",
+                f"{t.median:.0f} ms", "-", "-", "<= 1000 ms", result)]
 
-Machine: {machine}
 
-{table}
+ROWS = {"detect": rows_detect, "select": rows_select_registry, "oci": rows_select_oci, "rank": rows_rank,
+        "infer": rows_infer, "plan": rows_plan}
 
-How to read them:
-- `compat detect` reads procfs/sysfs, loads archspec's data, and answers the facts that cost a
-  child process (`ld.so --help`, MPI library versions, `mpirun --version`, runtime versions)
-  from the probe cache (`~/.cache/compat/probes.json`, keyed by the binaries' size and mtime).
-- `compat select` by tag with warm caches is one HEAD request plus the ranking (the index
-  comes from the digest-keyed manifest cache), plus, by default, the NFD-artifact lookups for
-  candidates without compat annotations: the demo has one such amd64 entry, so four more
-  requests (referrers API and referrers tag, for it and for the index); `--no-referrers`
-  skips them.
-- What the rest of a `select` costs: interpreter start-up and imports (archspec, the
-  matchers, the registry client) dominate; the work itself (one request, ranking 16
-  descriptors) is a few milliseconds.
-- The processes run the editable development install that `./dev` makes; where
-  `PYTHONDONTWRITEBYTECODE=1` is set (as in this environment) every process compiles every
-  module it imports, which a normal install with bytecode does not pay. Moving these rows to an
-  installed build, interleaved with the peer commands, is issue 13's work.
-"""
-    with open(os.path.join(REPO, "BENCHMARKS.md"), "w") as fh:
-        fh.write(doc)
+
+def table(rows: List[Row]) -> str:
+    lines = ["| row | compat | peer | ratio | goal | result |", "|---|---:|---:|---:|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    model = ""
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as fh:
+            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+    py = subprocess.run([installed.PYTHON, "-c", "import platform; print(platform.python_version())"],
+                        capture_output=True, text=True).stdout.strip()
+    skopeo = subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.strip() \
+        if shutil.which("skopeo") else "no skopeo"
+    load = "load average %.1f %.1f %.1f" % os.getloadavg()
+    return (f"{platform.machine()}, {model or 'unknown CPU'}, {os.cpu_count()} CPUs ({load} at the end), "
+            f"{platform.platform()}; "
+            f"Python {py}; {skopeo}; archspec {installed.version('archspec')}, isal {installed.version('isal')}, "
+            f"zstandard {installed.version('zstandard')}")
+
+
+def write(rows: List[Row], runs: int) -> None:
+    path = os.path.join(REPO, "BENCHMARKS.md")
+    kept = ""
+    if os.path.exists(path):
+        with open(path) as fh:
+            text = fh.read()
+        if KEPT in text:
+            kept = text.split(KEPT, 1)[1]
+    with open(os.path.join(HERE, "BENCHMARKS.head.md")) as fh:
+        head = fh.read()
+    doc = head.format(runs=runs, machine=machine(), table=table(rows))
+    with open(path, "w") as fh:
+        fh.write(doc.rstrip("\n") + "\n\n" + KEPT + (kept if kept.strip() else "\n"))
     print("wrote BENCHMARKS.md")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=21, help="runs per process command (after 2 warm-up rounds)")
+    ap.add_argument("--reuse-venv", action="store_true", help="keep .bench/venv, reinstall only compat")
+    ap.add_argument("--only", help="comma-separated rows (printed; BENCHMARKS.md is left): " + ",".join(ROWS))
+    ap.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
+    args = ap.parse_args()
+    only = args.only.split(",") if args.only else None
+    installed.build(reuse=args.reuse_venv)
+    work = tempfile.mkdtemp(prefix="compat-bench-")
+    try:
+        bench = Bench(args.runs, work)
+        rows: List[Row] = []
+        for name, fn in ROWS.items():
+            if only is None or name in only:
+                for row in fn(bench):
+                    rows.append(row)
+                    print("| " + " | ".join(row) + " |", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(table(rows))
+    if not args.no_write and not only:
+        write(rows, args.runs)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 from compat.errors import NoCompatibleCandidate, printable
 from compat.host import detect, load_host
 from compat.host.profile import Host
-from compat.match import platform as platform_m
+from compat.match import platform as platform_m, runtime as runtime_m
 from compat.match.nfd import NfdContext
 from compat.match.rank import Candidate, Ranking, flatten, rank as _rank, seen_host
 from compat.oci import media
@@ -30,6 +30,7 @@ class Selection(NamedTuple):
     ranking: Ranking
     host: Host
     nfd: object = None               # compat.match.nfd.NfdContext, when NFD artifacts were read
+    runtime: object = None           # compat.host.profile.Runtime that will run the image (None: unknown)
 
     @property
     def chosen(self) -> Candidate:
@@ -64,29 +65,33 @@ class Selection(NamedTuple):
 
 
 def rank(index: Mapping, host: Union[None, Host, str, "os.PathLike"] = None, platform: Optional[str] = None,
-         allow_unknown: bool = False, fetch=None) -> Ranking:
+         allow_unknown: bool = False, fetch=None, runtime: Optional[str] = None) -> Ranking:
     """Rank a parsed image index (a dict) for ``host`` (a Host, a profile path, or None to
-    detect this machine)."""
+    detect this machine); ``runtime`` names the runtime that will run the image (apptainer,
+    podman, ...; default: the host's first)."""
     host = host_argument(host)
-    return _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=fetch)
+    return _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=fetch, runtime=runtime)
 
 
 def resolve(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, platform: Optional[str] = None,
             allow_unknown: bool = False, plain_http: bool = False, timeout: float = 10.0,
             assume: Union[None, Mapping[str, str], Iterable[str]] = None, referrers: Optional[bool] = None,
-            tags: Optional[Iterable[str]] = None, features=None) -> Selection:
+            tags: Optional[Iterable[str]] = None, features=None, runtime: Optional[str] = None) -> Selection:
     """Like :func:`select` but returns the ranking even when nothing is compatible.
 
     ``referrers``: None (default) looks for NFD artifacts of the platform-matching candidates
     that carry no compat annotation; True looks for every candidate; False never looks.
     ``tags`` keeps only the NFD compatibility sets with one of these tags. ``features`` is the
-    host in NFD's feature model (built from ``host`` when needed and not given)."""
+    host in NFD's feature model (built from ``host`` when needed and not given). ``runtime``
+    names the runtime that will run the image (``select --runtime``; default: the host's
+    first runtime): the ``runtime`` keys and SIF artifacts are judged for it."""
     # start-up: rank() on an index in hand never loads the reference parser or the registry client
     from compat.oci.reference import parse as parse_ref
     from compat.oci.source import Source
 
     reference = parse_ref(ref)
     host = host_argument(host, assume)
+    runtime = None if runtime is None else runtime_m.name_of(runtime)     # a slip before any request
     source = Source(reference, plain_http=plain_http, timeout=timeout)
     try:
         digest, mt, doc = source.resolve(descriptors=False)   # a malformed descriptor is excluded, not fatal
@@ -98,10 +103,11 @@ def resolve(ref: str, host: Union[None, Host, str, "os.PathLike"] = None, platfo
         entries = [(p, source.sif_descriptor(d)) for p, d in flatten(index, source.fetch)]
         nfd = _nfd_context(source, digest, entries, host, platform, referrers, tags, features)
         ranking = _rank(index, host, platform=platform, allow_unknown=allow_unknown, fetch=source.fetch, nfd=nfd,
-                        entries=entries)
+                        entries=entries, runtime=runtime)
     finally:
         source.close()
-    return Selection(ref=reference, index_digest=digest, ranking=ranking, host=host, nfd=nfd)
+    return Selection(ref=reference, index_digest=digest, ranking=ranking, host=host, nfd=nfd,
+                     runtime=runtime_m.current(runtime_m.running(host, runtime)))
 
 
 def _nfd_context(source, index_digest, entries, host, platform, referrers, tags, features):

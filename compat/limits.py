@@ -21,8 +21,11 @@ SYSROOT_FILE_BYTES = 8 * MiB        # one file read below a sysroot (cpuinfo, os
 PROBE_CACHE_BYTES = 1 * MiB          # ~/.cache/compat/probes.json (a few KB in practice)
 RUNTIME_CONFIG_BYTES = 1 * MiB      # apptainer.conf / singularity.conf (the shipped file is ~12 KB)
 RUNTIME_SCRIPT_BYTES = 256 * 1024   # a script runtime read for its version variable (enroot: ~20 KB)
+ARCHSPEC_TABLE_BYTES = 2 * MiB      # ~/.cache/compat/archspec-targets-*.json (about 25 KB for archspec 0.2.7)
 CONFIG_GZ_BYTES = 64 * MiB          # a decompressed /proc/config.gz
 SYMLINK_HOPS = 40                   # symlinks followed resolving one sysroot path (Linux's MAXSYMLINKS)
+PROFILE_CACHE_BYTES = 1 * MiB        # ~/.cache/compat/profile-<node>.json (tens of KB on a large node)
+PROFILE_CACHE_ENTRIES = 8           # cached profiles per node (one per sysroot / --probe-tools / os.arch / venv)
 
 # Structured documents (JSON or YAML) once parsed.
 DOC_DEPTH = 64                      # nesting of objects and lists
@@ -31,6 +34,9 @@ DOC_NODES = 200_000                 # scalars + collections, YAML aliases counte
 # Host facts (schemas/host.schema.json states the same bounds; a test checks).
 HOST_GPUS = 64                      # GPUs in one host (the largest nodes have 8-16; --assume gpu.count)
 ASSUME_VALUE_CHARS = 1024           # one --assume value
+
+# Annotation values.
+RUNTIME_ITEMS = 64                  # names and version clauses in one org.hpc-compat.runtime (8 runtimes)
 
 # Index walking.
 INDEX_DEPTH = 4                     # nested indexes below the top one
@@ -62,6 +68,9 @@ COPY_BLOB_BYTES = 1 << 30           # a layer copied by annotate (read whole, at
 INFER_FILE_BYTES = 1 << 30          # an ELF file read from a layer (larger ones are reported, skipped)
 INFER_MEMORY_BYTES = 8 * MiB        # an ELF member held in memory; a larger one is spooled to a temporary file
 INFER_SCAN_BYTES = 256 * MiB        # a whole-file string search (version strings of libc, MPI, libcudart)
+INFER_INFLATE_RATIO = 1032          # bytes out per compressed byte of a layer: deflate's own ceiling (zstd can go far past it)
+INFER_INFLATE_FLOOR_BYTES = 256 * MiB  # a small layer may decompress to this much whatever its ratio
+INFER_ZSTD_WINDOW_BYTES = 128 * MiB  # the window a zstd frame may ask the decoder for (zstd's own default limit)
 
 # NFD rule templates (varsTemplate) and regular expressions.
 TEMPLATE_BYTES = 64 * 1024          # NFD's own MaxTemplateSize: it refuses larger templates

@@ -118,6 +118,6 @@ def test_a_sif_pushed_as_apptainer_pushes_it_becomes_a_variant(world, tmp_path):
     got = run_compat("select", ref, "--format", "apptainer", "--platform", "linux/arm64", *LAPTOP, check=0)
     assert got.stdout.strip() == f"oras://{reg.host}/hpc/app@{pushed['digest']}"
     # the tag itself (one SIF manifest, no index): its platform from the header too
-    one = json.loads(run_compat("select", f"{reg.host}/hpc/app:sif-arm64", "--json", "--platform", "linux/arm64",
+    one = json.loads(run_compat("select", f"{reg.host}/hpc/app:sif-arm64", "--json", "--platform", "linux/arm64", "--runtime", "apptainer",
                                 *LAPTOP, check=0).stdout)
     assert one["candidates"][0]["platform"] == "linux/arm64"

@@ -2,7 +2,6 @@
 descriptor or of the SIF header, --format apptainer naming them, other runtimes never
 handed one, validate's checks. OCI layouts written by ``compat annotate`` from SIFs built by
 tests/sif_build.py (mksquashfs) and image variants (fixtures/build_demo.py)."""
-import importlib.util
 import json
 import os
 import sys
@@ -22,7 +21,6 @@ pytestmark = sif_build.needs_squashfs
 LAPTOP = ["--sysroot", os.path.join(HOSTS, "laptop-tigerlake")]      # linux/amd64, no GPU
 #: the runtime dimension (compat/match/runtime.py, issue 15 item 2) excludes a SIF for runtimes
 #: that cannot run one; until it is present, --format podman refuses instead (formats.py)
-RUNTIME_RULE = importlib.util.find_spec("compat.match.runtime") is not None
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +120,6 @@ def test_apptainer_gets_the_sif_or_the_image_by_rank(parts, tmp_path):
     assert run_compat("select", f"oci:{out2}:v1", "--format", "digest", *LAPTOP, check=0).stdout.strip() == image
 
 
-@pytest.mark.xfail(not RUNTIME_RULE, strict=True, reason="the runtime dimension (issue 15 item 2) is not merged")
 @pytest.mark.parametrize("fmt", ["podman", "enroot"])
 def test_runtimes_that_cannot_run_sif_are_never_handed_one(parts, tmp_path, fmt):
     src, sifs = parts
@@ -143,7 +140,7 @@ def test_formats_refuse_a_sif_for_a_runtime_that_cannot_run_it(parts, tmp_path):
         assert proc.returncode in (2, 3) and proc.stdout == ""
         if proc.returncode == 2:
             assert f"is a SIF (an ORAS artifact): {fmt} cannot run it" in proc.stderr
-    ref = run_compat("select", f"oci:{out}:v1", *LAPTOP, check=0).stdout.strip()
+    ref = run_compat("select", f"oci:{out}:v1", "--runtime", "apptainer", *LAPTOP, check=0).stdout.strip()
     assert ref == f"oci:{out}@{_index(out)['manifests'][0]['digest']}"
 
 
@@ -157,7 +154,7 @@ def test_platform_and_type_of_a_sif_listed_without_them(parts, tmp_path):
     bare_arm = {k: v for k, v in arm.items() if k != "platform"}
     bare_amd = {k: v for k, v in amd.items() if k not in ("platform", "artifactType")}
     ref = _write_index(out, [bare_arm, bare_amd, image])
-    doc = json.loads(run_compat("select", ref, "--json", *LAPTOP, check=0).stdout)
+    doc = json.loads(run_compat("select", ref, "--json", "--runtime", "apptainer", *LAPTOP, check=0).stdout)
     by = {c["digest"]: c for c in doc["candidates"]}
     assert by[arm["digest"]]["platform"] == "linux/arm64" and by[arm["digest"]]["verdict"] == "incompatible"
     assert by[amd["digest"]]["platform"] == "linux/amd64" and doc["selected"] == amd["digest"]
@@ -167,7 +164,7 @@ def test_platform_and_type_of_a_sif_listed_without_them(parts, tmp_path):
     # an image without a platform stays skipped: compat fetches manifests only to find SIFs
     bare_image = {k: v for k, v in image.items() if k != "platform"}
     ref3 = _write_index(out, [bare_image, amd], tag="v3")
-    doc = json.loads(run_compat("select", ref3, "--json", *LAPTOP, check=0).stdout)
+    doc = json.loads(run_compat("select", ref3, "--json", "--runtime", "apptainer", *LAPTOP, check=0).stdout)
     assert doc["candidates"][1]["reason"] == "descriptor has no platform; compat does not guess an architecture"
 
 
@@ -224,7 +221,7 @@ def test_a_reference_to_one_sif_manifest(parts, tmp_path):
                              "annotations": {"org.opencontainers.image.ref.name": "sif"}})
     with open(os.path.join(out, "index.json"), "w") as fh:
         json.dump(top, fh)
-    doc = json.loads(run_compat("select", f"oci:{out}:sif", "--json", "--platform", "linux/arm64", *LAPTOP,
+    doc = json.loads(run_compat("select", f"oci:{out}:sif", "--json", "--platform", "linux/arm64", "--runtime", "apptainer", *LAPTOP,
                                 check=0).stdout)
     assert doc["candidates"][0]["platform"] == "linux/arm64" and doc["selected"] == arm["digest"]
     assert run_compat("validate", f"oci:{out}:sif").returncode == 0

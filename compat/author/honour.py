@@ -300,14 +300,14 @@ def problems(annotations: Mapping, platform: Optional[Mapping] = None,
 
 
 def excludes_no_host(req: Requirements) -> bool:
-    """True when these requirements exclude no host of the descriptor's platform: no CPU, GPU
-    or kernel requirement, a fabric list that includes ``tcp`` (always present), and MPI keys
+    """True when these requirements exclude no host of the descriptor's platform: no CPU, GPU,
+    kernel or runtime requirement, a fabric list that includes ``tcp`` (always present), and MPI keys
     only without a launch mode (MPI keys then rank, never exclude).  What a generic baseline
     is; ``description``, ``weight``, ``fabric.providers`` and ``libc.glibc`` never exclude."""
     if req.errors or req.unknown:
         return False
     for key in req.values:
-        if key.startswith("cpu.") or key == "os.kernel":
+        if key.startswith(("cpu.", "runtime")) or key == "os.kernel":
             return False
         if key.startswith("gpu.") and req.gpu_vendor != "none":
             return False

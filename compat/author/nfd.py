@@ -37,7 +37,7 @@ def fabric_terms(fabric: str) -> List[dict]:
 #: keys with no NFD feature (they need compat's own detection)
 NO_EQUIVALENT = ("gpu.cuda.version", "gpu.cuda.arch", "gpu.amd.arch", "gpu.rocm.version",
                  "mpi.implementation", "mpi.version", "mpi.abi", "mpi.mode", "mpi.pmi",
-                 "fabric.providers", "libc.glibc")
+                 "fabric.providers", "libc.glibc", "runtime", "runtime.needs")
 
 
 _KERNEL_PARTS = ("major", "minor", "revision")

@@ -22,7 +22,7 @@ from compat.vocab.annotations import PREFIX
 
 #: keys whose value is a comma list: a YAML/JSON list is accepted for them
 LIST_KEYS = frozenset(PREFIX + k for k in ("cpu.features", "gpu.cuda.arch", "gpu.amd.arch", "mpi.pmi",
-                                           "fabric", "fabric.providers"))
+                                           "fabric", "fabric.providers", "runtime", "runtime.needs"))
 
 
 class Variant(NamedTuple):

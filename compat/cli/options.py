@@ -23,11 +23,38 @@ def conflicts(args) -> Optional[str]:
             return "--host FILE and --sysroot DIR both say where the host facts come from: give one"
         if getattr(args, "probe_tools", False):
             return "--probe-tools runs tools on this machine, --host FILE describes a saved one: give one"
+    runtime = getattr(args, "runtime", None)
+    if runtime and fmt:
+        problem = runtime_format_conflict(runtime, fmt)
+        if problem:
+            return problem
     if args.command == "annotate":
         if args.json and args.explain:
             return "--json and --explain are two outputs of --infer: give one"
         if (args.json or args.explain or args.path) and not args.infer:
             return "--json, --explain and --path go with --infer"
+    return None
+
+
+def runtime_value(text: str) -> str:
+    """A --runtime value: a runtime of compat/data/runtimes.json, by its name or an alias."""
+    # start-up: the value grammar loads only for --runtime
+    from compat.errors import ValueProblem
+    from compat.vocab.values import runtime_name
+    try:
+        return runtime_name(text, "--runtime")
+    except ValueProblem as exc:
+        raise _usage_error(str(exc).split(": ", 1)[-1]) from None
+
+
+def runtime_format_conflict(runtime: str, fmt: str) -> Optional[str]:
+    """--runtime R with a --format naming another runtime's form that R does not pull."""
+    # start-up: the runtime table loads only for --runtime with --format
+    from compat.vocab.data import runtimes
+    table = runtimes()
+    if any(fmt in info["formats"] for info in table.values()) and fmt not in table[runtime]["formats"]:
+        return (f"--runtime {runtime} does not pull what --format {fmt} prints: give one of them "
+                f"(--format {fmt} alone selects for {fmt})")
     return None
 
 

@@ -8,6 +8,7 @@ from compat.api import no_candidate_message, resolve
 from compat.cli.common import host_and_features
 from compat.cli.refs import source
 from compat.errors import BadInput, NoCompatibleCandidate, printable
+from compat.match.runtime import for_format
 
 
 def host_line(h) -> str:
@@ -32,13 +33,20 @@ def host_line(h) -> str:
     return " | ".join(parts)
 
 
+def runtime_text(rt) -> str:
+    """`` with apptainer 1.3.4``: the runtime that will run the image, when one is known."""
+    if rt is None:
+        return ""
+    return f" with {rt.name} {rt.version or '(version unknown)'}"
+
+
 def explain(sel) -> str:
     """The table of every candidate. Everything that comes from the image (descriptions, reasons
     quoting annotation values, platforms) goes through printable(): one row cannot forge another
     or send terminal escapes."""
     out = [f"index    {printable(str(sel.ref), 300)}  ({sel.index_digest})",
            f"host     {printable(host_line(sel.host), 400)}",
-           f"select   for {printable(str(sel.ranking.platform))}", ""]
+           f"select   for {printable(str(sel.ranking.platform))}{printable(runtime_text(sel.runtime), 200)}", ""]
     rows = []
     n = 0
     for c in sel.candidates:
@@ -85,7 +93,13 @@ def resolve_for(args):
     host, features = host_and_features(args)
     return resolve(args.ref, host=host, platform=args.platform,
                    allow_unknown=args.allow_unknown, plain_http=args.plain_http, timeout=args.timeout,
-                   referrers=args.referrers, tags=tags_of(args), features=features)
+                   referrers=args.referrers, tags=tags_of(args), features=features, runtime=runtime_of(args))
+
+
+def runtime_of(args):
+    """--runtime, else the runtime --format names (apptainer, podman, enroot), else None (the
+    host's first)."""
+    return args.runtime or for_format(getattr(args, "format", None))
 
 
 def run(args) -> int:

@@ -3,7 +3,7 @@ the argparse parser (``cli/parser.py``) and the fast path of the hot commands (`
 no argparse) are both built by these functions, so the two cannot drift apart."""
 from __future__ import annotations
 
-from compat.cli.options import timeout_value
+from compat.cli.options import runtime_value, timeout_value
 
 #: site-wide settings an administrator sets once (spec/cli.md, "Environment"), shown in --help
 ENVIRONMENT = (
@@ -98,6 +98,12 @@ def _ranking_options(p, platform_help: str, unknown_help: str,
     p.add_argument("--allow-unknown", action="store_true", help=unknown_help)
     _network_options(p, 10.0)
     if one_host:
+        # start-up: the runtime table (completion's choices) loads only for the select and check parsers
+        from compat.vocab.data import runtimes
+        p.add_argument("--runtime", type=runtime_value, choices=tuple(runtimes()), metavar="NAME",
+                       help=f"the container runtime that will run the image ({', '.join(runtimes())}; or an "
+                            f"alias): judges the runtime keys and SIF variants (default: the one --format "
+                            f"names, else the first found on the host)")
         _nfd_options(p)
         _host_options(p)
 

@@ -1,8 +1,10 @@
 """Host probes: what machine are we on (or what machine do these files describe)?
 
 ``detect()`` runs every probe below one :class:`~compat.host.root.Root`, records where
-each fact came from, then applies ``--assume`` overrides.  No probe may crash detection:
-a probe that fails leaves its fact unknown and says why in ``sources``.
+each fact came from, then applies ``--assume`` overrides; a warm ``detect()`` returns the
+cached profile instead when nothing that decides it has changed (``profile_cache.py``).
+No probe may crash detection: a probe that fails leaves its fact unknown and says why in
+``sources``.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ def detect(sysroot: Optional[str] = None,
     ``probe_tools`` also asks ``fi_info`` for libfabric providers (adds 100-300 ms).
     """
     # start-up: a profile file, or compat.rank with a Host, loads no probe, cache or sysroot reader
-    from compat.host.detection import detect as run_probes
-    return run_probes(sysroot, assume, probe_tools, env)
+    from compat.host.profile_cache import detect as cached_or_probed
+    return cached_or_probed(sysroot, assume, probe_tools, env)
 
 
 def load(path, assume: Union[None, Mapping[str, str], Iterable[str]] = None,

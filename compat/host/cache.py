@@ -48,12 +48,16 @@ def is_library_answers(value) -> bool:
 
 
 class ProbeCache:
+    """``root``: the Root the probes run below; every answer asked for is reported to it
+    (:meth:`~compat.host.root.Root.note_child`) whether it comes from here or from a child,
+    so that a recording root keys a cached answer as it keys a run one."""
     FILE = "probes.json"
 
-    def __init__(self, enabled: Optional[bool] = None):
+    def __init__(self, enabled: Optional[bool] = None, root=None):
         if enabled is None:
             enabled = os.environ.get("COMPAT_NO_CACHE", "") in ("", "0")
         self.enabled = enabled
+        self._root = root
         self._path = os.path.join(cache_dir(), self.FILE)
         self._data: Optional[dict] = None
         self._dirty = False
@@ -75,6 +79,9 @@ class ProbeCache:
             valid: Callable[[Any], bool]) -> Any:
         """The cached answer when there is one and ``valid(answer)``; else ``compute()``,
         remembered. An entry of the wrong shape is a miss (and is rewritten), never an error."""
+        depends_on = list(depends_on)
+        if self._root is not None:
+            self._root.note_child(depends_on)
         if not self.enabled:
             return compute()
         key = f"{name}|{_identity(depends_on)}"

@@ -1,13 +1,11 @@
-"""``compat detect``: every probe below one :class:`~compat.host.root.Root`, where each fact
-came from, then ``--assume`` on top. No probe may crash detection: a probe that fails leaves
-its fact unknown and says why in ``sources``."""
+"""``compat detect`` when the whole-profile cache cannot answer (``profile_cache.py``): every
+probe below one :class:`~compat.host.root.Root`, and where each fact came from. No probe may
+crash detection: a probe that fails leaves its fact unknown and says why in ``sources``."""
 from __future__ import annotations
 
-import os
 import zlib
-from typing import Callable, Dict, Iterable, Mapping, Optional, Union
+from typing import Callable, Dict, Mapping, Optional
 
-from compat.errors import BadInput
 from compat.host import cpu as cpu_probe, fabric, gpu, mpi, rootless, runtime, system
 from compat.host.cache import ProbeCache, is_level
 from compat.host.profile import CPU, OS, Host, printable_host
@@ -23,19 +21,11 @@ def _guard(name: str, sources: Dict[str, str], fn: Callable, default=None):
         return default
 
 
-def detect(sysroot: Optional[str] = None, assume: Union[None, Mapping[str, str], Iterable[str]] = None,
-           probe_tools: bool = False, env: Optional[Mapping[str, str]] = None) -> Host:
-    """compat.host.detect."""
-    _assume = None
-    assumptions = {}
-    if assume:
-        from compat.host import assume as _assume  # start-up: only when there is something to assume
-        assumptions = _assume.parse(assume)
-    sysroot = sysroot or (env if env is not None else os.environ).get("COMPAT_SYSROOT") or None
-    if sysroot and not os.path.isdir(sysroot):
-        raise BadInput(f"--sysroot {sysroot}: not a directory")
-    root = Root(sysroot, env=env)
-    cache = ProbeCache()
+def probe(root: Root, probe_tools: bool = False, assumptions: Optional[Mapping[str, str]] = None) -> Host:
+    """Every probe below ``root``: the profile before ``--assume`` (only ``os.arch`` steers
+    probing). ``compat.host.detect`` calls it when the whole-profile cache cannot answer."""
+    assumptions = assumptions or {}
+    cache = ProbeCache(root=root)
     sources: Dict[str, str] = {}
     arch = _arch(root, assumptions, sources)
     cpu = _cpu(root, arch, cache, sources)
@@ -58,10 +48,7 @@ def detect(sysroot: Optional[str] = None, assume: Union[None, Mapping[str, str],
                     "ucx": "not probed (use --probe-tools)"}
         host = host._replace(sources={**sources, **{k: v for k, v in unprobed.items() if k not in sources}})
     cache.save()
-    host = printable_host(host)
-    if not assumptions:
-        return host
-    return _assume.apply_checked(host, assumptions)
+    return printable_host(host)
 
 
 def _arch(root: Root, assumptions: Mapping[str, str], sources: Dict[str, str]) -> Optional[str]:

@@ -15,7 +15,6 @@ or processing accelerator (0x12): the ASPEED BMC VGA chip of many servers is not
 """
 from __future__ import annotations
 
-import ctypes
 import re
 from typing import Dict, List, Optional, Tuple
 
@@ -69,13 +68,20 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def nvidia_nvml(sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]:
-    """NVML's view, or None when NVML cannot answer (no library, no driver, no permission)."""
-    try:   # the library pynvml would load; absent on most hosts, and 0.2 ms to find out
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
+def nvidia_nvml(sources: Dict[str, str], root: Optional[Root] = None) -> Optional[Tuple[GPU, ...]]:
+    """NVML's view, or None when NVML cannot answer (no library, no driver, no permission).
+    What NVML says follows from files it reads around ``root``: the loaded driver's version,
+    its GPU list, and this process's cgroup (a Slurm job's or a container's device cgroup
+    limits the GPUs NVML can open). They are read through ``root`` so that a cached profile
+    is keyed by them (spec/host.md, "What is cached")."""
+    root = root or Root()
+    # the library pynvml would load; absent on most hosts, and 0.2 ms to find out
+    if root.load_library("libnvidia-ml.so.1") is None:
         sources["gpu.nvml"] = "unavailable: libnvidia-ml.so.1 not found"
         return None
+    for path in ("/proc/driver/nvidia/version", "/proc/self/cgroup"):
+        root.read(path)
+    root.scan("/proc/driver/nvidia/gpus")
     try:
         # start-up: pynvml loads only after libnvidia-ml.so.1 did
         import pynvml
@@ -223,7 +229,7 @@ def probe_gpus(root: Root, sources: Dict[str, str]) -> Optional[Tuple[GPU, ...]]
     pci_seen = bool(root.listdir("/sys/bus/pci/devices"))
     gpus: List[GPU] = []
 
-    nvidia = nvidia_nvml(sources) if root.live else None
+    nvidia = nvidia_nvml(sources, root) if root.live else None
     if nvidia is None:
         nvidia = nvidia_files(root, pci, sources)
     gpus += nvidia

@@ -14,7 +14,6 @@ PMI: ``srun --mpi=list`` or Slurm's ``mpi_*.so`` plugin files.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -117,7 +116,7 @@ def _library_probe(root: Root, cache: ProbeCache) -> List[dict]:
             return []
 
     key = "mpi-libs|" + root.env.get("LD_LIBRARY_PATH", "")
-    return cache.get(key, ["/etc/ld.so.cache"], compute, is_library_answers)
+    return cache.get(key, [sys.executable, "/etc/ld.so.cache"], compute, is_library_answers)
 
 
 def _launchers(root: Root, cache: ProbeCache) -> List[Tuple[str, str]]:
@@ -175,9 +174,8 @@ def probe_files(root: Root, sources: Dict[str, str]) -> Optional[Tuple[MPI, ...]
     libdirs = ["/usr/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
                "/usr/lib/powerpc64le-linux-gnu", "/usr/local/lib", "/usr/lib64/openmpi/lib",
                "/usr/lib64/mpich/lib", "/usr/lib/x86_64-linux-gnu/openmpi/lib"]
-    top = len(root.path("/")) - 1
     for pattern in ("/opt/*/lib", "/opt/*/lib64", "/opt/*/*/lib", "/opt/*/*/lib64"):
-        libdirs += sorted(d[top:] for d in glob.glob(root.path(pattern)))
+        libdirs += root.glob(pattern)
     for d in libdirs:
         for pc, impl in pcs.items():
             text = root.read(f"{d}/pkgconfig/{pc}")

@@ -1,7 +1,11 @@
 """Where probes look: the running machine, or another machine's files below a sysroot.
 
-Every probe goes through a :class:`Root`.  Reading never raises: a missing, empty or
-unreadable file is ``None`` (unknown), as NFD treats its host path.  Under a sysroot
+Every probe goes through a :class:`Root`, for files, listings, metadata, ``PATH`` look-ups,
+processes, libraries and the environment (``Root.env``): on a cold detection a
+:class:`~compat.host.observe.RecordingRoot` notes what identifies each answer, and that is
+what the whole-profile cache is keyed by; what a probe reads around its Root is not a key.
+Reading never raises: a missing, empty or unreadable file is ``None`` (unknown), as NFD
+treats its host path.  Under a sysroot
 nothing is executed and the environment is not read: a sysroot is another machine's files.
 
 A sysroot is hostile input.  Only regular files are read (a FIFO or a device where
@@ -14,9 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
-import subprocess
 import zlib
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -35,6 +37,7 @@ class Root:
             self.env: Mapping[str, str] = env
         else:
             self.env = {} if self.sysroot else os.environ
+        self._environ = self.env          # what a child gets (``env`` may be wrapped to record look-ups)
 
     @property
     def live(self) -> bool:
@@ -133,6 +136,17 @@ class Root:
         """Entries of directory ``p``, [] when absent or unreadable (see :meth:`scan`)."""
         return self.scan(p) or []
 
+    def glob(self, pattern: str) -> List[str]:
+        """The paths matching ``pattern``, whose components are names or ``*`` (any name not
+        starting with a dot), each listed and tested like any read: inside the sysroot."""
+        found = [""]
+        for part in (x for x in pattern.split("/") if x):
+            if part == "*":
+                found = [f"{d}/{n}" for d in found for n in self.listdir(d or "/") if not n.startswith(".")]
+            else:
+                found = [f"{d}/{part}" for d in found if self.exists(f"{d}/{part}")]
+        return sorted(found)
+
     def exists(self, p: str) -> bool:
         real = self.confined(p, follow_last=False)
         return real is not None and os.path.lexists(real)
@@ -147,18 +161,35 @@ class Root:
         except OSError:
             return None
 
-    # -- processes (live only) -----------------------------------------------------------
+    # -- processes and libraries (live only) ----------------------------------------------
     def which(self, name: str) -> Optional[str]:
         if not self.live:
             return None
+        import shutil  # start-up: a warm detect (the profile cache) looks nothing up on PATH
         return shutil.which(name, path=self.env.get("PATH", os.defpath))
+
+    def load_library(self, name: str):
+        """``ctypes.CDLL(name)`` as the loader finds it, or None when it cannot load (live
+        only: below a sysroot nothing is loaded)."""
+        if not self.live:
+            return None
+        import ctypes  # start-up: only a GPU probe loads a library
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            return None
+
+    def note_child(self, depends_on: Sequence[str]) -> None:
+        """A child process's answer, maybe from the probe cache, depends on these files (its
+        executable first). Nothing to do here; a recording root keys them as if it ran."""
 
     def run(self, argv: Sequence[str], timeout: float = PROBE_TIMEOUT_S,
             extra_env: Optional[Dict[str, str]] = None) -> Optional[str]:
         """stdout+stderr of a bounded child process, or None if it could not answer."""
         if not self.live:
             return None
-        env = dict(self.env)
+        import subprocess  # start-up: a warm detect (the profile cache) starts no process
+        env = dict(self._environ)
         env["LC_ALL"] = "C"
         if extra_env:
             env.update(extra_env)

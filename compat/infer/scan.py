@@ -1,7 +1,7 @@
 """Read an image's layers as streams and collect evidence from its files.
 
-Layers are read in order through ``tarfile``'s stream mode (gzip or plain), each verified
-against its digest as it streams, from a layout's blob file or from the registry
+Layers are read in order through ``tarfile`` (gzip, zstd or plain: :mod:`compat.infer.layer`), each
+verified against its digest as it streams, from a layout's blob file or from the registry
 (``Registry.open_blob``); nothing is unpacked. Whiteouts (``.wh.<name>``, ``.wh..wh..opq``)
 remove what earlier layers put there (:mod:`compat.infer.tree`, linear in the layer), so the
 evidence describes the final filesystem. Only ELF files (and pkg-config files) are read: an
@@ -11,21 +11,20 @@ temporary file (runs of zeros left as holes), and then only the parts the reader
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import posixpath
 import sys
 import tarfile
 import tempfile
 import time
-import zlib
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional
+from typing import Dict, Iterable, List, NamedTuple, Optional
 
 from compat import limits
 from compat.errors import BadInput, printable
 from compat.infer import elf as E
 from compat.infer.analyse import Finding, analyse_elf, analyse_pc  # noqa: F401 - Finding is re-exported
 from compat.infer.blob import Blob
+from compat.infer.layer import Hashing, Reader, open_tar
 from compat.infer.tree import Tree
 from compat.oci.digest import check
 
@@ -39,120 +38,10 @@ class Layer(NamedTuple):
     media_type: str
 
 
-class _Hashing(io.RawIOBase):
-    """Reads through to ``raw`` while hashing; checks the digest when the stream ends."""
-
-    def __init__(self, raw, digest: str, progress: Callable[[int], None]):
-        self.raw, self.digest, self.progress = raw, digest, progress
-        self.h = hashlib.new(digest.split(":")[0])
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        n = self.raw.readinto(b)
-        if n:
-            self.h.update(memoryview(b)[:n])
-            self.progress(n)
-        return n
-
-    def finish(self):
-        while self.read(1 << 20):
-            pass
-        got = f"{self.digest.split(':')[0]}:{self.h.hexdigest()}"
-        if got != self.digest:
-            raise BadInput(f"layer {self.digest}: content does not match its digest (got {got})")
-
-
-class _Reader(io.RawIOBase):
-    """A raw stream over anything with ``read(n)`` (a registry blob response)."""
-
-    def __init__(self, obj):
-        self.obj = obj
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        data = self.obj.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def close(self):
-        try:
-            self.obj.close()
-        finally:
-            super().close()
-
-
-class _Gunzip(io.RawIOBase):
-    """The layer's tar bytes: gzip inflated here in bounded steps (tarfile's own stream
-    inflates a whole compressed block at once and then copies the rest of it on every small
-    read, quadratic on the highly compressible layers images are made of); plain tar passes."""
-
-    def __init__(self, raw):
-        self.raw = io.BufferedReader(raw, 1 << 20)
-        self.gzip = self.raw.peek(2)[:2] == b"\x1f\x8b"
-        self.z = zlib.decompressobj(wbits=47) if self.gzip else None
-        self.pending = b""
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        if not self.gzip:
-            return self.raw.readinto(b)
-        while True:
-            if self.z.eof:                       # concatenated gzip members
-                rest = self.z.unused_data
-                self.z = zlib.decompressobj(wbits=47)
-                self.pending = rest + self.pending
-                if not self.pending:
-                    self.pending = self.raw.read(1 << 16)
-                    if not self.pending:
-                        return 0
-            if not self.pending:
-                self.pending = self.raw.read(1 << 16)
-                if not self.pending:
-                    raise EOFError("compressed layer ends early")
-            out = self.z.decompress(self.pending, len(b))
-            self.pending = self.z.unconsumed_tail
-            if out:
-                b[:len(out)] = out
-                return len(out)
-
-
-class _Forward:
-    """A stream that tarfile may ``seek`` forward on (skipping is reading): tarfile's
-    random-access mode reads member data and headers straight from here in large reads,
-    where its stream mode copies its buffer on every small read."""
-
-    def __init__(self, raw):
-        self.raw, self.pos = io.BufferedReader(raw, 1 << 20), 0
-
-    def tell(self):
-        return self.pos
-
-    def read(self, n=-1):
-        data = self.raw.read(n)
-        self.pos += len(data)
-        return data
-
-    def seek(self, pos, whence=0):
-        if whence == 1:
-            pos += self.pos
-        if whence == 2 or pos < self.pos:
-            raise OSError("a layer is read once, forward only")
-        while self.pos < pos and self.read(min(pos - self.pos, 1 << 20)):
-            pass
-        return self.pos
-
-
 def _open_layer(source, layer: Layer):
     """A binary stream of the layer blob, from the layout or streamed from the registry, at
-    most its declared size (verified while it is read, by :class:`_Hashing`)."""
-    return _Reader(source.open_blob(layer.digest, layer.size))
+    most its declared size (verified while it is read, by :class:`compat.infer.layer.Hashing`)."""
+    return Reader(source.open_blob(layer.digest, layer.size))
 
 
 class Progress:
@@ -222,16 +111,15 @@ def scan(source, manifest: Dict, scopes: Optional[List[str]] = None, label: str 
 
 
 def _scan_layer(source, layer: Layer, tree: Tree, scopes, progress) -> None:
-    if "zstd" in layer.media_type:
-        raise BadInput(f"layer {layer.digest}: zstd-compressed layers are not supported yet")
     raw = _open_layer(source, layer)
-    stream = _Hashing(raw, layer.digest, progress)
+    stream = Hashing(raw, layer.digest, progress)
     try:
-        with tarfile.open(fileobj=_Forward(_Gunzip(stream)), mode="r:") as tar:
+        with open_tar(stream, layer.size, f"layer {layer.digest}") as data, \
+                tarfile.open(fileobj=data, mode="r:") as tar:
             for member in tar:
                 _apply(tar, member, tree, scopes)
         stream.finish()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError) as exc:
         stream.finish()                  # content that is not what the digest names says so first
         raise BadInput(f"layer {layer.digest}: not a readable tar stream ({printable(str(exc), 160)})") from None
     finally:
@@ -257,6 +145,7 @@ def _apply(tar, member, tree: Tree, scopes) -> None:
     fh = tar.extractfile(member)
     if fh is None:
         return
+    fh = getattr(fh, "raw", fh)                      # unbuffered: large reads come straight from the layer
     head = fh.read(4)
     if E.is_elf(head):
         if member.size > MAX_FILE:

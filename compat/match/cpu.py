@@ -8,31 +8,25 @@ from compat.host.profile import CPU, Host
 from compat.match.check import Check, fail, ok, unknown
 from compat.match.platform import Platform, ladder, rung
 from compat.vocab.annotations import Requirements
+from compat.vocab.targets import targets
 
 
 def depth(target_name: Optional[str]) -> int:
     """1 + number of archspec ancestors; 0 for an unknown or absent target."""
-    if not target_name:
-        return 0
-    # start-up: archspec (~40 ms) loads only for a cpu.* requirement
-    from archspec.cpu import TARGETS
-
-    t = TARGETS.get(target_name)
-    return len(t.ancestors) + 1 if t is not None else 0
+    t = targets().get(target_name) if target_name else None
+    return t.depth if t is not None else 0
 
 
 def variant_target(arch: str, variant: str) -> Optional[str]:
     """The archspec target an OCI variant stands for: amd64 ``v3`` -> ``x86_64_v3``; arm64
     ``v8.2`` -> ``armv8.2a``. A level archspec does not know (``v8.7``, ``v9.6``) stands for the
     highest one it knows below it on the platform's own ladder (``armv8.6a``, ``armv9.2a``)."""
-    # start-up: archspec (~40 ms) loads only for a cpu.* requirement
-    from archspec.cpu import TARGETS
-
     if arch not in ("amd64", "arm64"):
         return None
+    known = targets().by_name
     for step in ladder(Platform("linux", arch, variant or "")):
         name = level_name(arch, step)
-        if name in TARGETS:
+        if name in known:
             return name
     return None
 
@@ -80,13 +74,6 @@ def with_variant(check: Check, arch: str, variant: str, host: Host) -> Check:
     return check._replace(reason=reason, fit=(max(check.fit[0], depth(variant_target(arch, variant))),))
 
 
-def _host_partial(host: Host):
-    # start-up: archspec (~40 ms) loads only for a cpu.* requirement
-    from archspec.cpu.detect import partial_uarch
-
-    return partial_uarch(vendor=host.cpu.vendor or "generic", features=set(host.cpu.features or ()))
-
-
 def check(req: Requirements, host: Host) -> Check:
     reasons = []
     spec = 0
@@ -99,22 +86,20 @@ def check(req: Requirements, host: Host) -> Check:
             return fail("cpu", f"needs a {want} CPU; host is {c.vendor}")
         reasons.append(want)
     if "cpu.target" in req:
-        # start-up: archspec (~40 ms) loads only for a cpu.* requirement
-        from archspec.cpu import TARGETS
-
+        table = targets()
         name = req.get("cpu.target")
-        t = TARGETS.get(name)
+        t = table.get(name)
         if t is None:
             return fail("cpu", f"{name!r} is not a microarchitecture this archspec knows "
                                f"(built with a newer archspec?)")
         if c.target is None:
             return unknown("cpu", "cpu.target")
-        h = TARGETS.get(c.target)
+        h = table.get(c.target)
         if h is None:
             return unknown("cpu", "cpu.target", f"host target {c.target!r} unknown to archspec")
         if t.family != h.family:
-            return fail("cpu", f"needs {name} ({t.family.name}); host is {c.target} ({h.family.name})")
-        if not (t == h or t in h.ancestors):
+            return fail("cpu", f"needs {name} ({t.family}); host is {c.target} ({h.family})")
+        if not table.runs_on(t, h):
             missing = sorted(t.features - set(c.features or h.features))
             why = f"missing {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}" if missing \
                 else f"{name} is not an ancestor of {c.target}"
@@ -126,8 +111,9 @@ def check(req: Requirements, host: Host) -> Check:
     if "cpu.features" in req:
         if c.features is None:
             return unknown("cpu", "cpu.features")
-        partial = _host_partial(host)
-        missing = [f for f in req.get("cpu.features") if f not in partial]
+        # archspec's partial microarchitecture of the host's flags: its own family, ""
+        table, flags = targets(), set(c.features)
+        missing = [f for f in req.get("cpu.features") if not table.has_feature(flags, "", f)]
         if missing:
             return fail("cpu", f"needs {', '.join(missing)}; host CPU ({c.target}) lacks them")
         reasons.append("+".join(req.get("cpu.features")))

@@ -15,7 +15,7 @@ from compat import limits
 from compat.errors import BadInput, RegistryError, RuleError, printable
 from compat.host.profile import Host
 from compat.match import compatibilities as compat_sets, cpu as cpu_m, fabric as fabric_m, gpu as gpu_m, \
-    kernel as kernel_m, mpi as mpi_m, nfd as nfd_m, platform as platform_m
+    kernel as kernel_m, mpi as mpi_m, nfd as nfd_m, platform as platform_m, runtime as runtime_m
 from compat.match.check import Check
 from compat.oci import media
 from compat.oci.digest import is_digest
@@ -158,11 +158,39 @@ _NO_NFD = Check("nfd", True, "", (0, 0))
 
 #: which requirement keys each matcher reads: its verdict is memoised on their values
 _MATCHERS = ((cpu_m, ("cpu.",)), (gpu_m, ("gpu.",)), (fabric_m, ("fabric",)),
-             (mpi_m, ("mpi.", "libc.glibc")), (kernel_m, ("os.kernel",)))
+             (mpi_m, ("mpi.", "libc.glibc")), (kernel_m, ("os.kernel",)), (runtime_m, ("runtime",)))
 _DIMENSION = {k: m.__name__ for k in A.KEYS for m, prefixes in _MATCHERS if k.startswith(prefixes)}
 
 
-def _checks(req: A.Requirements, host: Host, memo: Optional[dict]) -> List[Check]:
+class _Memo:
+    """What one ranking call learns once and reuses: the host is fixed, so a decision depends
+    on a descriptor's requirement-bearing annotations and its platform alone (spec/selection.md,
+    "Performance"). ``host_flags``: the host's CPU features as a set, built once."""
+
+    def __init__(self, host: Host):
+        self.decisions: Dict[str, Dict[tuple, _Decision]] = {}     # platform repr -> annotations key -> ...
+        self.checks: Dict[tuple, Check] = {}
+        self.platforms: Dict[str, tuple] = {}
+        self.problems: Dict[str, List[str]] = {}
+        self.parsed: Dict[tuple, A.Requirements] = {}
+        self.host_flags = set(host.cpu.features) if host.cpu.features is not None else None
+
+    def requirements(self, items: tuple, ann: Mapping) -> A.Requirements:
+        """``annotations.parse`` of ``ann``, by its :func:`~compat.vocab.annotations.decision_key`."""
+        hit = self.parsed.get(items)
+        if hit is None:
+            hit = self.parsed[items] = A.parse(ann)
+        return hit
+
+    def platform_problems(self, key: str, desc_platform) -> List[str]:
+        """``platform.problems`` of a descriptor's platform, by its ``repr`` (exact for JSON)."""
+        hit = self.problems.get(key)
+        if hit is None:
+            hit = self.problems[key] = platform_m.problems(desc_platform)
+        return hit
+
+
+def _checks(req: A.Requirements, host: Host, memo: Optional[_Memo]) -> List[Check]:
     if memo is None:
         return [m.check(req, host) for m, _ in _MATCHERS]
     groups: Dict[str, list] = {}
@@ -174,26 +202,25 @@ def _checks(req: A.Requirements, host: Host, memo: Optional[dict]) -> List[Check
     for matcher, _ in _MATCHERS:
         name = matcher.__name__
         key = (name, tuple(sorted(groups[name])) if name in groups else ())
-        hit = memo.get(key)
+        hit = memo.checks.get(key)
         if hit is None:
-            hit = memo[key] = matcher.check(req, host)
+            hit = memo.checks[key] = matcher.check(req, host)
         out.append(hit)
     return out
 
 
-def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[dict]) \
+def _platform(desc_platform, plat: platform_m.Platform, memo: Optional[_Memo]) \
         -> Tuple[Check, Optional[platform_m.Platform]]:
     """(platform check, the candidate's normalised platform when it matches), memoised per platform."""
-    key = None
-    if memo is not None and isinstance(desc_platform, Mapping):
-        key = ("platform",) + tuple(sorted((k, str(v)) for k, v in desc_platform.items()))
-        hit = memo.get(key)
+    key = repr(desc_platform) if memo is not None else None
+    if key is not None:
+        hit = memo.platforms.get(key)
         if hit is not None:
             return hit
     pcheck = platform_m.check(desc_platform, plat)
     hit = (pcheck, platform_m.checked(desc_platform) if pcheck.ok else None)
     if key is not None:
-        memo[key] = hit
+        memo.platforms[key] = hit
     return hit
 
 
@@ -206,47 +233,89 @@ def _malformed(desc, position: int, path: str, problems: List[str]) -> Candidate
                      reason=f"malformed descriptor: {problems[0]}", notes=tuple(problems[1:]))
 
 
+class _Decision(NamedTuple):
+    """What a well-formed image descriptor's annotations and platform decide for the host: the
+    candidate less where it sits (position, path) and what names it (digest, media type)."""
+    verdict: str
+    reason: str
+    checks: Tuple[Check, ...] = ()
+    fit: Tuple = ()                     # the RankKey's fields but ``order`` (compatible only)
+    notes: Tuple[str, ...] = ()
+    located: bool = False               # reason and notes are annotation errors, each to name the digest
+
+    def candidate(self, desc: Mapping, position: int, path: str) -> Candidate:
+        digest = desc["digest"]
+        reason, notes = self.reason, self.notes
+        if self.located:
+            reason, notes = A.locate(reason, digest), tuple(A.locate(n, digest) for n in notes)
+        key = RankKey(*self.fit, -position) if self.fit else ()
+        return Candidate(position, digest, desc["mediaType"], desc.get("platform"), desc.get("annotations") or {},
+                         self.verdict, reason, self.checks, key, notes, path, desc.get("artifactType") or "")
+
+
 def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform_m.Platform,
-             allow_unknown: bool = False, memo: Optional[dict] = None,
+             allow_unknown: bool = False, memo: Optional[_Memo] = None,
              nfd: Optional[nfd_m.NfdContext] = None) -> Candidate:
-    problems = descriptor_problems(desc)
+    """One descriptor's candidate. With ``memo`` (one per ranking call) each distinct pair of
+    platform and requirement-bearing annotations is decided once; without it, every time (the
+    reference the memoised path is tested against)."""
+    pkey = repr(desc.get("platform")) if memo is not None and desc.__class__ is dict else None
+    problems = descriptor_problems(desc, memo.platform_problems(pkey, desc.get("platform")) if pkey else None)
     if problems:
         return _malformed(desc, position, path, problems)
-    digest = desc.get("digest", "")
-    ann = desc.get("annotations") or {}
-    base = dict(position=position, digest=digest, media_type=desc.get("mediaType", ""),
-                platform=desc.get("platform"), annotations=ann, path=path,
-                artifact_type=desc.get("artifactType") or "")
     skip = not_image_reason(desc)
     if skip:
-        return Candidate(verdict=SKIPPED, reason=skip, **base)
-    req = A.parse(ann, where=digest)
+        return _Decision(SKIPPED, skip).candidate(desc, position, path)
+    ann = desc.get("annotations") or {}
+    sif = media.is_sif(desc)            # a SIF and an image with the same values differ in the runtime
+    if pkey is None or (nfd is not None and nfd.artifacts.get(desc["digest"]) is not None):
+        decision = _decide(A.parse(ann), desc.get("platform"), desc["digest"], host, plat, allow_unknown, memo, nfd,
+                           sif)
+    else:
+        items = A.decision_key(ann)
+        dkey = pkey + " sif" if sif else pkey
+        decisions = memo.decisions.get(dkey) or memo.decisions.setdefault(dkey, {})
+        decision = decisions.get(items)
+        if decision is None:
+            decision = decisions[items] = _decide(memo.requirements(items, ann), desc.get("platform"), "", host,
+                                                  plat, allow_unknown, memo, nfd, sif)
+    return decision.candidate(desc, position, path)
+
+
+def _decide(req: A.Requirements, desc_platform, digest: str, host: Host, plat: platform_m.Platform,
+            allow_unknown: bool, memo: Optional[_Memo], nfd: Optional[nfd_m.NfdContext],
+            sif: bool = False) -> _Decision:
+    """The verdict of the parsed annotations and the platform; ``digest`` names an NFD
+    artifact (none when memoised: the same answer for every digest without one)."""
     if req.errors:
-        return Candidate(verdict=ERROR, reason=req.errors[0], notes=req.errors[1:], **base)
-    pcheck, cand = _platform(desc.get("platform"), plat, memo)
+        return _Decision(ERROR, req.errors[0], notes=req.errors[1:], located=True)
+    pcheck, cand = _platform(desc_platform, plat, memo)
     if not pcheck.ok:
-        return Candidate(verdict=INCOMPATIBLE, reason=pcheck.reason, checks=(pcheck,), **base)
+        return _Decision(INCOMPATIBLE, pcheck.reason, (pcheck,))
     if req.unknown and not allow_unknown:
-        return Candidate(verdict=UNKNOWN, checks=(pcheck,), **base,
-                         reason=f"unknown key{'s' if len(req.unknown) > 1 else ''} "
-                                f"{', '.join(req.unknown)} (--allow-unknown to rank without)")
-    plat_doc = desc.get("platform") or {}
+        return _Decision(UNKNOWN, f"unknown key{'s' if len(req.unknown) > 1 else ''} "
+                                  f"{', '.join(req.unknown)} (--allow-unknown to rank without)", (pcheck,))
+    plat_doc = desc_platform or {}
     checks = [pcheck] + _checks(req, host, memo)
     checks[1] = cpu_m.with_variant(checks[1], cand.arch, cand.variant, host)
+    if sif:                     # a SIF runs only with some runtimes (every one runs an OCI image)
+        checks[-1] = runtime_m.for_sif(checks[-1], host)        # the last matcher's check
     # the index-level formats and NFD artifacts: most descriptors have none of them
-    checks.append(platform_m.check_features(plat_doc, plat.arch, set(host.cpu.features)
-                                            if host.cpu.features is not None else None)
-                  if plat_doc.get("features") else _NO_FEATURES)
+    if plat_doc.get("features"):
+        flags = memo.host_flags if memo is not None else \
+            set(host.cpu.features) if host.cpu.features is not None else None
+        checks.append(platform_m.check_features(plat_doc, plat.arch, flags))
+    else:
+        checks.append(_NO_FEATURES)
     checks.append(compat_sets.check(plat_doc, host, nfd.features if nfd is not None else None)
                   if plat_doc.get("compatibilities") else _NO_SETS)
     try:
         checks.append(nfd_m.check(digest, nfd) if nfd is not None else _NO_NFD)
     except RuleError as exc:
-        return Candidate(verdict=ERROR, reason=f"nfd: {exc}", checks=tuple(checks), **base)
+        return _Decision(ERROR, f"nfd: {exc}", tuple(checks))
     for c in checks:
         if not c.ok:
-            return Candidate(verdict=INCOMPATIBLE, reason=f"{c.dimension}: {c.reason}",
-                             checks=tuple(checks), **base)
+            return _Decision(INCOMPATIBLE, f"{c.dimension}: {c.reason}", tuple(checks))
     by = {c.dimension: c for c in checks}
     rung, os_features = pcheck.fit
     # CPU specificity: archspec depth (the annotation's target or the variant's level), then
@@ -256,13 +325,12 @@ def evaluate(desc: Mapping, position: int, path: str, host: Host, plat: platform
     weight = req.get("weight", 0) + by["nfd"].fit[0] + by["compatibilities"].fit[0]
     satisfied = req.requirement_count + by["platform.features"].fit[0] + by["nfd"].fit[1] + \
         by["compatibilities"].fit[1]
-    key = RankKey(gpu=by["gpu"].fit, fabric=by["fabric"].fit[0], mpi=by["mpi"].fit[0], cpu=cpu_spec,
-                  requirements=satisfied, weight=weight, order=-position)
+    fit = (by["gpu"].fit, by["fabric"].fit[0], by["mpi"].fit[0], cpu_spec, satisfied, weight)
     notes = tuple(c.note for c in checks if c.note)
     if req.unknown:
         notes += (f"ignored unknown keys {', '.join(req.unknown)}",)
     summary = "; ".join(f"{c.reason}" for c in checks[1:] if c.reason) or "generic: platform match only"
-    return Candidate(verdict=COMPATIBLE, reason=summary, checks=tuple(checks), key=key, notes=notes, **base)
+    return _Decision(COMPATIBLE, summary, tuple(checks), fit, notes)
 
 
 class _Full(Exception):
@@ -281,11 +349,27 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
     once (by digest), at most ``limits.INDEX_DEPTH`` levels below the top, at most
     ``limits.CANDIDATES`` entries in all. Entries the walk decided carry ``_walk``:
     (verdict, reason); :func:`walk_notes` says which bounds were hit."""
-    out: List[Tuple[str, Mapping]] = []
-    walked: Dict[str, str] = {}            # nested index digest -> where it was walked
-    leaves: Dict[str, str] = {}            # identical descriptor -> where it was listed
+    walk = _Walk(fetch)
+    try:
+        walk.index(index, "", 0)
+    except _Full:
+        pass
+    return walk.out
 
-    def walk(doc, path: str, depth: int) -> None:
+
+class _Walk:
+    """One :func:`flatten` (an object, not nested functions: those would refer to each other,
+    and the cycle keep all the walk holds alive until the next full garbage collection)."""
+
+    def __init__(self, fetch: Optional[Fetch]):
+        self.fetch = fetch
+        self.out: List[Tuple[str, Mapping]] = []
+        self.walked: Dict[str, str] = {}            # nested index digest -> where it was walked
+        self.leaves: Dict[str, str] = {}            # identical descriptor -> where it was listed
+        self.first: Dict[str, Optional[Tuple[Mapping, str]]] = {}   # digest -> its first leaf, until another has it
+
+    def index(self, doc, path: str, depth: int) -> None:
+        out = self.out
         for i, desc in enumerate(doc.get("manifests") or ()):
             p = f"{path}manifests[{i}]"
             if len(out) >= limits.CANDIDATES:
@@ -295,42 +379,49 @@ def flatten(index: Mapping, fetch: Optional[Fetch] = None) -> List[Tuple[str, Ma
                 raise _Full
             if isinstance(desc, dict) and desc.get("mediaType") in media.INDEXES \
                     and not descriptor_problems(desc) and not not_image_reason(dict(desc, mediaType="")):
-                _nested(desc, p, depth)
+                self.nested(desc, p, depth)
             else:
-                _leaf(desc, p)
+                self.leaf(desc, p)
 
-    def _leaf(desc, p: str) -> None:
-        if isinstance(desc, dict) and isinstance(desc.get("digest"), str):
-            ident = repr((desc.get("digest"), desc.get("platform"), desc.get("annotations")))
-            if ident in leaves:
-                out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, platform "
-                                                      "and annotations)")))
-                return
-            leaves[ident] = p
-        out.append((p, desc))
+    def leaf(self, desc, p: str) -> None:
+        digest = desc.get("digest") if isinstance(desc, dict) else None
+        if isinstance(digest, str):
+            first, leaves = self.first, self.leaves
+            if digest not in first:             # no leaf before had it: none is identical
+                first[digest] = (desc, p)
+            else:
+                if first[digest] is not None:   # a second leaf with it: identities from now on
+                    leaves[_identity(first[digest][0])] = first[digest][1]
+                    first[digest] = None
+                ident = _identity(desc)
+                if ident in leaves:
+                    self.out.append((p, _marker(desc, SKIPPED, f"duplicate of {leaves[ident]} (same digest, "
+                                                               "platform and annotations)")))
+                    return
+                leaves[ident] = p
+        self.out.append((p, desc))
 
-    def _nested(desc, p: str, depth: int) -> None:
-        digest = desc["digest"]
-        if digest in walked:
-            out.append((p, _marker(desc, SKIPPED, f"nested index already walked at {walked[digest]}")))
-        elif fetch is None:
+    def nested(self, desc, p: str, depth: int) -> None:
+        digest, out = desc["digest"], self.out
+        if digest in self.walked:
+            out.append((p, _marker(desc, SKIPPED, f"nested index already walked at {self.walked[digest]}")))
+        elif self.fetch is None:
             out.append((p, _marker(desc, ERROR, "nested index not walked (no way to fetch it)")))
         elif depth >= limits.INDEX_DEPTH:
             out.append((p, _marker(desc, ERROR, f"nested index not walked: deeper than {limits.INDEX_DEPTH} "
                                                 "levels (limits.INDEX_DEPTH)")))
         else:
-            walked[digest] = p
-            child, problem = _fetch_index(fetch, digest, desc["mediaType"])
+            self.walked[digest] = p
+            child, problem = _fetch_index(self.fetch, digest, desc["mediaType"])
             if problem:
                 out.append((p, _marker(desc, ERROR, problem)))
             else:
-                walk(child, p + ".", depth + 1)
+                self.index(child, p + ".", depth + 1)
 
-    try:
-        walk(index, "", 0)
-    except _Full:
-        pass
-    return out
+
+def _identity(desc: Mapping) -> str:
+    """What makes two leaves the same candidate: digest, platform and annotations."""
+    return repr((desc.get("digest"), desc.get("platform"), desc.get("annotations")))
 
 
 def _fetch_index(fetch: Fetch, digest: str, media_type: str) -> Tuple[Optional[Mapping], str]:
@@ -353,7 +444,9 @@ def walk_notes(entries: List[Tuple[str, Mapping]]) -> Tuple[str, ...]:
     """What a bound on the walk left out, once per bound (for the ranking's notes)."""
     notes = []
     for _, d in entries:
-        reason = d.get("_walk", ("", ""))[1] if isinstance(d, dict) else ""
+        if not isinstance(d, dict) or "_walk" not in d:
+            continue
+        reason = d["_walk"][1]
         if "limits." in reason:
             note = reason.split(":", 1)[1].strip() if reason.startswith("not considered") else reason
             if note not in notes:
@@ -363,19 +456,21 @@ def walk_notes(entries: List[Tuple[str, Mapping]]) -> Tuple[str, ...]:
 
 def rank(index: Mapping, host: Host, platform: Optional[str] = None, allow_unknown: bool = False,
          fetch: Optional[Fetch] = None, nfd: Optional[nfd_m.NfdContext] = None,
-         entries: Optional[List[Tuple[str, Mapping]]] = None) -> Ranking:
+         entries: Optional[List[Tuple[str, Mapping]]] = None, runtime: Optional[str] = None) -> Ranking:
     """Rank the descriptors of a parsed image index for ``host``.
 
     ``index`` is the index JSON as a dict; a malformed descriptor is excluded with its reason
     (verdict ``error``), only a malformed index itself is bad input. ``fetch`` resolves nested
     indexes (``entries``: the walk :func:`flatten` already made); ``nfd`` carries the NFD
     artifacts found for candidates and the host's NFD features. ``platform`` (``--platform``)
-    replaces the host's platform and bounds its CPU (:func:`seen_host`).
+    replaces the host's platform and bounds its CPU (:func:`seen_host`); ``runtime``
+    (``--runtime``) names the runtime that will run the image (default: the host's first).
     """
     if not isinstance(index, Mapping) or not isinstance(index.get("manifests", []), list):
         raise BadInput("index: expected a JSON object whose 'manifests' is a list")
     host, plat = seen_host(host, platform)
-    memo: dict = {}      # per call: the host is fixed, so a verdict depends on the values alone
+    host = runtime_m.running(host, runtime)
+    memo = _Memo(host)
     if entries is None:
         entries = flatten(index, fetch)
     cands = []

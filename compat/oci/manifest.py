@@ -8,7 +8,7 @@ from compat.errors import BadInput, printable
 from compat.limits import NUMBER_DIGITS
 from compat.oci import media
 from compat.oci.digest import DIGEST_RE
-from compat.oci.platform import problems as platform_problems
+from compat.oci.platform import problems as _platform_problems
 
 
 def _bounded_int(text: str):
@@ -59,10 +59,12 @@ def check_index(doc: Dict[str, Any], what: str, descriptors: bool = True) -> Non
                 raise BadInput(f"{what}: manifests[{i}]: {problems[0]}")
 
 
-def descriptor_problems(desc: Any) -> List[str]:
+def descriptor_problems(desc: Any, platform_problems: Optional[List[str]] = None) -> List[str]:
     """Every structural problem of one descriptor of an index (types, digest, size, platform
     grammar, annotations): [] when it is well formed. The one check both the ranking (which
-    excludes such a candidate with the first problem as its reason) and ``compat validate`` use."""
+    excludes such a candidate with the first problem as its reason) and ``compat validate`` use.
+    ``platform_problems``: what :func:`compat.oci.platform.problems` says of this descriptor's
+    platform, when the caller knows it already (the ranking remembers it per platform)."""
     if not isinstance(desc, dict):
         return [f"is not an object ({type(desc).__name__})"]
     out = []
@@ -77,12 +79,16 @@ def descriptor_problems(desc: Any) -> List[str]:
     if "artifactType" in desc and desc["artifactType"].__class__ is not str:
         out.append("artifactType must be a string")
     if "platform" in desc:
-        out += platform_problems(desc["platform"])
+        out += platform_problems if platform_problems is not None else _platform_problems(desc["platform"])
     if "annotations" in desc:
         ann = desc["annotations"]
-        if ann.__class__ is not dict or any(k.__class__ is not str or v.__class__ is not str for k, v in ann.items()):
+        if ann.__class__ is not dict or not _ONLY_STR.issuperset(map(type, ann)) or \
+                not _ONLY_STR.issuperset(map(type, ann.values())):
             out.append("annotations must be an object of strings")
     return out
+
+
+_ONLY_STR = frozenset([str])
 
 
 def not_image_reason(desc: Any) -> Optional[str]:

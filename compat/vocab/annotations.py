@@ -58,6 +58,8 @@ KEYS: Dict[str, Key] = {k.name: k for k in [
     Key("fabric.providers", lambda v, w: tuple(V.provider_list(v, w)), "libfabric providers in the image",
         requirement=False),
     Key("os.kernel", lambda v, w: str(V.kernel_specifier(v, w)), "kernel version specifier (PEP 440)"),
+    Key("runtime", V.runtime_list, "container runtimes that can run the image, each with an optional version range"),
+    Key("runtime.needs", V.runtime_needs, "what the runtime must be able to do on the host: userns, fakeroot, fuse, setuid"),
     Key("libc.glibc", _glibc, "glibc inside the image (warns in bind mode)", requirement=False),
     Key("weight", V.weight, "tie-break, higher first", requirement=False),
     Key("description", _text, "free text shown in explanations", requirement=False),
@@ -121,12 +123,39 @@ def _parse_value(name: str, raw_value: str):
         return None, str(exc)
 
 
+def locate(problem: str, where: str) -> str:
+    """A problem of a descriptor's annotations, naming the descriptor (its digest)."""
+    return f"{problem} ({where})" if where else problem
+
+
+_DESCRIPTION = PREFIX + "description"
+
+
+def decision_key(annotations: Mapping[str, str]) -> tuple:
+    """An exact, hashable key of string-valued annotations but the description (free text,
+    never a requirement): the keys, then the values, in their order. Two descriptors with
+    equal keys get equal requirements, errors and unknown keys from :func:`parse` (errors
+    follow the order), and so equal verdicts. Other keys stay in it (exact and cheap: one
+    tuple, built in C, which a ranking memo keeps per distinct set)."""
+    if _DESCRIPTION in annotations:
+        annotations = dict(annotations)
+        del annotations[_DESCRIPTION]
+    return (*annotations, *annotations.values())
+
+
 def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirements:
-    """Read the compat keys of one descriptor's annotations (other keys are ignored)."""
+    """Read the compat keys of one descriptor's annotations (other keys are ignored); each
+    error names ``where`` (the descriptor's digest), when given."""
+    req = _parse(annotations)
+    if where and req.errors:
+        return req._replace(errors=tuple(locate(e, where) for e in req.errors))
+    return req
+
+
+def _parse(annotations: Optional[Mapping[str, str]]) -> Requirements:
     values: Dict[str, object] = {}
     errors: List[str] = []
     unknown: List[str] = []
-    suffix = f" ({where})" if where else ""
     if annotations and not _ALIAS_KEYS.isdisjoint(annotations):
         annotations, _ = aliases.normalise(annotations)
     for raw_key, raw_value in (annotations or {}).items():
@@ -138,11 +167,11 @@ def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirem
             unknown.append(raw_key)
             continue
         if not isinstance(raw_value, str):
-            errors.append(f"{raw_key}: value must be a string, got {type(raw_value).__name__}{suffix}")
+            errors.append(f"{raw_key}: value must be a string, got {type(raw_value).__name__}")
             continue
         value, problem = _parse_value(name, raw_value)
         if problem:
-            errors.append(f"{problem}{suffix}")
+            errors.append(problem)
         else:
             values[name] = value
     # combinations
@@ -153,15 +182,15 @@ def parse(annotations: Optional[Mapping[str, str]], where: str = "") -> Requirem
     elif "gpu.amd.arch" in values or "gpu.rocm.version" in values:
         implied = "amd"
     if vendor and implied and vendor != implied:
-        errors.append(f"{PREFIX}gpu.vendor: {vendor!r} contradicts the {implied} keys beside it{suffix}")
+        errors.append(f"{PREFIX}gpu.vendor: {vendor!r} contradicts the {implied} keys beside it")
     if values.get("mpi.mode") == "pmi" and "mpi.pmi" not in values:
-        errors.append(f"{PREFIX}mpi.mode: 'pmi' needs {PREFIX}mpi.pmi (pmi1, pmi2, pmix){suffix}")
+        errors.append(f"{PREFIX}mpi.mode: 'pmi' needs {PREFIX}mpi.pmi (pmi1, pmi2, pmix)")
     impl = values.get("mpi.implementation")
     if "mpi.abi" in values and impl and impl != "none":
         expected = V.mpi_abi_of(impl)
         if expected and values["mpi.abi"] not in (expected, "mpi-abi"):
-            errors.append(f"{PREFIX}mpi.abi: {values['mpi.abi']!r} is not the ABI of {impl} ({expected}){suffix}")
+            errors.append(f"{PREFIX}mpi.abi: {values['mpi.abi']!r} is not the ABI of {impl} ({expected})")
     if values.get("mpi.mode") in ("bind", "hybrid") and not (impl or "mpi.abi" in values):
         errors.append(f"{PREFIX}mpi.mode: {values['mpi.mode']!r} needs {PREFIX}mpi.implementation or "
-                      f"{PREFIX}mpi.abi{suffix}")
+                      f"{PREFIX}mpi.abi")
     return Requirements(values=values, errors=tuple(errors), unknown=tuple(sorted(unknown)))

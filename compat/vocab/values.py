@@ -10,7 +10,7 @@ from typing import List, Mapping, Optional, Tuple
 
 from compat import limits
 from compat.errors import ValueProblem
-from compat.vocab.data import arch_aliases, load as load_data
+from compat.vocab.data import arch_aliases, load as load_data, runtimes
 
 _VENDOR_NAME = re.compile(r"[A-Za-z][\w-]*", re.ASCII)
 _GPU_COUNT = re.compile(r"[0-9]{1,3}", re.ASCII)
@@ -227,6 +227,65 @@ def kernel_version(release: str) -> Optional[str]:
     """``6.1.0-18-amd64`` -> ``6.1.0`` (the part PEP 440 can compare)."""
     m = _KERNEL_VERSION.match(release or "")
     return m.group(1) if m else None
+
+
+# -- container runtimes -------------------------------------------------------------------
+
+def runtime_name(value: str, where: str = "runtime") -> str:
+    """A runtime of compat/data/runtimes.json by its name or an alias (``singularity-ce`` ->
+    ``singularity``, ``ch-run`` -> ``charliecloud``)."""
+    return _lookup(value, runtimes(), where, "a container runtime")
+
+
+#: one item of org.hpc-compat.runtime (stripped): NAME, NAME CLAUSE, or a CLAUSE continuing the
+#: runtime before it (PEP 508's ``name>=1.3,<2``); CLAUSE = a PEP 440 operator and a version
+_RUNTIME_ITEM = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)?\s*((?:~=|===?|!=|<=|>=|<|>)\s*[0-9][A-Za-z0-9.*+!_-]*)?",
+                           re.ASCII)
+
+
+def runtime_list(value: str, where: str = "runtime") -> Tuple[Tuple[str, str], ...]:
+    """``apptainer>=1.3,<2, singularity>=3.11, podman`` -> (("apptainer", ">=1.3,<2"),
+    ("singularity", ">=3.11"), ("podman", "")): the runtimes that can run the image, each
+    with the PEP 440 specifier its version must satisfy ("" = any version). A comma followed
+    by an operator continues the runtime before it; a name starts the next one."""
+    items: List[Tuple[str, List[str]]] = []
+    parts = [p for p in (p.strip() for p in str(value).split(",")) if p]
+    if len(parts) > limits.RUNTIME_ITEMS:
+        raise ValueProblem(f"{where}: more than {limits.RUNTIME_ITEMS} names and version clauses "
+                           f"(limits.RUNTIME_ITEMS)")
+    for part in parts:
+        m = _RUNTIME_ITEM.fullmatch(part)
+        if not m or not (m.group(1) or m.group(2)):
+            raise ValueProblem(f"{where}: {part[:60]!r} is not a runtime name with an optional version "
+                               f"range (apptainer>=1.3,<2, podman)")
+        name, clause = m.group(1), "".join((m.group(2) or "").split())
+        if name:
+            items.append((runtime_name(name, where), [clause] if clause else []))
+        elif not items:
+            raise ValueProblem(f"{where}: {part[:60]!r} follows no runtime name (apptainer>=1.3,<2)")
+        else:
+            items[-1][1].append(clause)
+    if not items:
+        raise ValueProblem(f"{where}: empty list")
+    out = []
+    for name, clauses in items:
+        spec = ",".join(clauses)
+        try:
+            if spec:
+                kernel_specifier(spec, where)        # PEP 440, read as os.kernel's
+        except ValueProblem:
+            raise ValueProblem(f"{where}: {name}{spec} is not a PEP 440 version range like "
+                               f"apptainer>=1.3,<2") from None
+        out.append((name, spec))
+    return tuple(out)
+
+
+RUNTIME_NEEDS = ("userns", "fakeroot", "fuse", "setuid")
+
+
+def runtime_needs(value: str, where: str = "runtime.needs") -> Tuple[str, ...]:
+    """Capabilities the runtime must have on the host: userns, fakeroot, fuse, setuid."""
+    return tuple(dict.fromkeys(_known_list(value, where, RUNTIME_NEEDS, {"suid": "setuid"})))
 
 
 def weight(value: str, where: str = "weight") -> int:
