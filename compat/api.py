@@ -12,7 +12,6 @@ Example (a Slurm job-submit wrapper or a Kubernetes admission hook does the same
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
 from compat.errors import NoCompatibleCandidate, printable
 from compat.host import detect, load_host
@@ -22,9 +21,14 @@ from compat.match.nfd import NfdContext
 from compat.match.rank import Candidate, Ranking, flatten, rank as _rank, seen_host
 from compat.oci import media
 from compat.oci.manifest import descriptor_problems
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Optional, Tuple, Union
 
 
-class Selection(NamedTuple):
+class Selection(Record):
     ref: object                      # compat.oci.reference.Reference
     index_digest: str
     ranking: Ranking

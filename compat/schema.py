@@ -14,9 +14,12 @@ import functools
 import json
 import os
 import re
-from typing import Any, List, Optional
 
 from compat.errors import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
 

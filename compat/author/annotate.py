@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from compat.author import lint, nfd
 from compat.author.sif import SifFile, is_sif_variant
@@ -22,10 +21,15 @@ from compat.oci.reference import Reference, parse as parse_ref
 from compat.oci.sif import is_sif_manifest
 from compat.oci.sink import copy_image, open_sink
 from compat.oci.source import Source
+from compat.record import Record
 from compat.vocab.annotations import PREFIX
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
-class Plan(NamedTuple):
+
+class Plan(Record):
     index: Dict                      # the index document to push
     labels: List[str]                # a location label per descriptor, for messages
     images: List[Tuple]              # (source, digest, media type, manifest doc) to make present
@@ -84,7 +88,7 @@ def _descriptor(src, digest: str, mt: str, doc: Dict, platform) -> Dict:
     return desc
 
 
-class Edit(NamedTuple):
+class Edit(Record):
     selector: str
     key: str
     value: Optional[str]             # None: remove the key
@@ -188,7 +192,7 @@ def attach_nfd(sink, index: Dict, created: str) -> List[str]:
     return pushed
 
 
-class Inferred(NamedTuple):
+class Inferred(Record):
     label: str
     digest: str
     result: Dict                     # compat.infer.infer_image()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
 
 from archspec.cpu import TARGETS
 from archspec.cpu.detect import partial_uarch
@@ -24,6 +24,10 @@ from compat.oci.platform import from_descriptor, problems as malformed, variant_
 from compat.vocab import annotations as A, values as V
 from compat.vocab.annotations import PREFIX, Requirements
 from compat.vocab.data import arch_families, load as load_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, FrozenSet, List, Optional, Tuple
 
 ERROR, WARNING = "error", "warning"
 

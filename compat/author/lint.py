@@ -14,21 +14,26 @@ numbers ``annotate --set '#N'`` takes.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, NamedTuple, Optional
+from collections.abc import Mapping
 
 from compat.author import honour
 from compat.errors import BadInput, printable
 from compat.match.rank import flatten, walk_notes
 from compat.oci import manifest, media
 from compat.oci.manifest import not_image_reason
+from compat.record import Record
 from compat.schema import full_errors
 from compat.vocab import annotations as A
 from compat.vocab.aliases import normalise
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
+
 ERROR, WARNING = "error", "warning"
 
 
-class Problem(NamedTuple):
+class Problem(Record):
     level: str          # error | warning
     location: str       # "#4 (sha256:1234abcd5678)" or "#2 (registry/app:zen4)": 1-based positions
     message: str

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Dict, List, Mapping, Tuple
 
 from compat.nfd.cpuid import cpuid_name
 from compat.oci import digest as M, media
 from compat.vocab import annotations as A
 from compat.vocab.data import fabric_drivers, fabric_pci, gpu_pci, nfd_cpu_vendors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Tuple
 
 ARTIFACT_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
 SPEC_MEDIA_TYPE = "application/vnd.nfd.image-compatibility.spec.v1alpha1+yaml"

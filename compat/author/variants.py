@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from compat import limits
 from compat.author.lint import position
 from compat.errors import BadInput
 from compat.io import load_structured, read_file
+from compat.record import Record
 from compat.schema import full_errors
 from compat.vocab.annotations import PREFIX
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 #: keys whose value is a comma list: a YAML/JSON list is accepted for them
 LIST_KEYS = frozenset(PREFIX + k for k in ("cpu.features", "gpu.cuda.arch", "gpu.amd.arch", "mpi.pmi",
                                            "fabric", "fabric.providers", "runtime", "runtime.needs"))
 
 
-class Variant(NamedTuple):
+class Variant(Record):
     ref: str
     annotations: Mapping[str, str]
     platform: Optional[Mapping] = None

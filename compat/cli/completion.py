@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Dict, List, NamedTuple, Tuple
 
 from compat.cli.parser import build_parser
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Tuple
 
 #: metavars whose values are paths (completed as file names)
 _PATH_METAVARS = ("FILE", "DIR", "PATH")
 
 
-class Option(NamedTuple):
+class Option(Record):
     flags: Tuple[str, ...]
     takes_value: bool
     choices: Tuple[str, ...]
@@ -21,7 +25,7 @@ class Option(NamedTuple):
     help: str
 
 
-class Command(NamedTuple):
+class Command(Record):
     name: str
     help: str
     options: Tuple[Option, ...]

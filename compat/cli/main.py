@@ -10,12 +10,15 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import List, Optional
 
 from compat.cli.fast import parse as fast_parse
 from compat.cli.options import timeout_value  # noqa: F401 - part of this module's interface
 from compat.cli.spec import COMMANDS, ENVIRONMENT  # noqa: F401 - part of this module's interface
 from compat.errors import CompatError, printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 #: the argparse side, importable from here as before (loaded when first asked for)
 _PARSER_NAMES = ("build_parser", "settle", "Parser")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Iterable, Optional
 
 from compat.errors import BadInput, printable
 from compat.limits import MAX_TIMEOUT_S
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 _TRUE = ("1", "true", "yes", "all", "*")
 _FALSE = ("", "0", "false", "no")

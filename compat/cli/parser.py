@@ -7,11 +7,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional
 
 from compat.cli.options import conflicts, plain_http, timeout_from_env
 from compat.cli.spec import COMMANDS, EPILOG, SUPPRESS, add_commands, quiet_option
 from compat.errors import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 
 def _columns() -> int:

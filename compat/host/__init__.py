@@ -9,11 +9,14 @@ No probe may crash detection: a probe that fails leaves its fact unknown and say
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping, Optional, Union
 
 from compat import io, limits
 from compat.errors import BadInput, printable
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Rootless, Runtime, Ucx
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Optional, Union
 
 __all__ = ["detect", "Host", "OS", "CPU", "GPU", "MPI", "Fabric", "Libfabric", "Ucx", "Runtime", "Rootless", "load",
            "load_host", "from_data"]

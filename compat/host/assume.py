@@ -8,7 +8,7 @@ host.  An assumed fact replaces the detected one and its source reads
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
 
 from archspec.cpu import TARGETS
 
@@ -18,6 +18,10 @@ from compat.host.cpu import oci_variant, x86_level
 from compat.vocab.data import machine_archs, runtimes as runtime_table
 from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric, Rootless, Runtime
 from compat.vocab import values as V
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 _FEATURE_NAME = re.compile(r"[a-z0-9_.]{1,64}", re.ASCII)
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Iterable, Optional
 
 from compat import io, limits
 from compat.errors import BadInput
 from compat.io import cache_dir, write_atomically
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Optional
 
 
 def _identity(paths: Iterable[str]) -> Optional[str]:

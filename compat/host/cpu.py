@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import platform
 import re
-from typing import Dict, List, Optional, Tuple
 
 from archspec.cpu import TARGETS, generic_microarchitecture
 from archspec.cpu.detect import COMPATIBILITY_CHECKS, partial_uarch
@@ -20,6 +19,10 @@ from archspec.cpu.schema import TARGETS_JSON
 from compat.host.profile import CPU
 from compat.host.root import Root
 from compat.vocab.data import arch_families, load as load_data, machine_archs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 _POWER_ANY = re.compile(r"POWER\d|PowerPC|ppc")
 _POWER_GEN = re.compile(r"POWER(\d+)")

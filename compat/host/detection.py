@@ -4,13 +4,16 @@ crash detection: a probe that fails leaves its fact unknown and says why in ``so
 from __future__ import annotations
 
 import zlib
-from typing import Callable, Dict, Mapping, Optional
 
 from compat.host import cpu as cpu_probe, fabric, gpu, mpi, rootless, runtime, system
 from compat.host.cache import ProbeCache, is_level
 from compat.host.profile import CPU, OS, Host, printable_host
 from compat.host.root import Root
 from compat.vocab.values import oci_arch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Mapping, Optional
 
 
 def _guard(name: str, sources: Dict[str, str], fn: Callable, default=None):

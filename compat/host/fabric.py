@@ -9,11 +9,14 @@ appear as ``/sys/class/cxi/cxi<N>``.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Pattern, Tuple
 
 from compat.host.profile import Fabric, Libfabric, Ucx
 from compat.host.root import Root
 from compat.vocab.data import fabric_drivers
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Pattern, Tuple
 
 
 _STATE_NUMBER = re.compile(r"^\d+:\s*")      # "4: ACTIVE" -> "ACTIVE"

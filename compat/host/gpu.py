@@ -16,11 +16,14 @@ or processing accelerator (0x12): the ASPEED BMC VGA chip of many servers is not
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Tuple
 
 from compat.host.profile import GPU
 from compat.host.root import Root
 from compat.vocab.data import gpu_pci, gpu_pci_classes, load as load_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 _NVIDIA_MODULE = re.compile(r"Module\b[^\n]{0,200}?\s(\d{1,4}\.\d{1,6}(?:\.\d{1,6})?)\s")
 _BARE_VERSION = re.compile(r"\s*(\d+\.\d+(?:\.\d+)?)\s*$")

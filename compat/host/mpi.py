@@ -18,12 +18,15 @@ import json
 import os
 import re
 import sys
-from typing import Dict, List, Optional, Tuple
 
 from compat.host.cache import ProbeCache, is_library_answers, is_text
 from compat.host.profile import MPI
 from compat.host.root import Root
 from compat.vocab.data import mpi_sonames
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 
 _CHILD = r"""

@@ -28,12 +28,17 @@ import os
 import stat
 import time
 import zlib
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping
 
 from compat import limits
 from compat.errors import BadInput
 from compat.io import read_file
 from compat.host.root import PROBE_TIMEOUT_S, Root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
+    Observation = List[Any]          # [kind, path, argument, value], JSON as stored
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
@@ -59,8 +64,6 @@ CHILD_ENV = ("PATH", "LD_LIBRARY_PATH", "LD_PRELOAD", "SLURM_CONF")
 
 #: The loader's cache: which library a soname opens (``ldconfig`` rewrites it on installs).
 LD_SO_CACHE = "/etc/ld.so.cache"
-
-Observation = List[Any]          # [kind, path, argument, value], JSON as stored
 
 
 # -- values: what identifies each kind of answer -----------------------------------------------

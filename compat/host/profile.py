@@ -11,14 +11,19 @@ derive a changed copy.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Mapping
 
 from compat.errors import printable
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
 SCHEMA_ID = "compat.host/v1"
 
 
-class OS(NamedTuple):
+class OS(Record):
     name: str = "linux"
     arch: Optional[str] = None            # OCI spelling: amd64, arm64, ppc64le, riscv64 ...
     variant: Optional[str] = None         # OCI variant the CPU supports: v3 (amd64), v8 (arm64)
@@ -31,7 +36,7 @@ class OS(NamedTuple):
     container: Optional[str] = None       # which container we run in, if any
 
 
-class CPU(NamedTuple):
+class CPU(Record):
     target: Optional[str] = None          # archspec microarchitecture name
     vendor: Optional[str] = None          # archspec vendor spelling
     family: Optional[str] = None          # archspec family: x86_64, aarch64, ppc64le ...
@@ -42,7 +47,7 @@ class CPU(NamedTuple):
     glibc_level: Optional[int] = None     # what ld.so --help says, when it could be asked
 
 
-class GPU(NamedTuple):
+class GPU(Record):
     vendor: str                           # nvidia, amd, intel
     index: int = 0
     model: Optional[str] = None
@@ -56,7 +61,7 @@ class GPU(NamedTuple):
     mig: Optional[bool] = None
 
 
-class Fabric(NamedTuple):
+class Fabric(Record):
     type: str                             # infiniband, roce, efa, slingshot, omnipath
     device: Optional[str] = None
     driver: Optional[str] = None
@@ -65,17 +70,17 @@ class Fabric(NamedTuple):
     rate: Optional[str] = None
 
 
-class Libfabric(NamedTuple):
+class Libfabric(Record):
     version: Optional[str] = None
     providers: Tuple[str, ...] = ()
 
 
-class Ucx(NamedTuple):
+class Ucx(Record):
     version: Optional[str] = None
     transports: Tuple[str, ...] = ()      # rc_mlx5, dc_mlx5, ud_verbs, tcp, sysv ...
 
 
-class MPI(NamedTuple):
+class MPI(Record):
     implementation: str                   # openmpi, mpich, intel-mpi, cray-mpich, mvapich
     version: Optional[str] = None
     abi: Optional[str] = None             # mpich, openmpi, mpi-abi
@@ -84,7 +89,7 @@ class MPI(NamedTuple):
     pmi: Tuple[str, ...] = ()             # what the MPI's own launcher speaks
 
 
-class Runtime(NamedTuple):
+class Runtime(Record):
     name: str                             # compat/data/runtimes.json: apptainer, podman, enroot ...
     version: Optional[str] = None
     path: Optional[str] = None            # the executable found
@@ -94,7 +99,7 @@ class Runtime(NamedTuple):
     max_loop_devices: Optional[int] = None          # "max loop devices"
 
 
-class Rootless(NamedTuple):
+class Rootless(Record):
     """What unprivileged runtimes depend on: the kernel's user namespaces, the user's subordinate
     ID ranges, FUSE, unprivileged overlayfs. Each ``None`` is "nobody could tell"."""
     user: Optional[str] = None                        # whose subuid/subgid ranges were looked up
@@ -109,7 +114,7 @@ class Rootless(NamedTuple):
     overlay: Optional[bool] = None                    # unprivileged overlayfs (Linux >= 5.11)
 
 
-class Host(NamedTuple):
+class Host(Record):
     os: OS = OS()
     cpu: CPU = CPU()
     gpus: Optional[Tuple[GPU, ...]] = None

@@ -21,13 +21,16 @@ import json
 import os
 import sys
 from importlib.machinery import PathFinder
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 from compat import io, limits
 from compat.errors import BadInput
 from compat.host.observe import RecordingRoot, file_identity, unchanged
 from compat.host.profile import Host
 from compat.host.root import Root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 FORMAT = 1
 

@@ -20,11 +20,14 @@ import errno
 import os
 import stat
 import zlib
-from typing import Dict, List, Mapping, Optional, Sequence
 
 from compat import limits
 from compat.errors import BadInput
 from compat.io import read_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Sequence
 
 #: Wall-clock bound of one child process started by a probe.
 PROBE_TIMEOUT_S = 2.0

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Dict, Optional, Tuple
 
 from compat.host.profile import Rootless
 from compat.host.root import Root
 from compat.vocab import data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
 
 MAX_USERNS = "/proc/sys/user/max_user_namespaces"
 USERNS_CLONE = "/proc/sys/kernel/unprivileged_userns_clone"

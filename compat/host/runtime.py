@@ -14,13 +14,16 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Dict, List, Optional, Tuple
 
 from compat import limits
 from compat.host.cache import ProbeCache, is_text
 from compat.host.profile import Runtime
 from compat.host.root import Root
 from compat.vocab import data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 _RUNTIME_VERSION = re.compile(r"(\d{1,6}\.\d{1,6}(?:\.\d{1,6})?(?:[-~+][\w.+~-]*)?)")
 #: a Debian version: optional epoch, then the upstream version's leading numbers

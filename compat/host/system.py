@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Optional
 
 from compat.host.root import Root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional
 
 _CONFSTR_GLIBC = re.compile(r"glibc (\d+\.\d+)")
 

@@ -4,10 +4,13 @@ Nothing from the image is executed."""
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional
 
 from compat.infer.propose import propose
 from compat.infer.scan import layers_of, scan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 
 def infer_image(source, digest: str, manifest: Dict, scopes: Optional[List[str]] = None,

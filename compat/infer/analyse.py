@@ -9,13 +9,17 @@ from __future__ import annotations
 import posixpath
 import re
 import struct
-from typing import Callable, Dict, List, NamedTuple
 
 from compat import limits
 from compat.errors import printable
 from compat.infer import elf as E, fatbin as F
 from compat.infer.blob import Blob
+from compat.record import Record
 from compat.vocab.data import mpi_sonames
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List
 
 _MARCH = re.compile(rb"-march=([A-Za-z0-9_.+-]{1,64})")
 _GLIBC = re.compile(rb"GNU C Library [^\n]{0,200}?version (\d+\.\d+)")
@@ -31,7 +35,7 @@ _CUDART_X86 = re.compile(rb"\xc7\x07(....)\x31\xc0\xc3", re.S)
 _DAMAGE = (E.ElfError, struct.error, ValueError, IndexError, OverflowError, UnicodeError)
 
 
-class Finding(NamedTuple):
+class Finding(Record):
     """One fact read from one file: what it says and where it was found."""
 
     kind: str          # isa_level, march, needed, executable, glibc_need, glibc_own, fatbin, mpi_lib,

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Iterator, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterator, Optional
 
 CHUNK = 1 << 20
 #: the longest match a chunked search can find across a chunk boundary

@@ -13,9 +13,13 @@ reads it, so a caller can keep what the other parts say.
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, NamedTuple, Optional
 
 from compat.infer.blob import Blob
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 MAGIC = b"\x7fELF"
 SHT_NOTE, SHT_DYNAMIC, SHT_NOBITS, SHT_GNU_VERNEED = 7, 6, 8, 0x6FFFFFFE
@@ -38,7 +42,7 @@ class ElfError(ValueError):
     pass
 
 
-class Section(NamedTuple):
+class Section(Record):
     name: str
     type: int
     offset: int

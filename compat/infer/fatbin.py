@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import List, NamedTuple, Optional, Tuple
 
 from compat.infer.blob import Blob
 from compat.infer.elf import Elf, ElfError
+from compat.record import Record
 from compat.vocab.data import load
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 MAGIC = 0xBA55ED50
 KIND_PTX, KIND_ELF = 1, 2
@@ -38,7 +42,7 @@ ENTRIES = 200_000
 ENTRY_HEADER_BYTES = 4096
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     kind: int                 # 1 PTX, 2 cubin
     sm: int                   # 80, 90, 100 ...
     version: tuple            # (major, minor): PTX ISA for PTX, cubin format for ELF

@@ -18,10 +18,13 @@ import queue
 import sys
 import threading
 import zlib
-from typing import Callable
 
 from compat import limits
 from compat.errors import BadInput
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

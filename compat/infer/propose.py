@@ -20,17 +20,21 @@
 """
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Optional
 
 from archspec.cpu import TARGETS
 
 from compat.errors import printable
 from compat.infer.analyse import Finding
+from compat.record import Record
 from compat.vocab.data import mpi_sonames
 from compat.infer.fatbin import KIND_PTX, cuda_version
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
-class Proposal(NamedTuple):
+
+class Proposal(Record):
     key: str                 # without the org.hpc-compat. prefix
     value: str
     evidence: List[Dict]
@@ -60,7 +64,7 @@ def _depth(target: str) -> int:
     return len(t.ancestors) + 1 if t is not None else 0
 
 
-class _Draft(NamedTuple):
+class _Draft(Record):
     """What the proposers write: proposals, keys left unknown (with why), notes."""
     out: List[Proposal]
     unknown: Dict[str, str]

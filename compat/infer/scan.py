@@ -17,7 +17,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from typing import Dict, Iterable, List, NamedTuple, Optional
 
 from compat import limits
 from compat.errors import BadInput, printable
@@ -27,12 +26,17 @@ from compat.infer.blob import Blob
 from compat.infer.layer import Hashing, Reader, open_tar
 from compat.infer.tree import Tree
 from compat.oci.digest import check
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional
 
 MAX_FILE = limits.INFER_FILE_BYTES
 _ZEROS = bytes(1 << 20)
 
 
-class Layer(NamedTuple):
+class Layer(Record):
     digest: str
     size: int
     media_type: str

@@ -20,7 +20,6 @@ import stat
 import subprocess
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, printable
@@ -30,6 +29,10 @@ from compat.infer.blob import Blob
 from compat.infer.propose import propose
 from compat.oci import sif
 from compat.oci.digest import check
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 ROOT = "squashfs-root/"
 _INODES = re.compile(rb"^Number of inodes (\d+)$", re.M)

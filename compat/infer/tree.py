@@ -8,7 +8,10 @@ one node after walking the path's components.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, Tuple
 
 _VALUE = object()          # the key under which a node keeps its own value
 

@@ -5,7 +5,12 @@ set's rule results, which ``compat check`` renders)."""
 from __future__ import annotations
 
 import enum
-from typing import Any, NamedTuple, Optional, Tuple
+
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 
 class State(enum.Enum):
@@ -14,7 +19,7 @@ class State(enum.Enum):
     UNKNOWN = "unknown"        # a host fact the matcher needs is not known (--assume states it)
 
 
-class Check(NamedTuple):
+class Check(Record):
     dimension: str          # platform, cpu, gpu, mpi, fabric, kernel
     ok: bool
     reason: str             # a sentence a person reads ("needs zen4; host is zen3 ...")

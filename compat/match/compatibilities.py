@@ -12,7 +12,7 @@ never silently compatible.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Optional, Tuple
+from collections.abc import Mapping
 
 from compat.errors import printable
 from compat.host.profile import Host
@@ -20,6 +20,10 @@ from compat.match.check import Check, fail, ok
 from compat.nfd.cpuid import cpuid_name
 from compat.vocab import values as V
 from compat.vocab.data import load as load_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 SCORE_KEYS = ("compatibility-score", "oci.compatibility-score")
 IGNORED = ("description", "oci.description")

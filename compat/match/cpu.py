@@ -2,13 +2,16 @@
 image's CPU build is (more archspec ancestors = nearer the host)."""
 from __future__ import annotations
 
-from typing import Optional
 
 from compat.host.profile import CPU, Host
 from compat.match.check import Check, fail, ok, unknown
 from compat.match.platform import Platform, ladder, rung
 from compat.vocab.annotations import Requirements
 from compat.vocab.targets import targets
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def depth(target_name: Optional[str]) -> int:

@@ -15,13 +15,17 @@ CUDA rules: NVIDIA's compatibility guide (``compat/data/cuda.json`` holds the dr
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple, Union
 
 from compat.host.profile import GPU, Host
 from compat.match.check import Check, fail, ok, undecided, unknown
+from compat.record import Record
 from compat.vocab import values as V
 from compat.vocab.annotations import Requirements
 from compat.vocab.data import load as load_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple, Union
 
 EXACT, SAME_MAJOR, PTX, UNSTATED = 4, 3, 2, 1
 
@@ -94,7 +98,7 @@ def check(req: Requirements, host: Host) -> Check:
     return ok("gpu", reason, (fit.arch, fit.cuda, fit.cuda_version), note="; ".join(fit.notes))
 
 
-class _Fit(NamedTuple):
+class _Fit(Record):
     """What a vendor's keys say of a host whose GPUs pass them."""
     arch: int = UNSTATED
     cuda: int = 0                 # 2 native, 1 minor-version compatible, 0 not stated

@@ -11,13 +11,17 @@ Fit: 3 same implementation and version, 2 same implementation, 1 same ABI, 0 oth
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
 
 from compat.host.profile import MPI, Host
 from compat.match.check import Check, fail, ok, unknown
+from compat.record import Record
 from compat.vocab import values as V
 from compat.vocab.values import mpi_abi_of as abi_of
 from compat.vocab.annotations import Requirements
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 
 def _version_matches(image: Optional[str], host: Optional[str]) -> bool:
@@ -65,7 +69,7 @@ def check(req: Requirements, host: Host) -> Check:
     return _MODES[mode](req, host, w)
 
 
-class _Wanted(NamedTuple):
+class _Wanted(Record):
     """The image's MPI: its implementation (if stated) and ABI family."""
     impl: Optional[str]
     abi: Optional[str]

@@ -3,13 +3,17 @@ when one of its compatibility sets holds on the host's NFD features (compat/nfd/
 Fit: (the best holding set's weight, the number of its rules)."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping, NamedTuple, Optional
 
 from compat.errors import RuleError
 from compat.match.check import Check, fail, ok
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Optional
 
 
-class NfdContext(NamedTuple):
+class NfdContext(Record):
     artifacts: Mapping            # manifest digest -> compat.nfd.artifacts.Artifact
     features: object              # compat.nfd.rules.Features
     tags: Optional[Iterable[str]] = None

@@ -9,12 +9,15 @@ exact variant. spec/selection.md lists where compat deliberately differs from co
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Tuple
 
 from compat.match.check import Check, fail, ok, undecided, unknown
 from compat.oci.platform import ARM_VARIANT, V8_MAX, Platform, arm64_version, checked, from_descriptor, normalise, \
     parse, problems, variant_problem  # noqa: F401 - re-exported: the matcher's vocabulary
 from compat.vocab.data import load as load_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping, Optional, Tuple
 
 __all__ = ["ARM_VARIANT", "V8_MAX", "Platform", "arm64_version", "checked", "from_descriptor", "normalise",
            "parse", "problems", "variant_problem", "ladder", "rung", "check", "check_features"]

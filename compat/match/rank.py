@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Callable, Mapping
 
 from compat import limits
 from compat.errors import BadInput, RegistryError, RuleError, printable
@@ -20,7 +20,12 @@ from compat.match.check import Check
 from compat.oci import media
 from compat.oci.digest import is_digest
 from compat.oci.manifest import descriptor_problems, not_image_reason
+from compat.record import Record
 from compat.vocab import annotations as A
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 COMPATIBLE, INCOMPATIBLE, UNKNOWN, ERROR, SKIPPED = "compatible", "incompatible", "unknown", "error", "skipped"
 
@@ -31,7 +36,7 @@ Fetch = Callable[[str, str], Mapping]
 _PATH_NUMBERS = re.compile(r"\[([0-9]{1,9})\]")
 
 
-class RankKey(NamedTuple):
+class RankKey(Record):
     """What orders the compatible candidates: compared field by field, higher first."""
     gpu: Tuple                          # (architecture fit, CUDA native 2 / minor 1 / none 0, CUDA version)
     fabric: int
@@ -42,7 +47,7 @@ class RankKey(NamedTuple):
     order: int                          # -position: the first in the index wins a tie
 
 
-class Candidate(NamedTuple):
+class Candidate(Record):
     position: int                       # order in the (flattened) index: first = 0
     digest: str
     media_type: str
@@ -115,7 +120,7 @@ class Candidate(NamedTuple):
         return out
 
 
-class Ranking(NamedTuple):
+class Ranking(Record):
     """All candidates: compatible ones best first, then the others in index order. ``notes``:
     what the walk left out (a bound on nesting depth or on the number of candidates hit)."""
 
@@ -233,7 +238,7 @@ def _malformed(desc, position: int, path: str, problems: List[str]) -> Candidate
                      reason=f"malformed descriptor: {problems[0]}", notes=tuple(problems[1:]))
 
 
-class _Decision(NamedTuple):
+class _Decision(Record):
     """What a well-formed image descriptor's annotations and platform decide for the host: the
     candidate less where it sits (position, path) and what names it (digest, media type)."""
     verdict: str

@@ -22,7 +22,6 @@ dimension only filters.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
 
 from compat.errors import BadInput, ValueProblem
 from compat.host.profile import Host, Rootless, Runtime
@@ -30,6 +29,10 @@ from compat.match.check import Check, fail, ok, unknown
 from compat.vocab import values as V
 from compat.vocab.annotations import Requirements
 from compat.vocab.data import runtimes as runtime_table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Tuple
 
 _ANY = ok("runtime", "")
 _NAME_IT = "name it with --runtime NAME, or --format apptainer|podman|enroot"

@@ -15,20 +15,25 @@ are still ranked.
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, NamedTuple, Optional
+from collections.abc import Mapping
 
 from compat import limits
 from compat.errors import BadInput, RuleError, printable
 from compat.io import load_structured
 from compat.oci.digest import check as check_digest, is_digest
 from compat.oci.manifest import not_image_reason
+from compat.record import Record
 from compat.vocab.annotations import PREFIX
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional
 
 ARTIFACT_TYPE = "application/vnd.nfd.image-compatibility.v1alpha1"
 CREATED_KEYS = ("org.opencontainers.image.created", "oci.opencontainers.image.created")
 
 
-class Artifact(NamedTuple):
+class Artifact(Record):
     digest: str
     created: str
     spec: Optional[Mapping]

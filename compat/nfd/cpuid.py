@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Dict
 
 from compat.vocab.data import load
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict
 
 
 @functools.lru_cache(maxsize=None)

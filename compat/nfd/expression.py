@@ -17,9 +17,14 @@ instances, with the elements that matched (what templates see).
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple
+from collections.abc import Mapping
 
 from compat.errors import RuleError, printable
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Set, Tuple
 
 OPS = ("", "In", "NotIn", "InRegexp", "Exists", "DoesNotExist", "Gt", "Ge", "Lt", "Le", "GtLt", "GeLe",
        "IsTrue", "IsFalse")
@@ -31,7 +36,7 @@ _TWO = ("GtLt", "GeLe")
 Element = Mapping[str, str]
 
 
-class Features(NamedTuple):
+class Features(Record):
     """NFD's feature model (``nfd export features``): flags, attributes, instances."""
 
     flags: Mapping[str, Set[str]]
@@ -176,7 +181,7 @@ def evaluate_expression(expr: Mapping, valid: bool, value: Optional[str]) -> boo
     return _evaluate(*check_expression(expr), valid, value)
 
 
-class MultiResult(NamedTuple):
+class MultiResult(Record):
     ok: bool
     elements: Tuple[Element, ...]     # in NFD's order: flags/attributes by name, then instances
     matched: frozenset                # the expression names that matched somewhere (validate-node rows)

@@ -13,13 +13,16 @@ compat.nfd.nodefeature).
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Set
 
 from compat import limits
 from compat.host.profile import CPU, Host, Rootless, Runtime
 from compat.nfd.cpuid import cpuid_name
 from compat.nfd.rules import Features
 from compat.vocab.data import fuse_helpers, nfd_cpu_vendors, runtimes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Set
 
 LOCAL = "hpc-compat.org/"
 

@@ -4,7 +4,7 @@ as :class:`~compat.nfd.rules.Features` (:func:`from_export`), and a compat profi
 from __future__ import annotations
 
 import re
-from typing import List, Mapping
+from collections.abc import Mapping
 
 import compat.host as host_mod
 from compat import limits
@@ -14,6 +14,10 @@ from compat.io import load_structured, read_file
 from compat.nfd.cpuid import linux_flag
 from compat.vocab.data import arch_families, fabric_drivers, fabric_pci, gpu_pci, gpu_pci_classes, nfd_cpu_vendors
 from compat.vocab.values import gpu_count
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
 
 
 def is_nfd_document(data) -> bool:

@@ -19,16 +19,21 @@ Every expression's own status is kept, for ``compat check`` (the rows of
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Mapping
 
 from compat.errors import printable
 from compat.nfd.expression import OPS, Features, RuleError, check_expression, evaluate_expression, match_multi, \
     match_names  # noqa: F401
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional, Tuple
 
 BACKREF = "rule.matched"
 
 
-class Row(NamedTuple):
+class Row(Record):
     """One expression's status: the rows ``nfd compat validate-node`` prints."""
 
     feature: str
@@ -55,7 +60,7 @@ class Row(NamedTuple):
         return f"{what} {e.get('op', '') or 'any'}{val}{typ}"
 
 
-class _Matcher(NamedTuple):
+class _Matcher(Record):
     """A ``matchFeatures`` list evaluated: its verdict, rows, and NFD's template data."""
 
     ok: bool
@@ -173,7 +178,7 @@ def _string_map(value, what: str) -> Dict[str, str]:
     return {str(k): v for k, v in value.items()}
 
 
-class RuleResult(NamedTuple):
+class RuleResult(Record):
     name: str
     ok: bool
     rows: Tuple[Row, ...]                       # matchFeatures rows
@@ -232,7 +237,7 @@ def evaluate_rule(rule: Mapping, features: Features) -> RuleResult:
     return RuleResult(name, ok, tuple(m.rows), tuple(any_rows), out if ok else {})
 
 
-class SetResult(NamedTuple):
+class SetResult(Record):
     index: int
     ok: bool
     rules: Tuple[RuleResult, ...]

@@ -19,9 +19,13 @@ number of execution steps (nested ``range`` cannot explode) and the output size.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from compat import limits
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 class TemplateError(ValueError):
@@ -52,7 +56,7 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
-class Tok(NamedTuple):
+class Tok(Record):
     kind: str
     text: str
 
@@ -172,7 +176,7 @@ def _skip_space(src: str, pos: int) -> int:
 
 # -- parsing --------------------------------------------------------------------------------------
 
-class Node(NamedTuple):
+class Node(Record):
     kind: str                    # text | pipe | if | range | with
     value: Any = None            # text, or the pipeline
     body: Tuple = ()

@@ -13,16 +13,20 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput
 from compat.io import load_json, read_file
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
 
-class Credentials(NamedTuple):
+class Credentials(Record):
     username: str = ""
     password: str = ""
     identity_token: str = ""

@@ -6,13 +6,16 @@ read; a tag is never cached, so ``select`` by tag costs one HEAD request when wa
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from compat import limits
 from compat.errors import BadInput
 from compat.io import cache_dir, write_atomically
 from compat.io import read_file
 from compat.oci import digest as D
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class ManifestCache:

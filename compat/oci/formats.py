@@ -23,10 +23,14 @@ for a digest chosen some other way (``--platform``, the API).
 """
 from __future__ import annotations
 
-from typing import List, Mapping
+from collections.abc import Mapping
 
 from compat.errors import BadInput, printable
 from compat.vocab.data import runtimes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
 
 FORMATS = ("ref", "digest", "apptainer", "podman", "enroot", "json")
 REF_NAME = "org.opencontainers.image.ref.name"

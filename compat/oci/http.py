@@ -19,10 +19,13 @@ import re
 import select
 import socket
 import time
-from typing import Callable, Dict, Optional, Tuple
 
 from compat import limits
 from compat.oci import proxy as _proxy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Tuple
 
 MAX_HEADER_BYTES = limits.HTTP_HEADER_BYTES
 MAX_BODY_BYTES = limits.MANIFEST_BYTES          # the default limit of a bounded read

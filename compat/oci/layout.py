@@ -4,13 +4,16 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Dict, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, printable
 from compat.io import read_file
 from compat.oci import digest as D, manifest, media
 from compat.oci.reference import Reference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
 
 REF_NAME = "org.opencontainers.image.ref.name"
 

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
 
 from compat.errors import BadInput, printable
 from compat.limits import NUMBER_DIGITS
 from compat.oci import media
 from compat.oci.digest import DIGEST_RE
 from compat.oci.platform import problems as _platform_problems
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 
 def _bounded_int(text: str):

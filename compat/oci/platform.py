@@ -5,10 +5,14 @@ malformed. Matching a platform against a host (the variant ladder) is compat.mat
 from __future__ import annotations
 
 import re
-from typing import Any, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat.errors import BadInput, printable
+from compat.record import Record
 from compat.vocab.data import arch_aliases
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Mapping, Optional, Tuple
 
 _OS = {"macos": "darwin"}
 #: containerd's specifier grammar (platforms.go specifierRe, osRe); bounded lengths
@@ -20,7 +24,7 @@ ARM_VARIANT = re.compile(r"v?([1-9])")
 V8_MAX = 9            # containerd's table: v8.0 .. v8.9 (there is no v8.10)
 
 
-class Platform(NamedTuple):
+class Platform(Record):
     os: str
     arch: str
     variant: str = ""

@@ -16,10 +16,14 @@ import os
 import re
 import socket
 import time
-from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import limits
 from compat.errors import RegistryError, printable
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Tuple
 
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "socks5": 1080}
@@ -42,7 +46,7 @@ def _first(env: Mapping[str, str], *names: str) -> Tuple[str, str]:
     return "", ""
 
 
-class Settings(NamedTuple):
+class Settings(Record):
     """The proxy variables of one environment (each value with the name it came from)."""
     http: Tuple[str, str]
     https: Tuple[str, str]
@@ -61,7 +65,7 @@ class Settings(NamedTuple):
 
 # -- proxy URLs ------------------------------------------------------------------------------------
 
-class Proxy(NamedTuple):
+class Proxy(Record):
     scheme: str
     host: str                       # without brackets
     port_text: str                  # as written ("" when absent)

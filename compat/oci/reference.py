@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional
 
 from compat.errors import BadInput, printable
 from compat.oci.digest import is_digest
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -74,7 +78,7 @@ def is_loopback(registry: str) -> bool:
     return ipaddress.IPv6Address(host).is_loopback      # checked by split_registry
 
 
-class Reference(NamedTuple):
+class Reference(Record):
     registry: str = ""              # "127.0.0.1:5000", "docker.io"; empty for layouts
     repository: str = ""
     tag: Optional[str] = None

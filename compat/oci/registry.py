@@ -14,7 +14,6 @@ import os
 import socket
 import sys
 import time
-from typing import Dict, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, RegistryError, printable
@@ -23,6 +22,10 @@ from compat.oci import auth, digest as D, media, schemes
 from compat.oci.http import BodyTooLarge, Connection, Deadline, ProtocolError, Stream, UnsafeRequest, split_netloc
 from compat.oci.progress import WaitNotice
 from compat.oci.reference import Reference, check_tag, split_registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 #: OpenSSL reasons meaning "the peer answered, but not in TLS"

@@ -22,12 +22,16 @@ reason; nothing here allocates more than the bytes it was given.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, printable
 from compat.oci import media
 from compat.oci.digest import digest_of
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 MAGIC = b"SIF_MAGIC\0"
 VERSION = "01"                      # sylabs/sif CurrentVersion; its loader refuses any other
@@ -49,7 +53,7 @@ FS_TYPES = {1: "squashfs", 2: "ext3", 3: "archive", 4: "raw", 5: "encrypted-squa
 PART_TYPES = {1: "system", 2: "primary", 3: "data", 4: "overlay"}
 
 
-class Partition(NamedTuple):
+class Partition(Record):
     id: int
     group: int
     fs: str                         # squashfs, ext3, archive, raw, encrypted-squashfs, unknown
@@ -59,7 +63,7 @@ class Partition(NamedTuple):
     size: int
 
 
-class Sif(NamedTuple):
+class Sif(Record):
     version: str
     created: int                    # seconds since the epoch (the header's)
     arch: str                       # the header's primary architecture; "" when unknown

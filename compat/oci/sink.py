@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
-from typing import Optional
 
 from compat import limits
 from compat.errors import BadInput, RegistryError
@@ -19,6 +18,10 @@ from compat.oci import digest as D, media
 from compat.oci.layout import REF_NAME, Layout
 from compat.oci.manifest import referrers_tag
 from compat.oci.reference import Reference, check_repository, check_tag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def _check_reference(reference: str, what: str) -> str:

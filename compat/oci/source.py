@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json as _json
-from typing import Dict, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput
 from compat.oci import digest as D, manifest, media, sif
 from compat.oci.cache import ManifestCache
 from compat.oci.reference import Reference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
 
 
 class Source:

@@ -6,7 +6,7 @@ its CLI. A class's ranking is the ranking every node of the class gets (spec/pla
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping
 
 from compat.errors import printable
 from compat.match.rank import Candidate, Ranking, flatten, rank as _rank
@@ -17,11 +17,16 @@ from compat.oci.source import Source
 from compat.plan import features as F
 from compat.plan import render
 from compat.plan.inventory import Inventory, NodeClass, from_hosts, read
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 SCHEMA_ID = "compat.plan/v1"
 
 
-class VariantPlan(NamedTuple):
+class VariantPlan(Record):
     """One candidate of an image that is the best choice somewhere."""
     candidate: Candidate
     classes: Tuple[str, ...]          # class ids where it is the best
@@ -30,7 +35,7 @@ class VariantPlan(NamedTuple):
     constraint_problem: str = ""
 
 
-class ImagePlan(NamedTuple):
+class ImagePlan(Record):
     image: str                        # the reference as given (or "index")
     index_digest: str
     ref: object                       # compat.oci.reference.Reference, None for an in-memory index
@@ -58,7 +63,7 @@ class ImagePlan(NamedTuple):
         return pinned(self.ref, best.digest, fmt, sif=best.artifact_type == media.SIF_CONFIG)
 
 
-class Plan(NamedTuple):
+class Plan(Record):
     classes: Tuple[NodeClass, ...]
     images: Tuple[ImagePlan, ...]
     inventory: Inventory

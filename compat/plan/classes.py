@@ -7,9 +7,12 @@ hosts with equal keys get the same ranking from every image (spec/plan.md, "Clas
 """
 from __future__ import annotations
 
-from typing import Hashable
 
 from compat.host.profile import Host
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Hashable
 
 
 def class_key(host: Host) -> Hashable:

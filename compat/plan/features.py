@@ -18,10 +18,13 @@ Unknown facts give no feature. Names are lowercase ``[a-z0-9_.-]``.
 from __future__ import annotations
 
 import re
-from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from compat.host.profile import Host
 from compat.vocab.data import slurm_features as slurm_features_table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 
 def _name(text: str) -> str:

@@ -8,10 +8,13 @@ outside brackets separate names. Expansion is bounded (limits.PLAN_NODES).
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Tuple
 
 from compat import limits
 from compat.errors import BadInput, printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Tuple
 
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import tarfile
-from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from compat import limits
 from compat.errors import BadInput, CompatError, printable
@@ -29,11 +28,16 @@ from compat.io import load_structured, read_file
 from compat.nfd.nodefeature import from_export, is_nfd_document, to_host
 from compat.plan import hostlist
 from compat.plan.classes import class_key
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 _PROFILE_EXT = (".json", ".yaml", ".yml")
 
 
-class NodeClass(NamedTuple):
+class NodeClass(Record):
     id: str                          # c1, c2, ... in the order of their first node
     host: Host                       # the profile of the class's first node
     nodes: Tuple[str, ...]
@@ -43,7 +47,7 @@ class NodeClass(NamedTuple):
         return hostlist.compress(self.nodes)
 
 
-class Inventory(NamedTuple):
+class Inventory(Record):
     hosts: Dict[str, Host]                       # node -> profile
     partitions: Dict[str, Tuple[str, ...]]       # node -> Slurm partitions (when a Slurm source said)
     features: Dict[str, Tuple[str, ...]]         # node -> Slurm features (when a Slurm source said)

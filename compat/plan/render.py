@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import html
-from typing import List, Optional, Sequence
 
 from compat.errors import printable
 from compat.plan import hostlist
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
 SCHEMA_ID = "compat.plan/v1"
 

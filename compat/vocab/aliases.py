@@ -7,9 +7,12 @@ is reported as a note rather than guessed.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Tuple
 
 from compat.vocab.data import load as load_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Tuple
 
 PREFIX = "org.hpc-compat."
 

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat.errors import ValueProblem, printable
+from compat.record import Record
 from compat.vocab import aliases, values as V
 from compat.vocab.data import load as load_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 PREFIX = V.PREFIX
 
 
-class Key(NamedTuple):
+class Key(Record):
     name: str                       # without the prefix
     parse: Callable[[str, str], object]
     meaning: str
@@ -66,7 +70,7 @@ KEYS: Dict[str, Key] = {k.name: k for k in [
 ]}
 
 
-class Requirements(NamedTuple):
+class Requirements(Record):
     """What one descriptor's annotations ask of a host (normalised values)."""
 
     values: Mapping[str, object] = {}     # read only

@@ -4,7 +4,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-from typing import Any, Dict, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Tuple
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
 

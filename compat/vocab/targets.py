@@ -16,10 +16,14 @@ import json
 import os
 import re
 import sys
-from typing import FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
 from compat import io, limits
 from compat.errors import BadInput
+from compat.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import FrozenSet, List, Mapping, Optional, Tuple
 
 FILE = "archspec-targets-{}.json"     # one per archspec identity: two environments do not take turns
 FORMAT = 1                          # what a table holds; a change makes every cached table a miss
@@ -27,7 +31,7 @@ FORMAT = 1                          # what a table holds; a change makes every c
 _VERSION = re.compile(rb"""^__version__\s*=\s*["']([^"']{1,64})["']""", re.M)
 
 
-class Target(NamedTuple):
+class Target(Record):
     """One archspec microarchitecture, as matching reads it."""
     name: str
     vendor: str
@@ -41,7 +45,7 @@ class Target(NamedTuple):
         return len(self.ancestors) + 1
 
 
-class Targets(NamedTuple):
+class Targets(Record):
     """The whole table: targets by name, and archspec's feature aliases (``any_of``,
     ``families``) with the predicates it registers."""
     by_name: Mapping[str, Target]

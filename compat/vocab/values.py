@@ -6,11 +6,14 @@ returns the normalised value or raises :class:`compat.errors.ValueProblem`.
 from __future__ import annotations
 
 import re
-from typing import List, Mapping, Optional, Tuple
 
 from compat import limits
 from compat.errors import ValueProblem
 from compat.vocab.data import arch_aliases, load as load_data, runtimes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Mapping, Optional, Tuple
 
 _VENDOR_NAME = re.compile(r"[A-Za-z][\w-]*", re.ASCII)
 _GPU_COUNT = re.compile(r"[0-9]{1,3}", re.ASCII)
