@@ -112,10 +112,27 @@ def test_select_from_a_loopback_registry_with_warm_caches(tmp_path):
     assert_lean(modules, HEAVY)
 
 
-@pytest.mark.xfail(strict=False, reason="the whole-profile cache (issue 13, 'profile-cache') makes a warm "
-                                        "detect import no probe and no archspec; the lead flips this on merge")
 def test_detect_json_with_a_warm_profile_cache():
     run_compat_process("detect", "--json", check=0)     # warms the profile cache
     modules = imported("detect", "--json")
     assert "compat.host" in modules
     assert_lean(modules, HEAVY + NFD_RULES)
+
+
+def test_no_module_imports_typing_at_run_time():
+    """Every ``from typing import`` of compat sits under ``if TYPE_CHECKING:`` (annotations are
+    never evaluated: ``from __future__ import annotations``); records derive from
+    compat.record.Record. /work/wt/tools/untype.py rewrites a module that does not."""
+    import ast
+    import pathlib
+    offenders = []
+    for path in sorted(pathlib.Path(REPO, "compat").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        guarded = {id(n) for block in tree.body if isinstance(block, ast.If) and
+                   isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING" for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            typed = isinstance(node, ast.ImportFrom) and node.module == "typing" or \
+                isinstance(node, ast.Import) and any(a.name == "typing" for a in node.names)
+            if typed and id(node) not in guarded:
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offenders, "typing imported at run time: " + ", ".join(offenders)
