@@ -20,15 +20,14 @@ from compat.host.profile import CPU
 from compat.host.root import Root
 from compat.vocab.data import arch_families, load as load_data, machine_archs
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Tuple
-
 _POWER_ANY = re.compile(r"POWER\d|PowerPC|ppc")
 _POWER_GEN = re.compile(r"POWER(\d+)")
 _X86_LEVEL = re.compile(r"x86_64_v(\d)$")
 _LDSO_LEVEL = re.compile(r"x86-64-v(\d) \(supported")
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 
 def read_cpuinfo(root: Root) -> Optional[Dict[str, str]]:
