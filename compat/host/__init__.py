@@ -12,7 +12,7 @@ import os
 
 from compat import io, limits
 from compat.errors import BadInput, printable
-from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Rootless, Runtime, Ucx
+from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host, Libfabric, Rootless, Runtime, Ucx, known_runtimes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def from_data(data, what: str, assume: Union[None, Mapping[str, str], Iterable[s
     problem = validate_host(data)
     if problem:
         raise BadInput(printable(f"{what}: {problem}", 400))
-    host = Host.from_dict(data)
+    host = known_runtimes(Host.from_dict(data))
     if not assume:
         return host
     # start-up: the --assume grammar loads only with --assume

@@ -169,6 +169,36 @@ class Host(Record):
         return tuple(dict.fromkeys(f.type for f in self.fabrics))
 
 
+def known_runtimes(host: "Host") -> "Host":
+    """``host`` with only the runtimes this compat knows (compat/data/runtimes.json; an alias
+    read as its name), each once: the first listed wins and keeps its place, so the default
+    runtime is the first known one. What was left out is noted in
+    ``sources["runtimes.ignored"]``: a profile written by a newer compat may name runtimes this
+    one cannot judge, kept out rather than refused (spec/host.md, "Saved profiles")."""
+    if not host.runtimes:
+        return host
+    # start-up: the runtime vocabulary loads only for a saved profile that lists runtimes
+    from compat.errors import ValueProblem
+    from compat.vocab.values import runtime_name
+    kept: Dict[str, Runtime] = {}
+    notes = []
+    for r in host.runtimes:
+        try:
+            name = runtime_name(r.name)
+        except ValueProblem:
+            notes.append(f"{r.name}: not a runtime this compat knows")
+            continue
+        if name in kept:
+            notes.append(f"{r.name}: listed again, the first {name} kept")
+        else:
+            kept[name] = r._replace(name=name)
+    if not notes:
+        return host._replace(runtimes=tuple(kept.values()))
+    sources = dict(host.sources)
+    sources["runtimes.ignored"] = printable("; ".join(notes), 4096)
+    return host._replace(runtimes=tuple(kept.values()), sources=sources)
+
+
 def printable_host(host: "Host") -> "Host":
     """``host`` with every string made printable and cut to the schema's lengths (a value read
     from a hostile sysroot or tool output must not forge terminal output or make the saved
