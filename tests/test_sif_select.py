@@ -244,3 +244,24 @@ def test_annotate_refuses_a_file_that_is_no_usable_sif(tmp_path):
     empty.write_bytes(open(os.path.join(os.path.dirname(__file__), "data", "sylabs-sif", "empty.sif"), "rb").read())
     proc = run_compat("annotate", f"oci:{tmp_path}/o:1", "--variant", str(empty))
     assert proc.returncode == 2 and "no primary system partition" in proc.stderr
+
+
+def test_annotate_refuses_a_stated_platform_the_sif_header_contradicts(parts, tmp_path):
+    """A variants file's ``platform:`` (or a SIF already in a layout named with --variant
+    and a platform) that is not the header's: validate would call it an error, so annotate
+    pushes nothing (exit 1), for a SIF file and for a SIF artifact by reference alike."""
+    src, sifs = parts
+    vf = tmp_path / "v.yaml"
+    vf.write_text(f"variants:\n  - ref: {sifs['amd64']}\n    platform: {{os: linux, architecture: arm64}}\n")
+    out = tmp_path / "o"
+    proc = run_compat("annotate", f"oci:{out}:v1", "--variants", str(vf))
+    assert proc.returncode == 1 and "nothing was pushed" in proc.stderr
+    assert "platform says arm64, the SIF header amd64" in proc.stderr and not out.exists()
+    # the same SIF pushed first, then named by reference with the wrong platform
+    _annotate(str(tmp_path / "one"), [sifs["amd64"]])
+    amd = _index(str(tmp_path / "one"))["manifests"][0]
+    vf.write_text(f"variants:\n  - ref: oci:{tmp_path}/one@{amd['digest']}\n    platform: {{os: linux, architecture: arm64}}\n")
+    proc = run_compat("annotate", f"oci:{out}:v1", "--variants", str(vf))
+    assert proc.returncode == 1 and "platform says arm64, the SIF header amd64" in proc.stderr
+    vf.write_text(f"variants:\n  - ref: {sifs['amd64']}\n    platform: {{os: linux, architecture: amd64}}\n")
+    run_compat("annotate", f"oci:{out}:v1", "--variants", str(vf), check=0)

@@ -59,6 +59,9 @@ class SifFile:
             return sif.EMPTY_CONFIG
         raise BadInput(f"{printable(self.path, 200)}: no blob {printable(digest, 80)}")
 
+    def sif_header(self, doc: dict, what: str = "SIF") -> sif.Sif:
+        return self.header
+
     def manifest_bytes(self, digest: str) -> bytes:
         return self.manifest
 
@@ -81,13 +84,15 @@ def child_problems(src, index) -> list:
         if manifest.descriptor_problems(d) or d.get("mediaType") not in media.IMAGE_MANIFESTS or \
                 (not media.is_sif(d) and (d.get("artifactType") or d.get("platform"))):
             continue
-        out += _child(src, d, position(i, d["digest"][:19]))
+        out += descriptor_problems(src, d, position(i, d["digest"][:19]))
     return out
 
 
-def _child(src, d, where: str) -> list:
+def descriptor_problems(src, d, where: str, doc=None) -> list:
+    """What validate finds in one index entry that may be a SIF (``doc``: its manifest when
+    already read); ``annotate`` runs it on each SIF variant before anything is pushed."""
     try:
-        doc = src.fetch(d["digest"], d["mediaType"])
+        doc = src.fetch(d["digest"], d["mediaType"]) if doc is None else doc
     except BadInput as exc:
         return [Problem(ERROR, where, f"SIF artifact: {exc}")] if media.is_sif(d) else []
     if not sif.is_sif_manifest(doc):
