@@ -265,3 +265,24 @@ def test_annotate_refuses_a_stated_platform_the_sif_header_contradicts(parts, tm
     assert proc.returncode == 1 and "platform says arm64, the SIF header amd64" in proc.stderr
     vf.write_text(f"variants:\n  - ref: {sifs['amd64']}\n    platform: {{os: linux, architecture: amd64}}\n")
     run_compat("annotate", f"oci:{out}:v1", "--variants", str(vf), check=0)
+
+
+def test_a_sif_listed_with_a_platform_but_no_artifact_type(parts, tmp_path):
+    """Another tool's index lists a SIF with its platform and no ``artifactType``: select
+    takes the descriptor at its word (an OCI image: compat reads a manifest only for entries
+    with neither, spec/oci.md), so validate, the thorough command, reads every child's
+    manifest and calls this an error."""
+    src, sifs = parts
+    out = str(tmp_path / "mixed")
+    _annotate(out, [f"oci:{src}:generic"], [sifs["amd64"]])
+    image, amd = _index(out)["manifests"]
+    untyped = {k: v for k, v in amd.items() if k != "artifactType"}
+    ref = _write_index(out, [image, untyped])
+    proc = run_compat("validate", ref, "--json")
+    assert proc.returncode == 1
+    got = [(p["level"], p["location"][:2], p["message"]) for p in json.loads(proc.stdout)["problems"]]
+    assert any(level == "error" and where == "#2" and "without artifactType" in m and "podman" in m
+               for level, where, m in got), got
+    # the documented select rule: the entry is read as an image (no extra request per child)
+    doc = json.loads(run_compat("select", ref, "--json", "--runtime", "apptainer", *LAPTOP, check=0).stdout)
+    assert "artifactType" not in doc["candidates"][1]

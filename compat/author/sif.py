@@ -76,13 +76,12 @@ def child_problems(src, index) -> list:
     """What ``validate`` finds in the SIF children of an index (``src``: a Source): the
     manifest is not one Apptainer pulls (SIF config, exactly one SIF layer), the header does
     not parse or lacks a primary partition, the descriptor's architecture is not the header's,
-    a SIF listed without ``artifactType`` (compat reads its manifest to learn it; other tools
-    do not). Children that state another artifactType or a platform without being typed SIF
-    are not fetched."""
+    a SIF listed without ``artifactType``. Every image child is fetched (validate is the
+    thorough command), except those that state another artifactType."""
     out = []
     for i, d in enumerate(index.get("manifests") or ()):
         if manifest.descriptor_problems(d) or d.get("mediaType") not in media.IMAGE_MANIFESTS or \
-                (not media.is_sif(d) and (d.get("artifactType") or d.get("platform"))):
+                (d.get("artifactType") and not media.is_sif(d)):
             continue
         out += descriptor_problems(src, d, position(i, d["digest"][:19]))
     return out
@@ -99,9 +98,7 @@ def descriptor_problems(src, d, where: str, doc=None) -> list:
         return [Problem(ERROR, where, f"artifactType is {media.SIF_CONFIG} but the manifest's config is "
                                       f"{printable((doc.get('config') or {}).get('mediaType'), 80)}")] \
             if media.is_sif(d) else []
-    out = [] if media.is_sif(d) else [Problem(WARNING, where, f"a SIF artifact listed without artifactType "
-                                                             f"{media.SIF_CONFIG}: compat reads its manifest "
-                                                             "to know it (one request); other tools do not")]
+    out = [] if media.is_sif(d) else [_untyped(d, where)]
     header, problems = artifact_problems(src, doc, where)
     out += problems
     plat = d.get("platform")
@@ -111,6 +108,17 @@ def descriptor_problems(src, d, where: str, doc=None) -> list:
             out.append(Problem(ERROR, where, f"platform says {printable(said, 40)}, the SIF header "
                                              f"{header.architecture}: selection would hand it to the wrong hosts"))
     return out
+
+
+def _untyped(d, where: str) -> Problem:
+    """A SIF listed without ``artifactType``: compat learns it is a SIF only from an entry with
+    no platform either (one request); with a platform, select takes it for an OCI image."""
+    if d.get("platform"):
+        return Problem(ERROR, where, f"a SIF artifact listed with a platform but without artifactType "
+                                     f"{media.SIF_CONFIG}: select takes it for an OCI image and hands it to "
+                                     "runtimes that cannot run a SIF (podman, enroot, docker://)")
+    return Problem(WARNING, where, f"a SIF artifact listed without artifactType {media.SIF_CONFIG}: compat "
+                                   "reads its manifest to know it (one request); other tools do not")
 
 
 def artifact_problems(src, doc, where: str):
