@@ -286,3 +286,27 @@ def test_a_sif_listed_with_a_platform_but_no_artifact_type(parts, tmp_path):
     # the documented select rule: the entry is read as an image (no extra request per child)
     doc = json.loads(run_compat("select", ref, "--json", "--runtime", "apptainer", *LAPTOP, check=0).stdout)
     assert "artifactType" not in doc["candidates"][1]
+
+
+def test_validate_does_not_say_compat_skips_a_sif_without_platform(parts, tmp_path):
+    """A SIF entry without platform (typed, or with neither platform nor artifactType) is
+    selected with the header's platform: validate's no-platform warning says so, and keys on
+    it are not "never read"."""
+    src, sifs = parts
+    out = str(tmp_path / "mixed")
+    _annotate(out, [f"oci:{src}:generic"], [sifs["amd64"], "gpu.vendor=none"], [sifs["arm64"], "gpu.vendor=none"])
+    image, amd, arm = _index(out)["manifests"]
+    bare_amd = {k: v for k, v in amd.items() if k != "platform"}
+    bare_arm = {k: v for k, v in arm.items() if k not in ("platform", "artifactType")}
+    bare_image = {k: v for k, v in image.items() if k != "platform"}
+    ref = _write_index(out, [image, bare_amd, bare_arm, bare_image])
+    doc = json.loads(run_compat("select", ref, "--json", "--runtime", "apptainer", *LAPTOP, check=0).stdout)
+    assert doc["selected"] == amd["digest"]
+    problems = json.loads(run_compat("validate", ref, "--json").stdout)["problems"]
+    at = {}
+    for p in problems:
+        at.setdefault(p["location"][:2], []).append(p["message"])
+    for where in ("#2", "#3"):
+        msgs = " | ".join(at[where])
+        assert "from the SIF header" in msgs and "compat skips it" not in msgs and "never read" not in msgs, msgs
+    assert any("compat skips it" in m for m in at["#4"])           # an image without platform stays skipped

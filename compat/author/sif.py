@@ -72,6 +72,14 @@ class SifFile:
         self.data = b""
 
 
+def sif_children(src, index) -> frozenset:
+    """The digests of the children of ``index`` that select takes for SIFs: typed so, or
+    listed with neither platform nor artifactType and found to be one
+    (:meth:`compat.oci.source.Source.sif_descriptor`, select's own rule)."""
+    return frozenset(d["digest"] for d in index.get("manifests") or ()
+                     if not manifest.descriptor_problems(d) and media.is_sif(src.sif_descriptor(d)))
+
+
 def child_problems(src, index) -> list:
     """What ``validate`` finds in the SIF children of an index (``src``: a Source): the
     manifest is not one Apptainer pulls (SIF config, exactly one SIF layer), the header does
