@@ -310,3 +310,27 @@ def test_validate_does_not_say_compat_skips_a_sif_without_platform(parts, tmp_pa
         msgs = " | ".join(at[where])
         assert "from the SIF header" in msgs and "compat skips it" not in msgs and "never read" not in msgs, msgs
     assert any("compat skips it" in m for m in at["#4"])           # an image without platform stays skipped
+
+
+def test_validate_reports_what_annotate_refuses_in_a_sif_header(parts, tmp_path):
+    """A SIF artifact whose header names no architecture (the descriptor says amd64), or has
+    two primary partitions: errors, as annotate refuses the same files."""
+    src, sifs = parts
+    out = str(tmp_path / "mixed")
+    _annotate(out, [f"oci:{src}:generic"], [sifs["amd64"]])
+    image, amd = _index(out)["manifests"]
+    for layer, message in [
+            (sif_build.sif([(b"x" * 10, "squashfs", "primary", "")], header_arch=""),
+             "no architecture in the SIF header or its primary partition"),
+            (sif_build.sif([(b"x", "squashfs", "primary", "amd64"), (b"y", "squashfs", "primary", "arm64")]),
+             "2 primary system partitions (amd64, arm64)")]:
+        digest, size = _with_layer(out, amd["digest"], layer)
+        ref = _write_index(out, [image, dict(amd, digest=digest, size=size)], tag=f"t{len(message)}")
+        proc = run_compat("validate", ref, "--json")
+        assert proc.returncode == 1
+        assert any(p["level"] == "error" and message in p["message"]
+                   for p in json.loads(proc.stdout)["problems"]), proc.stdout
+        path = tmp_path / "f.sif"
+        path.write_bytes(layer)
+        proc = run_compat("annotate", f"oci:{tmp_path}/o:1", "--variant", str(path), "--dry-run")
+        assert proc.returncode == 2 and message in proc.stderr

@@ -36,10 +36,7 @@ class SifFile:
         problems = self.header.problems()
         if problems:
             raise BadInput(f"{what}: {problems[0]}")
-        self.platform = sif.platform(self.header)
-        if self.platform is None:
-            raise BadInput(f"{what}: no architecture in the SIF header or its primary partition "
-                           f"(apptainer push refuses it too)")
+        self.platform = sif.platform(self.header)     # not None: problems() names a SIF without one
         self.layer_digest = digest_of(self.data)
         doc = sif.artifact_manifest(self.layer_digest, len(self.data), os.path.basename(path), self.header.created)
         self.doc = doc
