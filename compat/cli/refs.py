@@ -30,9 +30,10 @@ def _is_layout(path: str) -> bool:
 
 
 def _kind(path: str) -> str:
-    if os.path.isdir(path):
-        return "directory"
-    return "file" if os.path.isfile(path) else "special file (not a regular file: a SIF variant is one)"
+    if os.path.isfile(path):
+        return "file"
+    kind = "directory" if os.path.isdir(path) else "special file (not a regular file)"
+    return kind + (", not a SIF file (a SIF variant is a regular file)" if path.lower().endswith(".sif") else "")
 
 
 def source(text: str):
@@ -48,8 +49,8 @@ def source(text: str):
         if _is_layout(path):
             raise BadInput(f"{shown} is a local OCI layout: did you mean oci:{shown}?")
         if os.path.exists(path) and (_path_like(text) or not _explicit_registry(text)):
-            raise BadInput(f"{shown} is a local {_kind(path)}, not an image reference (oci:DIR for an OCI layout; "
-                           f"write the registry, e.g. docker.io/{shown}, to mean Docker Hub)")
+            hub = "" if _path_like(text) else f"; write the registry, e.g. docker.io/{shown}, to mean Docker Hub"
+            raise BadInput(f"{shown} is a local {_kind(path)}, not an image reference (oci:DIR for an OCI layout{hub})")
         if _path_like(text):
             raise BadInput(f"{shown}: no such file or directory")
     return parse(text)
