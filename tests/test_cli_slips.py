@@ -58,3 +58,35 @@ def test_annotate_catches_the_same_slip(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     code, _, err = cli(capsys, "annotate", "fixtures/demo", "--set", "all", "weight=1", "--dry-run")
     assert code == 2 and "did you mean oci:fixtures/demo?" in err
+
+
+def test_oras_and_docker_prefixes_name_the_same_registry_reference(capsys):
+    """compat prints ``oras://REG/REPO@DIGEST`` for a SIF child: pasted back, it reads as the
+    registry reference it names (as ``docker://`` does); another scheme is a clear refusal."""
+    from compat.cli.refs import source
+    digest = "sha256:" + "a" * 64
+    plain = source(f"reg.example:5000/hpc/app@{digest}")
+    assert source(f"oras://reg.example:5000/hpc/app@{digest}") == plain
+    assert source(f"docker://reg.example:5000/hpc/app@{digest}") == plain
+    assert source("oras://reg.example/hpc/app:v1") == source("reg.example/hpc/app:v1")
+    code, out, err = cli(capsys, "select", "https://reg.example/hpc/app:v1")
+    assert code == 2 and "https://" in err and "oras://" in err and "port" not in err
+
+
+def test_annotate_variant_paths_that_are_no_sif_file(capsys, tmp_path, monkeypatch):
+    """A path-looking ``--variant`` that is not a regular file is a clear exit 2, before any
+    network (a directory named like a SIF, a FIFO, a missing .sif)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "some-dir.sif").mkdir()
+    os.mkfifo(tmp_path / "ff.sif")
+    for variant, says in [("some-dir.sif", "is a local directory"), ("./ff.sif", "not a regular file"),
+                          ("missing.sif", "no such file or directory")]:
+        code, out, err = cli(capsys, "annotate", f"oci:{tmp_path}/o:1", "--variant", variant, "--dry-run")
+        assert code == 2 and out == "" and says in err, (variant, err)
+        assert "docker.io" not in err and "malformed" not in err
+        assert variant == "missing.sif" or "a SIF variant is a regular file" in err
+
+
+def test_annotate_help_says_a_variant_may_be_a_sif_file(capsys):
+    code, out, _ = cli(capsys, "annotate", "--help")
+    assert code == 0 and "SIF file" in " ".join(out.split())

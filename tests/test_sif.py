@@ -183,3 +183,34 @@ def test_artifact_manifest_is_the_one_apptainer_pushes():
         ["layer media type x is not application/vnd.sylabs.sif.layer.v1.sif"]
     legacy = dict(doc, layers=[dict(doc["layers"][0], mediaType="appliciation/vnd.sylabs.sif.layer.tar")])
     assert sif.manifest_problems(legacy) == []                   # Singularity < 3.7's, as Apptainer pulls it
+
+
+def test_problems_two_primaries_and_no_architecture():
+    """What validate reports and annotate refuses alike: two primary system partitions
+    (which would a runtime mount?), no architecture in the header nor the primary partition."""
+    two = sif.parse(sif_build.sif([(b"x", "squashfs", "primary", "amd64"), (b"y", "squashfs", "primary", "arm64")]))
+    assert two.problems() == ["2 primary system partitions (amd64, arm64): a SIF has one"]
+    bare = sif.parse(sif_build.sif([(b"x", "squashfs", "primary", "")], header_arch=""))
+    assert bare.problems() == ["no architecture in the SIF header or its primary partition "
+                               "(apptainer push refuses it too)"]
+
+
+@pytest.mark.parametrize("kw, reason", [
+    (dict(size=1 << 62), "descriptor table size"),
+    (dict(size=-1), "descriptor table size"),
+    (dict(data_offset=1 << 62, data_size=1 << 62), "data section"),
+])
+def test_header_sizes_are_bounded_by_the_file(kw, reason):
+    data = _header(**kw) + b"\0" * 585
+    with pytest.raises(BadInput) as exc:
+        sif.parse(data, len(data), "x.sif")
+    assert reason in str(exc.value)
+
+
+def test_a_creation_time_past_year_9999_is_no_traceback(tmp_path):
+    data = bytearray(sif_build.sif([(b"x" * 10, "squashfs", "primary", "amd64")]))
+    struct.pack_into("<q", data, 64, 1 << 62)                 # the header's "created"
+    path = tmp_path / "late.sif"
+    path.write_bytes(bytes(data))
+    proc = run_hostile("annotate", f"oci:{tmp_path}/o:1", "--variant", str(path), "--dry-run")
+    assert proc.returncode == 0 and "org.hpc-compat" not in proc.stderr

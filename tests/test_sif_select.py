@@ -244,3 +244,93 @@ def test_annotate_refuses_a_file_that_is_no_usable_sif(tmp_path):
     empty.write_bytes(open(os.path.join(os.path.dirname(__file__), "data", "sylabs-sif", "empty.sif"), "rb").read())
     proc = run_compat("annotate", f"oci:{tmp_path}/o:1", "--variant", str(empty))
     assert proc.returncode == 2 and "no primary system partition" in proc.stderr
+
+
+def test_annotate_refuses_a_stated_platform_the_sif_header_contradicts(parts, tmp_path):
+    """A variants file's ``platform:`` (or a SIF already in a layout named with --variant
+    and a platform) that is not the header's: validate would call it an error, so annotate
+    pushes nothing (exit 1), for a SIF file and for a SIF artifact by reference alike."""
+    src, sifs = parts
+    vf = tmp_path / "v.yaml"
+    vf.write_text(f"variants:\n  - ref: {sifs['amd64']}\n    platform: {{os: linux, architecture: arm64}}\n")
+    out = tmp_path / "o"
+    proc = run_compat("annotate", f"oci:{out}:v1", "--variants", str(vf))
+    assert proc.returncode == 1 and "nothing was pushed" in proc.stderr
+    assert "platform says arm64, the SIF header amd64" in proc.stderr and not out.exists()
+    # the same SIF pushed first, then named by reference with the wrong platform
+    _annotate(str(tmp_path / "one"), [sifs["amd64"]])
+    amd = _index(str(tmp_path / "one"))["manifests"][0]
+    vf.write_text(f"variants:\n  - ref: oci:{tmp_path}/one@{amd['digest']}\n    platform: {{os: linux, architecture: arm64}}\n")
+    proc = run_compat("annotate", f"oci:{out}:v1", "--variants", str(vf))
+    assert proc.returncode == 1 and "platform says arm64, the SIF header amd64" in proc.stderr
+    vf.write_text(f"variants:\n  - ref: {sifs['amd64']}\n    platform: {{os: linux, architecture: amd64}}\n")
+    run_compat("annotate", f"oci:{out}:v1", "--variants", str(vf), check=0)
+
+
+def test_a_sif_listed_with_a_platform_but_no_artifact_type(parts, tmp_path):
+    """Another tool's index lists a SIF with its platform and no ``artifactType``: select
+    takes the descriptor at its word (an OCI image: compat reads a manifest only for entries
+    with neither, spec/oci.md), so validate, the thorough command, reads every child's
+    manifest and calls this an error."""
+    src, sifs = parts
+    out = str(tmp_path / "mixed")
+    _annotate(out, [f"oci:{src}:generic"], [sifs["amd64"]])
+    image, amd = _index(out)["manifests"]
+    untyped = {k: v for k, v in amd.items() if k != "artifactType"}
+    ref = _write_index(out, [image, untyped])
+    proc = run_compat("validate", ref, "--json")
+    assert proc.returncode == 1
+    got = [(p["level"], p["location"][:2], p["message"]) for p in json.loads(proc.stdout)["problems"]]
+    assert any(level == "error" and where == "#2" and "without artifactType" in m and "podman" in m
+               for level, where, m in got), got
+    # the documented select rule: the entry is read as an image (no extra request per child)
+    doc = json.loads(run_compat("select", ref, "--json", "--runtime", "apptainer", *LAPTOP, check=0).stdout)
+    assert "artifactType" not in doc["candidates"][1]
+
+
+def test_validate_does_not_say_compat_skips_a_sif_without_platform(parts, tmp_path):
+    """A SIF entry without platform (typed, or with neither platform nor artifactType) is
+    selected with the header's platform: validate's no-platform warning says so, and keys on
+    it are not "never read"."""
+    src, sifs = parts
+    out = str(tmp_path / "mixed")
+    _annotate(out, [f"oci:{src}:generic"], [sifs["amd64"], "gpu.vendor=none"], [sifs["arm64"], "gpu.vendor=none"])
+    image, amd, arm = _index(out)["manifests"]
+    bare_amd = {k: v for k, v in amd.items() if k != "platform"}
+    bare_arm = {k: v for k, v in arm.items() if k not in ("platform", "artifactType")}
+    bare_image = {k: v for k, v in image.items() if k != "platform"}
+    ref = _write_index(out, [image, bare_amd, bare_arm, bare_image])
+    doc = json.loads(run_compat("select", ref, "--json", "--runtime", "apptainer", *LAPTOP, check=0).stdout)
+    assert doc["selected"] == amd["digest"]
+    problems = json.loads(run_compat("validate", ref, "--json").stdout)["problems"]
+    at = {}
+    for p in problems:
+        at.setdefault(p["location"][:2], []).append(p["message"])
+    for where in ("#2", "#3"):
+        msgs = " | ".join(at[where])
+        assert "from the SIF header" in msgs and "compat skips it" not in msgs and "never read" not in msgs, msgs
+    assert any("compat skips it" in m for m in at["#4"])           # an image without platform stays skipped
+
+
+def test_validate_reports_what_annotate_refuses_in_a_sif_header(parts, tmp_path):
+    """A SIF artifact whose header names no architecture (the descriptor says amd64), or has
+    two primary partitions: errors, as annotate refuses the same files."""
+    src, sifs = parts
+    out = str(tmp_path / "mixed")
+    _annotate(out, [f"oci:{src}:generic"], [sifs["amd64"]])
+    image, amd = _index(out)["manifests"]
+    for layer, message in [
+            (sif_build.sif([(b"x" * 10, "squashfs", "primary", "")], header_arch=""),
+             "no architecture in the SIF header or its primary partition"),
+            (sif_build.sif([(b"x", "squashfs", "primary", "amd64"), (b"y", "squashfs", "primary", "arm64")]),
+             "2 primary system partitions (amd64, arm64)")]:
+        digest, size = _with_layer(out, amd["digest"], layer)
+        ref = _write_index(out, [image, dict(amd, digest=digest, size=size)], tag=f"t{len(message)}")
+        proc = run_compat("validate", ref, "--json")
+        assert proc.returncode == 1
+        assert any(p["level"] == "error" and message in p["message"]
+                   for p in json.loads(proc.stdout)["problems"]), proc.stdout
+        path = tmp_path / "f.sif"
+        path.write_bytes(layer)
+        proc = run_compat("annotate", f"oci:{tmp_path}/o:1", "--variant", str(path), "--dry-run")
+        assert proc.returncode == 2 and message in proc.stderr

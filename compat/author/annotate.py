@@ -11,7 +11,7 @@ import json
 import re
 
 from compat.author import lint, nfd
-from compat.author.sif import SifFile, is_sif_variant
+from compat.author.sif import SifFile, descriptor_problems, is_sif_variant
 from compat.author.variants import Variant, full_key
 from compat.errors import BadInput
 from compat.oci import digest as M, media
@@ -36,6 +36,7 @@ class Plan(Record):
     problems: List[lint.Problem]
     unchanged: bool = False          # rewrite mode: nothing to do
     source_digest: str = ""
+    sif_problems: List[lint.Problem] = []     # validate's SIF checks of the variants (build mode)
 
 
 def serialise(index: Dict) -> bytes:
@@ -50,7 +51,7 @@ def build(variants: Sequence[Variant], index_annotations: Optional[Dict[str, str
           plain_http: bool = False, timeout: float = 30.0, deadline=None) -> Plan:
     """``deadline``: a compat.oci.http.Deadline shared by every client of the command, so
     ``timeout`` bounds all of its network work together (spec/cli.md)."""
-    manifests, labels, images = [], [], []
+    manifests, labels, images, sif_problems = [], [], [], []
     for v in variants:
         if is_sif_variant(v.ref):            # a local SIF: pushed as an ORAS artifact
             src = SifFile(v.ref)
@@ -69,10 +70,12 @@ def build(variants: Sequence[Variant], index_annotations: Optional[Dict[str, str
         manifests.append(desc)
         labels.append(lint.position(len(labels), v.ref))
         images.append((src, digest, mt, doc))
+        if is_sif_manifest(doc):           # a stated platform against the header, as validate checks it
+            sif_problems += descriptor_problems(src, desc, labels[-1], doc)
     index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": manifests}
     if index_annotations:
         index["annotations"] = dict(index_annotations)
-    return Plan(index, labels, images, lint.lint_index(index, labels))
+    return Plan(index, labels, images, lint.lint_index(index, labels) + sif_problems, sif_problems=sif_problems)
 
 
 def _descriptor(src, digest: str, mt: str, doc: Dict, platform) -> Dict:
@@ -230,7 +233,7 @@ def infer(plan: Plan, scopes: Optional[List[str]] = None, write: bool = False,
     if not write:
         return plan, reports
     labels = plan.labels
-    new = plan._replace(index=index, problems=lint.lint_index(index, labels),
+    new = plan._replace(index=index, problems=lint.lint_index(index, labels) + plan.sif_problems,
                         unchanged=plan.unchanged and index == plan.index)
     return new, reports
 

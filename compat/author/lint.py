@@ -106,9 +106,20 @@ def check_index_annotations(annotations, where: str = "index") -> List[Problem]:
                                            "manifests[], not those of the index itself")
 
 
-def lint_index(doc: Mapping, labels: Optional[List[str]] = None, fetch=None) -> List[Problem]:
+def _no_platform(desc: Mapping, ann: Mapping, where: str, is_sif: bool) -> List[Problem]:
+    """An entry without ``platform``: compat skips an image but reads a SIF's from its header."""
+    others = "Charliecloud refuses the whole index, containers/image takes it as a last resort"
+    if is_sif:
+        return [Problem(WARNING, where, f"no platform: compat reads it from the SIF header (one request); {others}")]
+    return [Problem(WARNING, where, f"no platform: {others}, compat skips it")] + \
+        _never_read(ann, where, "compat selects no entry without a platform")
+
+
+def lint_index(doc: Mapping, labels: Optional[List[str]] = None, fetch=None, sifs=frozenset()) -> List[Problem]:
     """Every problem of an index; ``fetch(digest, media_type)`` lets the walk read nested
-    indexes, so that the bounds select's walk keeps to are checked all the way down."""
+    indexes, so that the bounds select's walk keeps to are checked all the way down;
+    ``sifs``: digests of children known to be SIFs though not typed so (validate reads
+    their manifests as select does, :func:`compat.author.sif.sif_children`)."""
     try:
         manifest.check_index(dict(doc), "index", descriptors=False)
     except BadInput as exc:
@@ -138,9 +149,7 @@ def lint_index(doc: Mapping, labels: Optional[List[str]] = None, fetch=None) -> 
         out += [Problem(level, where, message) for level, message in honour.platform_problems(plat)]
         out += check_annotations(ann, where, plat)
         if not plat:
-            out.append(Problem(WARNING, where, "no platform: Charliecloud refuses the whole index, "
-                                               "containers/image takes it as a last resort, compat skips it"))
-            out += _never_read(ann, where, "compat selects no entry without a platform")
+            out += _no_platform(desc, ann, where, media.is_sif(desc) or desc.get("digest") in sifs)
             continue
         # a SIF and an OCI image serve different runtimes: neither duplicates nor baselines the other
         pkey = (plat.get("os"), plat.get("architecture")) + (("SIF",) if media.is_sif(desc) else ())

@@ -36,10 +36,7 @@ class SifFile:
         problems = self.header.problems()
         if problems:
             raise BadInput(f"{what}: {problems[0]}")
-        self.platform = sif.platform(self.header)
-        if self.platform is None:
-            raise BadInput(f"{what}: no architecture in the SIF header or its primary partition "
-                           f"(apptainer push refuses it too)")
+        self.platform = sif.platform(self.header)     # not None: problems() names a SIF without one
         self.layer_digest = digest_of(self.data)
         doc = sif.artifact_manifest(self.layer_digest, len(self.data), os.path.basename(path), self.header.created)
         self.doc = doc
@@ -59,6 +56,9 @@ class SifFile:
             return sif.EMPTY_CONFIG
         raise BadInput(f"{printable(self.path, 200)}: no blob {printable(digest, 80)}")
 
+    def sif_header(self, doc: dict, what: str = "SIF") -> sif.Sif:
+        return self.header
+
     def manifest_bytes(self, digest: str) -> bytes:
         return self.manifest
 
@@ -69,34 +69,41 @@ class SifFile:
         self.data = b""
 
 
+def sif_children(src, index) -> frozenset:
+    """The digests of the children of ``index`` that select takes for SIFs: typed so, or
+    listed with neither platform nor artifactType and found to be one
+    (:meth:`compat.oci.source.Source.sif_descriptor`, select's own rule)."""
+    return frozenset(d["digest"] for d in index.get("manifests") or ()
+                     if not manifest.descriptor_problems(d) and media.is_sif(src.sif_descriptor(d)))
+
+
 def child_problems(src, index) -> list:
     """What ``validate`` finds in the SIF children of an index (``src``: a Source): the
     manifest is not one Apptainer pulls (SIF config, exactly one SIF layer), the header does
     not parse or lacks a primary partition, the descriptor's architecture is not the header's,
-    a SIF listed without ``artifactType`` (compat reads its manifest to learn it; other tools
-    do not). Children that state another artifactType or a platform without being typed SIF
-    are not fetched."""
+    a SIF listed without ``artifactType``. Every image child is fetched (validate is the
+    thorough command), except those that state another artifactType."""
     out = []
     for i, d in enumerate(index.get("manifests") or ()):
         if manifest.descriptor_problems(d) or d.get("mediaType") not in media.IMAGE_MANIFESTS or \
-                (not media.is_sif(d) and (d.get("artifactType") or d.get("platform"))):
+                (d.get("artifactType") and not media.is_sif(d)):
             continue
-        out += _child(src, d, position(i, d["digest"][:19]))
+        out += descriptor_problems(src, d, position(i, d["digest"][:19]))
     return out
 
 
-def _child(src, d, where: str) -> list:
+def descriptor_problems(src, d, where: str, doc=None) -> list:
+    """What validate finds in one index entry that may be a SIF (``doc``: its manifest when
+    already read); ``annotate`` runs it on each SIF variant before anything is pushed."""
     try:
-        doc = src.fetch(d["digest"], d["mediaType"])
+        doc = src.fetch(d["digest"], d["mediaType"]) if doc is None else doc
     except BadInput as exc:
         return [Problem(ERROR, where, f"SIF artifact: {exc}")] if media.is_sif(d) else []
     if not sif.is_sif_manifest(doc):
         return [Problem(ERROR, where, f"artifactType is {media.SIF_CONFIG} but the manifest's config is "
                                       f"{printable((doc.get('config') or {}).get('mediaType'), 80)}")] \
             if media.is_sif(d) else []
-    out = [] if media.is_sif(d) else [Problem(WARNING, where, f"a SIF artifact listed without artifactType "
-                                                             f"{media.SIF_CONFIG}: compat reads its manifest "
-                                                             "to know it (one request); other tools do not")]
+    out = [] if media.is_sif(d) else [_untyped(d, where)]
     header, problems = artifact_problems(src, doc, where)
     out += problems
     plat = d.get("platform")
@@ -106,6 +113,17 @@ def _child(src, d, where: str) -> list:
             out.append(Problem(ERROR, where, f"platform says {printable(said, 40)}, the SIF header "
                                              f"{header.architecture}: selection would hand it to the wrong hosts"))
     return out
+
+
+def _untyped(d, where: str) -> Problem:
+    """A SIF listed without ``artifactType``: compat learns it is a SIF only from an entry with
+    no platform either (one request); with a platform, select takes it for an OCI image."""
+    if d.get("platform"):
+        return Problem(ERROR, where, f"a SIF artifact listed with a platform but without artifactType "
+                                     f"{media.SIF_CONFIG}: select takes it for an OCI image and hands it to "
+                                     "runtimes that cannot run a SIF (podman, enroot, docker://)")
+    return Problem(WARNING, where, f"a SIF artifact listed without artifactType {media.SIF_CONFIG}: compat "
+                                   "reads its manifest to know it (one request); other tools do not")
 
 
 def artifact_problems(src, doc, where: str):

@@ -7,6 +7,7 @@ import os
 import sys
 
 from compat.author import annotate as A, variants as V
+from compat.author.sif import is_sif_variant
 from compat.cli.refs import source as parse_ref  # a local path without oci: is caught here
 from compat.errors import BadInput, ProblemsFound, printable as P
 from compat.oci.http import Deadline
@@ -100,6 +101,9 @@ def _plan(args, deadline: Deadline):
     dest = parse_ref(dest_text)
     if not dest.is_layout and dest.digest and not args.dry_run:
         raise BadInput(f"{dest_text}: push to a tag, not a digest")
+    for v in variants:                    # the slips of REF arguments, before any network
+        if not is_sif_variant(v.ref):
+            parse_ref(v.ref)
     edits = A.parse_edits(args.set or [], args.unset or [])
     if variants and edits:
         raise BadInput("annotate: give either --variant/--variants (build) or --set/--unset (rewrite), not both")

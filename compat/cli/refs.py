@@ -9,7 +9,9 @@ from compat.errors import BadInput, printable
 from compat.oci.reference import parse
 
 #: names that are files, never Docker Hub repositories
-FILE_SUFFIXES = (".json", ".yaml", ".yml")
+FILE_SUFFIXES = (".json", ".yaml", ".yml", ".sif")
+#: the schemes a registry reference may carry (oras://: what compat prints for a SIF child)
+SCHEMES = ("docker://", "oras://")
 
 
 def _explicit_registry(text: str) -> bool:
@@ -27,17 +29,28 @@ def _is_layout(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "oci-layout"))
 
 
+def _kind(path: str) -> str:
+    if os.path.isfile(path):
+        return "file"
+    kind = "directory" if os.path.isdir(path) else "special file (not a regular file)"
+    return kind + (", not a SIF file (a SIF variant is a regular file)" if path.lower().endswith(".sif") else "")
+
+
 def source(text: str):
-    """The Reference an image argument names; BadInput for a local path that is not ``oci:``."""
-    if not text.startswith(("oci:", "docker://")):
+    """The Reference an image argument names; BadInput for a local path that is not ``oci:``,
+    or a scheme compat does not read (``https://``)."""
+    if not text.startswith(("oci:",) + SCHEMES):
         path = os.path.expanduser(text)
         shown = printable(text, 160)
+        scheme, sep, _ = text.partition("://")
+        if sep and "/" not in scheme:
+            raise BadInput(f"{shown}: compat reads registry references (plain, docker:// or oras://) "
+                           f"and oci:DIR layouts, not {printable(scheme, 40)}://")
         if _is_layout(path):
             raise BadInput(f"{shown} is a local OCI layout: did you mean oci:{shown}?")
-        if os.path.exists(path) and not _explicit_registry(text):
-            what = "directory" if os.path.isdir(path) else "file"
-            raise BadInput(f"{shown} is a local {what}, not an image reference (oci:DIR for an OCI layout; "
-                           f"write the registry, e.g. docker.io/{shown}, to mean Docker Hub)")
+        if os.path.exists(path) and (_path_like(text) or not _explicit_registry(text)):
+            hub = "" if _path_like(text) else f"; write the registry, e.g. docker.io/{shown}, to mean Docker Hub"
+            raise BadInput(f"{shown} is a local {_kind(path)}, not an image reference (oci:DIR for an OCI layout{hub})")
         if _path_like(text):
             raise BadInput(f"{shown}: no such file or directory")
     return parse(text)

@@ -164,7 +164,9 @@ def _add_annotate(sub) -> None:
     a.add_argument("dest", nargs="?", help="where the index goes: host/repo:tag or oci:DIR:tag "
                                            "(rewrite mode: also the index to rewrite, unless --from)")
     a.add_argument("--variant", nargs="+", action="append", metavar=("REF", "KEY=VALUE"),
-                   help="a variant image and its annotations (repeatable; index order)")
+                   help="a variant and its annotations (repeatable; index order): an image reference, "
+                        "or a SIF file (a regular file, e.g. app.sif, pushed as the ORAS artifact "
+                        "apptainer push writes)")
     a.add_argument("--variants", dest="variants_file", metavar="FILE",
                    help="variants file, YAML or JSON (schemas/variants.schema.json)")
     a.add_argument("--from", dest="source", metavar="REF", help="rewrite mode: the index to start from")

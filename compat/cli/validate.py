@@ -7,7 +7,7 @@ import os
 import sys
 
 from compat.author import lint
-from compat.author.sif import artifact_problems, child_problems
+from compat.author.sif import artifact_problems, child_problems, sif_children
 from compat.cli.refs import source
 from compat.errors import BadInput, printable
 from compat.oci import manifest, media
@@ -40,7 +40,7 @@ def problems_of_ref(text: str, plain_http: bool, timeout: float):
             where = f"{text} (an image manifest)"
             out = lint.check_annotations(doc.get("annotations") or {}, where)
             return out + (artifact_problems(src, doc, where)[1] if is_sif_manifest(doc) else [])
-        out = lint.lint_index(doc, fetch=src.fetch) + child_problems(src, doc)
+        out = lint.lint_index(doc, fetch=src.fetch, sifs=sif_children(src, doc)) + child_problems(src, doc)
         for i, d in enumerate(doc["manifests"]):
             if not manifest.descriptor_problems(d) and d["mediaType"] in media.INDEXES:
                 child = src.fetch(d["digest"], d["mediaType"])

@@ -133,9 +133,9 @@ def parse(text: str) -> Reference:
         raise BadInput("empty reference")
     if text.startswith("oci:"):
         return _parse_layout(text[4:])
-    for prefix in ("docker://", "oci-archive:"):
+    for prefix in ("docker://", "oras://", "oci-archive:"):
         if text.startswith(prefix):
-            if prefix == "docker://":
+            if prefix != "oci-archive:":       # oras://: what compat prints for a SIF child
                 text = text[len(prefix):]
             else:
                 raise BadInput(f"{text}: oci-archive is not supported; unpack it and use oci:DIR")

@@ -87,14 +87,20 @@ class Sif(Record):
         return self.arch or (self.primary.arch if self.primary else "")
 
     def problems(self):
-        """What is inconsistent though parseable: the header and the primary partition
-        disagreeing on the architecture, no primary system partition."""
-        out = []
+        """What is inconsistent though parseable (what validate reports and annotate refuses):
+        no primary system partition, or more than one, the header and the primary partition
+        disagreeing on the architecture, or neither naming one (apptainer push refuses it)."""
         primary = self.primary
         if primary is None:
-            out.append("no primary system partition (nothing for a runtime to run)")
-        elif self.arch and primary.arch and primary.arch != self.arch:
+            return ["no primary system partition (nothing for a runtime to run)"]
+        out = []
+        primaries = [p.arch or "unknown" for p in self.partitions if p.kind == "primary"]
+        if len(primaries) > 1:
+            out.append(f"{len(primaries)} primary system partitions ({', '.join(primaries)}): a SIF has one")
+        if self.arch and primary.arch and primary.arch != self.arch:
             out.append(f"header architecture {self.arch} but primary partition {primary.arch}")
+        if not self.architecture:
+            out.append("no architecture in the SIF header or its primary partition (apptainer push refuses it too)")
         return out
 
 
@@ -144,6 +150,10 @@ def parse(data: bytes, file_size: Optional[int] = None, what: str = "SIF") -> Si
         raise BadInput(f"{what}: descriptor table ({total} slots at offset {offset}) runs past the "
                        f"{'file' if file_size is not None and end > file_size else 'bytes read'}")
     size = file_size if file_size is not None else None
+    table_size = h[10]
+    if not 0 <= table_size <= limits.SIF_META_BYTES or (size is not None and offset + table_size > size):
+        raise BadInput(f"{what}: descriptor table size {table_size} outside the file "
+                       f"(or past limits.SIF_META_BYTES, {limits.SIF_META_BYTES})")
     data_offset, data_size = h[11], h[12]
     if data_offset < 0 or data_size < 0 or (size is not None and data_offset + data_size > size):
         raise BadInput(f"{what}: data section ({data_size} bytes at {data_offset}) outside the file")
@@ -176,6 +186,8 @@ def platform(sif: Sif) -> Optional[dict]:
 #: the layer media types Apptainer pulls as a SIF: v1, and the prototype's (Singularity < 3.7,
 #: misspelt; apptainer internal/pkg/client/oras/layer.go)
 LAYER_TYPES = (media.SIF_LAYER, "appliciation/vnd.sylabs.sif.layer.tar")
+#: 9999-12-31T23:59:59Z, the last second a four-digit year (and Python's datetime) can write
+LAST_SECOND = 253402300799
 #: the config Apptainer pushes: the empty JSON object (oras/config.go)
 EMPTY_CONFIG = b"{}"
 
@@ -222,7 +234,7 @@ def artifact_manifest(layer_digest: str, size: int, title: str, created: int = 0
            "config": {"mediaType": media.SIF_CONFIG, "digest": digest_of(EMPTY_CONFIG), "size": len(EMPTY_CONFIG)},
            "layers": [{"mediaType": media.SIF_LAYER, "digest": layer_digest, "size": size,
                        "annotations": {"org.opencontainers.image.title": title}}]}
-    if created > 0:
+    if 0 < created <= LAST_SECOND:         # a later "created" is not a date: no annotation
         # start-up: only annotate writes a SIF manifest; select never loads datetime
         from datetime import datetime, timezone
         stamp = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
