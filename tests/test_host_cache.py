@@ -41,7 +41,7 @@ def test_wrong_typed_cache_entry_is_a_miss_and_rewritten(tmp_path, filled, junk)
 
 
 def _check(key):
-    return {"ldso-level": is_level, "mpi-libs": is_library_answers}.get(key.split("|")[0], is_text)
+    return {"ldso-level": is_level, "mpi-libs": is_library_answers}.get(key.split("|")[1], is_text)
 
 
 @pytest.mark.parametrize("make", [
@@ -75,3 +75,37 @@ def test_cache_answers_and_recomputes(tmp_path):
     assert again.get("p", [], lambda: calls.append(1) or "new", is_text) == "out"
     assert again.get("p", [], lambda: calls.append(1) or 3, lambda v: isinstance(v, int)) == 3
     assert len(calls) == 2
+
+
+def test_changed_probing_code_recomputes(tmp_path, filled):
+    """An upgrade of compat (here: an edit to a probe module of a copy) keys every probe anew:
+    an answer an older compat cached (ch-run's "$USER not set" before the probe set $USER) is
+    not served; with the code unchanged, the same cached answer is served."""
+    import shutil
+    from conftest import REPO
+    copy = tmp_path / "src"
+    shutil.copytree(os.path.join(REPO, "compat"), copy / "compat",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "cache"
+    env = {"COMPAT_CACHE_DIR": str(cache), "PYTHONPATH": str(copy)}
+    assert run_hostile("detect", "--json", env=env, cwd=copy).returncode == 0
+    entries = json.loads((cache / "probes.json").read_text())
+    texts = [k for k, v in entries.items() if isinstance(v, str)]
+    assert texts, "no text probe was cached: the test would prove nothing"
+    stale = "ERROR: $USER not set"
+
+    def poison_and_detect():
+        (cache / "probes.json").write_text(json.dumps({k: stale if k in texts else v for k, v in entries.items()}))
+        for f in cache.glob("profile-*.json"):
+            f.unlink()                                  # the whole-profile cache would answer first
+        assert run_hostile("detect", "--json", env=env, cwd=copy).returncode == 0
+        return json.loads((cache / "probes.json").read_text())
+
+    served = poison_and_detect()
+    assert [served[k] for k in texts] == [stale] * len(texts)           # same code: served
+    probe = copy / "compat" / "host" / "runtime.py"
+    probe.write_text(probe.read_text() + "\n# a newer probe\n")
+    recomputed = poison_and_detect()
+    assert stale not in recomputed.values()
+    assert not set(recomputed) & set(entries)                           # the old keys are dropped
+    assert sorted(k.split("|", 1)[1] for k in recomputed) == sorted(k.split("|", 1)[1] for k in entries)

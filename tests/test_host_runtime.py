@@ -16,10 +16,12 @@ from hypothesis import given, settings, strategies as st
 import compat
 from compat.errors import BadInput
 from compat.host import assume as A
+from compat.host.profile import Host, Rootless, Runtime
 from compat.host.root import Root
 from compat.host.runtime import config_values, parse_config
 from compat.nfd.features import local_feature_file
 from compat.nfd.nodefeature import from_export, to_host
+from compat.vocab.data import fuse_helpers, runtimes
 from conftest import HOSTS, REPO
 from helpers import run_hostile
 
@@ -456,18 +458,96 @@ def test_nfd_features_carry_the_runtime_facts_and_back(node):
     h = detect(node)
     text = local_feature_file(h)
     for line in ("hpc-compat.org/runtime.apptainer=1.3.4", "hpc-compat.org/runtime.apptainer.setuid=false",
+                 "hpc-compat.org/runtime.apptainer.allow_setuid=true", "hpc-compat.org/runtime.apptainer.rank=1",
                  "hpc-compat.org/runtime.podman=4.9.3", "hpc-compat.org/rootless.userns=false",
                  "hpc-compat.org/rootless.subuid=true", "hpc-compat.org/rootless.fuse=true",
                  "hpc-compat.org/rootless.overlay=true", "hpc-compat.org/rootless.fuse.squashfuse=true"):
         assert line in text.splitlines()
+    assert _read_back(h) == _without_paths(h)
+
+
+def _read_back(host):
+    """``host`` through ``--format nfd-features`` and a NodeFeature's local.feature: (runtimes,
+    rootless) as compat reads them back."""
+    text = local_feature_file(host)
     local = dict(line.split("=", 1) for line in text.splitlines() if not line.startswith("#"))
     back = to_host(from_export({"attributes": {"local.feature": {"elements": local}}}), "test")
-    assert [(r.name, r.version, r.setuid) for r in back.runtimes] == \
-        [("apptainer", "1.3.4", False), ("podman", "4.9.3", None), ("enroot", "3.4.1", None)]
-    assert back.rootless._replace(user=None, max_user_namespaces=None, unprivileged_userns_clone=None,
-                                  apparmor_restrict_userns=None) == \
-        h.rootless._replace(user=None, max_user_namespaces=None, unprivileged_userns_clone=None,
-                            apparmor_restrict_userns=None)
+    return back.runtimes, back.rootless
+
+
+def _without_paths(host):
+    """What a read-back can give: every fact but the executable's path (a file name on that
+    node, not a fact a key reads; spec/host.md "NFD features")."""
+    return (tuple(r._replace(path=None) for r in host.runtimes) if host.runtimes else None), host.rootless
+
+
+def test_nfd_round_trip_keeps_setuid_facts_apart(node):
+    """The reviewer's case: a non-setuid starter with ``allow setuid = yes`` read back as
+    ``allow setuid no``; and a setuid starter with ``allow setuid = no``."""
+    h = detect(node)
+    assert runtime(h, "apptainer").allow_setuid is True
+    back, _ = _read_back(h)
+    assert (back[0].setuid, back[0].allow_setuid) == (False, True)
+    turned = h._replace(runtimes=(runtime(h, "apptainer")._replace(setuid=True, allow_setuid=False),))
+    back, _ = _read_back(turned)
+    assert (back[0].setuid, back[0].allow_setuid) == (True, False)
+
+
+def test_nfd_round_trip_through_the_cli(node, tmp_path):
+    """detect --format nfd-features, wrapped as a NodeFeature, read back by --host: the same
+    runtimes (in their order) and rootless facts as the --json profile."""
+    args = ("detect", "--sysroot", str(node), "--assume", "os.arch=amd64")
+    features = run_hostile(*args, "--format", "nfd-features").stdout
+    local = dict(line.split("=", 1) for line in features.splitlines() if not line.startswith("#"))
+    doc = {"apiVersion": "nfd.k8s-sigs.io/v1alpha1", "kind": "NodeFeature", "metadata": {"name": "n1"},
+           "spec": {"features": {"attributes": {"local.feature": {"elements": local}}}}}
+    (tmp_path / "nf.json").write_text(json.dumps(doc))
+    source = json.loads(run_hostile(*args, "--json").stdout)
+    back = json.loads(run_hostile("detect", "--host", str(tmp_path / "nf.json"), "--json").stdout)
+    assert back["runtimes"] == [dict(r, path=None) for r in source["runtimes"]]
+    assert back["rootless"] == source["rootless"]
+    text = run_hostile("detect", "--host", str(tmp_path / "nf.json")).stdout
+    assert "allow setuid yes" in text and "allow setuid no" not in text
+
+
+_bool = st.sampled_from([None, True, False])
+_count = st.one_of(st.none(), st.integers(0, 2147483647))
+
+
+@st.composite
+def _runtime_facts(draw):
+    names = draw(st.lists(st.sampled_from(list(runtimes())), unique=True, max_size=4))
+    rts = tuple(Runtime(name=n, version=draw(st.sampled_from([None, "1.3.4", "4.9.3-1", "0.31"])),
+                        setuid=draw(_bool), allow_setuid=draw(_bool), allow_kernel_squashfs=draw(_bool),
+                        max_loop_devices=draw(_count)) for n in names)
+    rootless = draw(st.one_of(st.none(), st.builds(
+        Rootless, user=st.sampled_from([None, "alice", "svc-hpc.1"]), max_user_namespaces=_count,
+        unprivileged_userns_clone=_bool, apparmor_restrict_userns=_bool, userns=_bool, subuid=_bool,
+        subgid=_bool, fuse=_bool, overlay=_bool,
+        fuse_helpers=st.one_of(st.none(), st.lists(st.sampled_from(fuse_helpers()), unique=True).map(
+            lambda hs: tuple(h for h in fuse_helpers() if h in hs)))).filter(lambda r: any(v is not None for v in r))))
+    return Host(runtimes=rts or None, rootless=rootless)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_runtime_facts())
+def test_nfd_round_trip_keeps_every_runtime_and_rootless_field(host):
+    """Every field but the path, unknowns included (no feature; unknown again), the order of
+    the runtimes (the first is the default runtime), FUSE helpers looked for and none found
+    (``()``) apart from not looked for (``None``)."""
+    assert _read_back(host) == _without_paths(host)
+
+
+@pytest.mark.parametrize("value", ["-1", "2147483648", "9" * 5000, "1e3", "", "ten"])
+def test_nfd_hostile_counts_are_unknown(value):
+    """Counts a NodeFeature gives beyond the profile schema's range are unknown, never an
+    int the schema refuses or Python's digit limit trips on."""
+    local = {"hpc-compat.org/runtime.apptainer": "1.3.4", "hpc-compat.org/runtime.apptainer.rank": value,
+             "hpc-compat.org/runtime.apptainer.max_loop_devices": value,
+             "hpc-compat.org/rootless.userns": "true", "hpc-compat.org/rootless.max_user_namespaces": value}
+    back = to_host(from_export({"attributes": {"local.feature": {"elements": local}}}), "test")
+    assert (back.runtimes[0].max_loop_devices, back.rootless.max_user_namespaces) == (None, None)
+    jsonschema.validate(back.to_dict(), SCHEMA)
 
 
 def test_profile_round_trip_keeps_the_runtime_facts(node, tmp_path):

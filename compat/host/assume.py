@@ -10,11 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from archspec.cpu import TARGETS
-
 from compat import limits
 from compat.errors import BadInput, ValueProblem, printable
-from compat.host.cpu import oci_variant, x86_level
 from compat.vocab.data import machine_archs, runtimes as runtime_table
 from compat.host.profile import CPU, GPU, MPI, Fabric, Host, Libfabric, Rootless, Runtime
 from compat.vocab import values as V
@@ -180,6 +177,9 @@ def arch_of_family(family: str) -> Optional[str]:
 
 
 def cpu_from_target(name: str) -> CPU:
+    # start-up: archspec (and the CPU probe module) load only for a cpu.target assumption
+    from archspec.cpu import TARGETS
+    from compat.host.cpu import x86_level
     t = TARGETS.get(name)
     if t is None:
         raise BadInput(f"--assume cpu.target={name}: not an archspec microarchitecture")
@@ -234,6 +234,8 @@ def apply(host: Host, a: Mapping[str, str]) -> Host:
         os_ = os_._replace(distro=a["os.distro"])
         mark("os.distro")
     if os_.variant is None:
+        # start-up: the CPU module (and archspec) load only when a variant is to be worked out
+        from compat.host.cpu import oci_variant
         os_ = os_._replace(variant=oci_variant(os_.arch, cpu))
 
     return host._replace(os=os_, cpu=cpu, gpus=_gpus(host, a, mark),

@@ -1,17 +1,22 @@
 """A small on-disk cache for probe answers that cost a child process.
 
-An entry is keyed by what decides the answer: the probe's name plus the identity
-(path, size, mtime) of the files it depends on (the executable, ``/etc/ld.so.cache``).
-Replace the binary and the key changes, so a stale answer is never served.
+An entry is keyed by what decides the answer: the identity of the probing
+code (:func:`compat.host.profile_cache.code_identity` of compat's ``host``, ``vocab`` and
+``data``, as the profile cache keys it, hashed), the probe's name, and the identity (path, size, mtime) of the
+files it depends on (the executable, ``/etc/ld.so.cache``). Replace the binary or upgrade
+compat and the key changes, so a stale answer is never served; entries another code wrote
+are dropped on the next save.
 ``COMPAT_CACHE_DIR`` moves it; ``COMPAT_NO_CACHE=1`` turns it off.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
 from compat import io, limits
 from compat.errors import BadInput
+from compat.host.profile_cache import CODE, code_identity
 from compat.io import cache_dir, write_atomically
 
 TYPE_CHECKING = False
@@ -65,6 +70,15 @@ class ProbeCache:
         self._data: Optional[dict] = None
         self._dirty = False
         self._fresh: set = set()
+        self._code: Optional[str] = None
+
+    def code(self) -> str:
+        """A short hash of the probing code's identity (compat's entry in the profile cache's
+        :data:`~compat.host.profile_cache.CODE`), computed once per cache."""
+        if self._code is None:
+            identity = code_identity("compat", dict(CODE)["compat"]) or "-"
+            self._code = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        return self._code
 
     def _load(self) -> dict:
         """The cache file as a dict; anything else (absent, unreadable, not JSON, too large,
@@ -87,7 +101,7 @@ class ProbeCache:
             self._root.note_child(depends_on)
         if not self.enabled:
             return compute()
-        key = f"{name}|{_identity(depends_on)}"
+        key = f"{self.code()}|{name}|{_identity(depends_on)}"
         data = self._load()
         if key in data:
             try:
@@ -107,6 +121,8 @@ class ProbeCache:
             return
         try:
             os.makedirs(os.path.dirname(self._path), mode=0o700, exist_ok=True)
+            code = self.code()                               # entries other code wrote are dead
+            self._data = {k: v for k, v in self._data.items() if k.split("|")[0] == code}
             data = json.dumps(self._data).encode()
             if len(data) > limits.PROBE_CACHE_BYTES:         # never write what cannot be read back
                 data = json.dumps({k: v for k, v in self._data.items() if k in self._fresh}).encode()

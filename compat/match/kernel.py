@@ -10,13 +10,10 @@ from compat.vocab.annotations import Requirements
 def check(req: Requirements, host: Host) -> Check:
     if "os.kernel" not in req:
         return ok("kernel", "")
-    # start-up: packaging (~20 ms) loads only for an os.kernel requirement
-    from packaging.specifiers import SpecifierSet
-
-    spec = SpecifierSet(req.get("os.kernel"))
+    spec = req.get("os.kernel")                  # normalised by V.version_range
     version = V.kernel_version(host.os.kernel or "")
     if version is None:
         return unknown("kernel", "os.kernel")
-    if spec.contains(version, prereleases=True):
+    if V.in_range(version, spec):
         return ok("kernel", f"kernel {version} {spec}")
     return fail("kernel", f"needs kernel {spec}; host runs {host.os.kernel}")

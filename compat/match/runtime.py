@@ -124,10 +124,8 @@ def _listed(wanted: Tuple[Tuple[str, str], ...], rt: Runtime) -> Check:
     version = V.kernel_version(rt.version or "")       # the leading X.Y.Z PEP 440 compares
     if version is None:
         return unknown("runtime", "runtime.version", f"state it with --assume runtime={rt.name}@X.Y")
-    # start-up: packaging (~20 ms) loads only for a runtime version range
-    from packaging.specifiers import SpecifierSet
     for spec in ranges:
-        if SpecifierSet(spec).contains(version, prereleases=True):
+        if V.in_range(version, spec):
             return ok("runtime", f"{rt.name} {version} {spec}")
     return fail("runtime", f"needs {' or '.join(rt.name + s for s in ranges)}; host has {rt.name} {rt.version}")
 

@@ -101,43 +101,85 @@ def _flag(value: Optional[bool]) -> Optional[str]:
 
 
 #: the Rootless facts exported as ``rootless.<fact>`` (true/false; unknown: no feature)
-ROOTLESS_FEATURES = ("userns", "subuid", "subgid", "fuse", "overlay")
+ROOTLESS_FEATURES = ("userns", "subuid", "subgid", "fuse", "overlay", "unprivileged_userns_clone",
+                     "apparmor_restrict_userns")
+#: the Runtime facts exported as ``runtime.<name>.<fact>`` (true/false; unknown: no feature)
+RUNTIME_FLAGS = ("suid_starter", "allow_setuid", "allow_kernel_squashfs")
+#: Runtime.suid_starter is the record's ``setuid`` field: ``runtime.<name>.setuid`` is taken
+#: by the combined "setuid mode works" that NFD rules read
+_FIELD = {"suid_starter": "setuid"}
+_COUNT = re.compile(r"\d{1,10}")
+_COUNT_MAX = 2**31 - 1           # the profile schema's maximum for the counts
 
 
 def runtime_features(host: Host) -> Dict[str, Optional[str]]:
     """Runtime and rootless facts under compat's names (spec/host.md "NFD features"):
-    ``runtime.<name>`` = version (``true`` when unknown), ``runtime.<name>.setuid`` = whether
-    setuid mode works (a root setuid starter and ``allow setuid`` not ``no``),
-    ``rootless.<fact>`` = true/false, ``rootless.fuse.<helper>`` = true."""
+    ``runtime.<name>`` = version (``true`` when unknown), ``runtime.<name>.rank`` = its place
+    in the host's list (1 is the default runtime), ``runtime.<name>.setuid`` = whether setuid
+    mode works (a root setuid starter and ``allow setuid`` not ``no``), each of
+    :data:`RUNTIME_FLAGS` and ``max_loop_devices``; ``rootless.<fact>`` = true/false,
+    ``rootless.user``, ``rootless.max_user_namespaces``, ``rootless.fuse.<helper>`` = true and
+    ``rootless.fuse_helpers`` = how many (present when the helpers were looked for).
+    Everything :func:`runtimes_from_features` needs to read back the same facts but the
+    executable's path (a file name on this node, not a fact about it)."""
     out: Dict[str, Optional[str]] = {}
-    for r in host.runtimes or ():
+    for rank, r in enumerate(host.runtimes or (), 1):
         out[f"runtime.{r.name}"] = r.version or "true"
+        out[f"runtime.{r.name}.rank"] = str(rank)
         if r.setuid is not None:
             out[f"runtime.{r.name}.setuid"] = _flag(bool(r.setuid and r.allow_setuid is not False))
+        for fact in RUNTIME_FLAGS:
+            out[f"runtime.{r.name}.{fact}"] = _flag(getattr(r, _FIELD.get(fact, fact)))
+        if r.max_loop_devices is not None:
+            out[f"runtime.{r.name}.max_loop_devices"] = str(r.max_loop_devices)
     x = host.rootless
     if x is not None:
         for fact in ROOTLESS_FEATURES:
             out[f"rootless.{fact}"] = _flag(getattr(x, fact))
+        out["rootless.user"] = x.user
+        if x.max_user_namespaces is not None:
+            out["rootless.max_user_namespaces"] = str(x.max_user_namespaces)
+        if x.fuse_helpers is not None:
+            out["rootless.fuse_helpers"] = str(len(x.fuse_helpers))
         for helper in x.fuse_helpers or ():
             out[f"rootless.fuse.{helper}"] = "true"
     return out
 
 
+def _count(value: Optional[str]) -> Optional[int]:
+    """A count the profile schema allows (0 .. 2^31-1), else unknown."""
+    n = int(value) if value and _COUNT.fullmatch(value) else None
+    return n if n is not None and n <= _COUNT_MAX else None
+
+
 def runtimes_from_features(local: Dict[str, str]):
     """The reverse of :func:`runtime_features` for a NodeFeature host: (runtimes, rootless),
-    each None when the features say nothing of them."""
+    each None when the features say nothing of them. A file written before the separate
+    facts were exported (only ``runtime.<name>.setuid``) reads as before: starter and
+    ``allow setuid`` both that value; runtimes without a rank keep the table's order."""
     get = lambda k: local.get(LOCAL + k)  # noqa: E731
     flag = lambda k: {"true": True, "false": False}.get(get(k) or "")  # noqa: E731
+    count = lambda k: _count(get(k))  # noqa: E731
     found = []
-    for name in runtimes():
+    for order, name in enumerate(runtimes()):
         value = get(f"runtime.{name}")
-        if value:
-            setuid = flag(f"runtime.{name}.setuid")
-            found.append(Runtime(name=name, version=None if value == "true" else value,
-                                 setuid=setuid, allow_setuid=setuid))
+        if not value:
+            continue
+        setuid = flag(f"runtime.{name}.setuid")
+        facts = {_FIELD.get(f, f): flag(f"runtime.{name}.{f}") for f in RUNTIME_FLAGS}
+        if facts["setuid"] is None and facts["allow_setuid"] is None:
+            facts.update(setuid=setuid, allow_setuid=setuid)
+        rank = count(f"runtime.{name}.rank")
+        found.append(((rank if rank is not None else 1 << 30, order),
+                      Runtime(name=name, version=None if value == "true" else value,
+                              max_loop_devices=count(f"runtime.{name}.max_loop_devices"), **facts)))
+    found = [r for _, r in sorted(found, key=lambda e: e[0])]
     facts = {fact: flag(f"rootless.{fact}") for fact in ROOTLESS_FEATURES}
+    facts.update(user=get("rootless.user"), max_user_namespaces=count("rootless.max_user_namespaces"))
     helpers = tuple(h for h in fuse_helpers() if get(f"rootless.fuse.{h}") == "true")
-    rootless = Rootless(fuse_helpers=helpers, **facts) if any(v is not None for v in facts.values()) else None
+    if helpers or count("rootless.fuse_helpers") is not None:
+        facts["fuse_helpers"] = helpers
+    rootless = Rootless(**facts) if any(v is not None for v in facts.values()) else None
     return (tuple(found) if found else None), rootless
 
 

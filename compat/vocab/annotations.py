@@ -61,7 +61,7 @@ KEYS: Dict[str, Key] = {k.name: k for k in [
     Key("fabric", lambda v, w: tuple(V.fabric_list(v, w)), "fabrics the image can drive"),
     Key("fabric.providers", lambda v, w: tuple(V.provider_list(v, w)), "libfabric providers in the image",
         requirement=False),
-    Key("os.kernel", lambda v, w: str(V.kernel_specifier(v, w)), "kernel version specifier (PEP 440)"),
+    Key("os.kernel", V.version_range, "kernel version specifier (PEP 440)"),
     Key("runtime", V.runtime_list, "container runtimes that can run the image, each with an optional version range"),
     Key("runtime.needs", V.runtime_needs, "what the runtime must be able to do on the host: userns, fakeroot, fuse, setuid"),
     Key("libc.glibc", _glibc, "glibc inside the image (warns in bind mode)", requirement=False),

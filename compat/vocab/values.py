@@ -13,7 +13,7 @@ from compat.vocab.data import arch_aliases, load as load_data, runtimes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Mapping, Optional, Tuple
+    from typing import Dict, List, Mapping, Optional, Tuple
 
 _VENDOR_NAME = re.compile(r"[A-Za-z][\w-]*", re.ASCII)
 _GPU_COUNT = re.compile(r"[0-9]{1,3}", re.ASCII)
@@ -226,6 +226,64 @@ def kernel_specifier(value: str, where: str = "os.kernel"):
     return spec
 
 
+#: a PEP 440 clause compat compares itself: a comparison operator and a release number X[.Y...]
+#: (no ``~=``, ``===``, wildcard, pre/post/dev or local part: those go to ``packaging``)
+_PLAIN_CLAUSE = re.compile(r"\s*(>=|<=|==|!=|<|>)\s*(\d{1,15}(?:\.\d{1,15}){0,15})\s*", re.ASCII)
+_COMPARE = {">=": lambda c: c >= 0, "<=": lambda c: c <= 0, "==": lambda c: c == 0,
+            "!=": lambda c: c != 0, ">": lambda c: c > 0, "<": lambda c: c < 0}
+
+
+def _plain_clauses(value: str) -> Optional[List[Tuple[str, Tuple[int, ...]]]]:
+    """``>=5.10, <7`` -> [(">=", (5, 10)), ("<", (7,))]; None when a clause is not plain."""
+    out = []
+    for clause in str(value).split(","):
+        m = _PLAIN_CLAUSE.fullmatch(clause)
+        if m is None:
+            return None
+        out.append((m.group(1), tuple(int(n) for n in m.group(2).split("."))))
+    return out
+
+
+def version_range(value: str, where: str = "os.kernel") -> str:
+    """A PEP 440 specifier as compat keeps it: what ``str(SpecifierSet(value))`` gives (each
+    clause once, sorted). A plain one (:data:`_PLAIN_CLAUSE`) is read here, without importing
+    ``packaging`` (≈29 ms with typing, subprocess, logging, platform on every select that
+    reads ``os.kernel`` or a runtime range); anything else by :func:`kernel_specifier`."""
+    clauses = _plain_clauses(value)
+    if clauses is None:
+        return str(kernel_specifier(value, where))
+    kept: Dict[Tuple[str, Tuple[int, ...]], str] = {}    # packaging: sorted, equal clauses once
+    for text, (op, bound) in sorted(zip(("".join(t.split()) for t in str(value).split(",")), clauses)):
+        kept.setdefault((op, _strip_zeros(bound)), text)
+    return ",".join(kept.values())
+
+
+def _strip_zeros(bound: Tuple[int, ...]) -> Tuple[int, ...]:
+    while len(bound) > 1 and bound[-1] == 0:
+        bound = bound[:-1]
+    return bound
+
+
+def in_range(release: str, spec: str) -> bool:
+    """Whether the release ``X[.Y[.Z]]`` (:func:`kernel_version`) satisfies the specifier, as
+    ``SpecifierSet(spec).contains(release, prereleases=True)`` says. For a plain specifier and
+    a release without pre/post/local parts PEP 440 is the comparison of the numbers, the
+    shorter padded with zeros (``==1.3`` holds for 1.3.0); anything else asks ``packaging``."""
+    clauses = _plain_clauses(spec)
+    if clauses is None:
+        # start-up: packaging (~29 ms with what it imports) loads only for a range compat does not read itself
+        from packaging.specifiers import SpecifierSet
+        return SpecifierSet(spec).contains(release, prereleases=True)
+    version = tuple(int(n) for n in release.split("."))
+    return all(_COMPARE[op](_cmp(version, bound)) for op, bound in clauses)
+
+
+def _cmp(a: Tuple[int, ...], b: Tuple[int, ...]) -> int:
+    n = max(len(a), len(b))
+    a, b = a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
+    return (a > b) - (a < b)
+
+
 def kernel_version(release: str) -> Optional[str]:
     """``6.1.0-18-amd64`` -> ``6.1.0`` (the part PEP 440 can compare)."""
     m = _KERNEL_VERSION.match(release or "")
@@ -275,7 +333,7 @@ def runtime_list(value: str, where: str = "runtime") -> Tuple[Tuple[str, str], .
         spec = ",".join(clauses)
         try:
             if spec:
-                kernel_specifier(spec, where)        # PEP 440, read as os.kernel's
+                version_range(spec, where)           # PEP 440, read as os.kernel's
         except ValueProblem:
             raise ValueProblem(f"{where}: {name}{spec} is not a PEP 440 version range like "
                                f"apptainer>=1.3,<2") from None
