@@ -15,7 +15,6 @@ from hypothesis import given, settings, strategies as st
 
 import compat
 from compat.errors import BadInput
-from compat.host import assume as A
 from compat.host.profile import Host, Rootless, Runtime
 from compat.host.root import Root
 from compat.host.runtime import config_values, parse_config

@@ -10,7 +10,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
