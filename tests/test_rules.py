@@ -4,7 +4,8 @@ import hashlib
 import pytest
 
 from compat.host.profile import CPU, GPU, MPI, OS, Fabric, Host
-from compat.host.assume import cpu_from_target, oci_variant
+from compat.host.assume import cpu_from_target
+from compat.host.cpu import oci_variant
 from compat.match.rank import rank
 
 from helpers import P  # noqa: E402
