@@ -49,6 +49,35 @@ def assert_valid(doc, name):
     assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]
 
 
+#: an NFD image-compatibility document of two sets: AVX-512 with InfiniBand (mlx5_ib loaded), and
+#: an x86-64-v2 fallback
+NEEDS_V4_AND_IB = """version: v1alpha1
+compatibilities:
+- tag: avx512-ib
+  weight: 60
+  description: AVX-512 build for InfiniBand clusters
+  rules:
+  - name: cpu
+    matchFeatures:
+    - feature: cpu.cpuid
+      matchExpressions:
+        X86_64_V4: {op: Exists}
+  - name: fabric
+    matchFeatures:
+    - feature: kernel.loadedmodule
+      matchExpressions:
+        mlx5_ib: {op: Exists}
+- tag: fallback
+  weight: 5
+  rules:
+  - name: cpu
+    matchFeatures:
+    - feature: cpu.cpuid
+      matchExpressions:
+        X86_64_V2: {op: Exists}
+"""
+
+
 def layout_with_nfd(root: str, spec_text: str) -> str:
     """``oci:ROOT``: a generic amd64 variant and a second one carrying an NFD
     image-compatibility artifact with ``spec_text``, created 2026-01-01."""

@@ -14,8 +14,9 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
+
+from registry_harness import serve_loopback
 
 SQUID = shutil.which("squid") or (os.path.exists("/usr/sbin/squid") and "/usr/sbin/squid") or None
 NCSA_AUTH = "/usr/lib/squid/basic_ncsa_auth"
@@ -157,20 +158,8 @@ class RecordingOrigin:
         ctx.load_cert_chain(cert, key)
         ctx.sni_callback = lambda sslsock, name, _ctx: self.sni.append(name)
         self.ctx = ctx
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock = serve_loopback(self._handle)
         self.port = self.sock.getsockname()[1]
-        self._stop = False
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn):
         try:
@@ -204,5 +193,4 @@ class RecordingOrigin:
             conn.close()
 
     def stop(self):
-        self._stop = True
         self.sock.close()

@@ -406,6 +406,28 @@ def attach_in_registry(host, repository, subject, spec_text, created=None, tag_i
     return desc
 
 
+# -- a loopback listener: each connection handled on a thread of its own -----------------------------
+
+def serve_loopback(handle, backlog=16):
+    """A socket listening on 127.0.0.1 (a free port) whose every connection goes to
+    ``handle(conn)`` on a daemon thread of its own, until the socket is closed."""
+    import socket
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+
+    def accept():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:             # closed: the server was stopped
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return sock
+
+
 # -- a scripted raw-socket HTTP peer (framing attacks, trickles, redirects) -------------------------
 
 class ScriptedServer:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from cli_support import assert_valid, cli, layout_with_nfd
+from cli_support import NEEDS_V4_AND_IB, assert_valid, cli, layout_with_nfd
 from conftest import FIXTURES, HOSTS
 from test_cli_text import hostile_layout
 
@@ -17,19 +17,7 @@ SCORE_ORDER = ("gpu", "cuda", "cudaVersion", "fabric", "mpi", "cpu", "cpuLevel",
 
 
 def nfd_layout(root):
-    return layout_with_nfd(root, """version: v1alpha1
-compatibilities:
-- tag: v2
-  weight: 5
-  description: needs x86-64-v2
-  rules:
-  - name: cpu
-    matchFeatures:
-    - feature: cpu.cpuid
-      matchExpressions:
-        X86_64_V2: {op: Exists}
-        AVX: {op: In, value: ["true"]}
-""")
+    return layout_with_nfd(root, NEEDS_V4_AND_IB)
 
 
 def _version(text):
@@ -83,7 +71,7 @@ def test_check_json_with_an_nfd_artifact_validates(capsys, tmp_path):
     doc = json.loads(out)
     check_selection(doc, "check", code)
     nfd = [c for c in doc["candidates"] if "nfd" in c]
-    assert len(nfd) == 1 and nfd[0]["nfd"]["sets"][0]["tag"] == "v2"
+    assert len(nfd) == 1 and [s["tag"] for s in nfd[0]["nfd"]["sets"]] == ["avx512-ib", "fallback"]
     code, out, _ = cli(capsys, "select", ref, "--json", "--sysroot", os.path.join(HOSTS, "laptop-tigerlake"))
     check_selection(json.loads(out), "selection", code)
 

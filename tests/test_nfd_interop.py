@@ -11,6 +11,7 @@ import compat
 from compat.nfd.features import from_host
 from compat.nfd.nodefeature import from_export, to_host
 from compat.nfd.rules import Features, evaluate_spec
+from cli_support import NEEDS_V4_AND_IB
 from conftest import FIXTURES, HOSTS, detect_json, run_compat
 from registry_harness import (DISTRIBUTION, FaultProxy, RunningRegistry, attach_in_layout, attach_in_registry,
                               push_layout)
@@ -22,31 +23,6 @@ P = "org.hpc-compat."
 IB = os.path.join(HOSTS, "ib-hdr-zen4")          # zen4 (x86-64-v4), InfiniBand, mlx5_ib loaded
 LAPTOP = os.path.join(HOSTS, "laptop-tigerlake")
 
-NEEDS_V4_AND_IB = """version: v1alpha1
-compatibilities:
-- tag: avx512-ib
-  weight: 60
-  description: AVX-512 build for InfiniBand clusters
-  rules:
-  - name: cpu
-    matchFeatures:
-    - feature: cpu.cpuid
-      matchExpressions:
-        X86_64_V4: {op: Exists}
-  - name: fabric
-    matchFeatures:
-    - feature: kernel.loadedmodule
-      matchExpressions:
-        mlx5_ib: {op: Exists}
-- tag: fallback
-  weight: 5
-  rules:
-  - name: cpu
-    matchFeatures:
-    - feature: cpu.cpuid
-      matchExpressions:
-        X86_64_V2: {op: Exists}
-"""
 
 # NFD's documentation example (examples/image-compatibility.yaml), as the docs give it
 NFD_DOC_EXAMPLE = """version: v1alpha1

@@ -18,7 +18,8 @@ from compat.oci.reference import Reference, is_loopback, split_registry
 from compat.oci.registry import Registry
 from conftest import FIXTURES, HOSTS, REPO, run_compat
 from helpers import cuda124_digest
-from registry_harness import DISTRIBUTION, RunningRegistry, ScriptedServer, answer, make_tls, push_layout
+from registry_harness import (DISTRIBUTION, RunningRegistry, ScriptedServer, answer, make_tls, push_layout,
+                              serve_loopback)
 
 needs_registry = pytest.mark.skipif(DISTRIBUTION is None, reason="docker-registry (distribution) not installed")
 DEMO = os.path.join(FIXTURES, "demo")
@@ -33,20 +34,9 @@ class Forwarder:
     def __init__(self, upstream: int):
         self.upstream = upstream
         self.opened = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock = serve_loopback(self._serve)
         self.port = self.sock.getsockname()[1]
         self.host = f"127.0.0.1:{self.port}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client):
         first = client.recv(65536)
